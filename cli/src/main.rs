@@ -1,0 +1,2 @@
+//! The `isms` command line.
+fn main() {}

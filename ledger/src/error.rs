@@ -1,0 +1,173 @@
+//! Errors of the record layer and the status code each becomes at the gRPC edge.
+
+use crate::{KeyId, Seq};
+
+/// The gRPC status code an error maps to, without depending on tonic.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub enum Code {
+    /// Malformed input.
+    InvalidArgument,
+    /// Bad signature or unknown key.
+    Unauthenticated,
+    /// A role or duty rule refused it.
+    PermissionDenied,
+    /// Same event id, different bytes.
+    AlreadyExists,
+    /// Expected version mismatch or invalid state transition.
+    FailedPrecondition,
+    /// Something asked for is not there.
+    NotFound,
+    /// The store failed.
+    Unavailable,
+}
+
+/// Why one submitted event was refused. Nothing of a refused event is stored.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppendError {
+    /// A field of the body breaks a rule of the record format. → InvalidArgument.
+    #[error("{field}: {rule}")]
+    Malformed {
+        /// The field, as named in envelope.proto.
+        field: &'static str,
+        /// The rule it breaks, and what was found.
+        rule: String,
+    },
+    /// The body is larger than the ledger takes. → InvalidArgument.
+    #[error("body: {size} bytes is larger than the limit of {max} bytes")]
+    BodyTooLarge {
+        /// Bytes submitted.
+        size: usize,
+        /// The configured limit.
+        max: usize,
+    },
+    /// The body names another ledger. → InvalidArgument.
+    #[error("ledger_id: this ledger is {expected}, the body names {found}")]
+    WrongLedger {
+        /// This ledger's id (hex).
+        expected: String,
+        /// The id in the body (hex).
+        found: String,
+    },
+    /// No key with this id was ever enrolled. → Unauthenticated.
+    #[error("key_id: key {key_id} is not enrolled in this ledger")]
+    UnknownKey {
+        /// The submitted key id.
+        key_id: KeyId,
+    },
+    /// The key was revoked. → Unauthenticated.
+    #[error("key_id: key {key_id} was revoked at seq {revoked_at}")]
+    RevokedKey {
+        /// The submitted key id.
+        key_id: KeyId,
+        /// Seq of the revocation entry.
+        revoked_at: Seq,
+    },
+    /// The signature does not verify with the key. → Unauthenticated.
+    #[error("signature: does not verify with key {key_id} over the body")]
+    BadSignature {
+        /// The submitted key id.
+        key_id: KeyId,
+    },
+    /// A record-level action needs a role the key lacks. → PermissionDenied.
+    #[error("key {key_id} ({subject}) lacks the {role} role needed to append {action}")]
+    RoleRequired {
+        /// The signer.
+        key_id: KeyId,
+        /// Its subject.
+        subject: String,
+        /// The role needed.
+        role: &'static str,
+        /// What was attempted.
+        action: &'static str,
+    },
+    /// The event id is taken by an event with different bytes. → AlreadyExists.
+    #[error("event_id: {event_id:?} was already used at seq {seq} with different bytes")]
+    EventIdConflict {
+        /// The event id.
+        event_id: String,
+        /// Where the first one is.
+        seq: Seq,
+    },
+    /// The admission hook (the ISMS rules) refused the event; its error is kept whole so the
+    /// edge can map it to the right status.
+    #[error("{0}")]
+    Rejected(crate::Rejection),
+    /// The ledger was opened without its signing key, so it cannot write checkpoints.
+    /// → FailedPrecondition.
+    #[error("this ledger was opened read-only (no ledger signing key)")]
+    ReadOnly,
+    /// The store failed while writing the batch; nothing of the batch is acknowledged.
+    /// → Unavailable.
+    #[error("store: {0}")]
+    Store(String),
+}
+
+impl AppendError {
+    /// The status code at the gRPC edge. `Rejected` errors answer through the hook's own
+    /// mapping (the edge downcasts them); here they count as FailedPrecondition.
+    pub fn code(&self) -> Code {
+        match self {
+            AppendError::Malformed { .. }
+            | AppendError::BodyTooLarge { .. }
+            | AppendError::WrongLedger { .. } => Code::InvalidArgument,
+            AppendError::UnknownKey { .. }
+            | AppendError::RevokedKey { .. }
+            | AppendError::BadSignature { .. } => Code::Unauthenticated,
+            AppendError::RoleRequired { .. } => Code::PermissionDenied,
+            AppendError::EventIdConflict { .. } => Code::AlreadyExists,
+            AppendError::Rejected(_) | AppendError::ReadOnly => Code::FailedPrecondition,
+            AppendError::Store(_) => Code::Unavailable,
+        }
+    }
+}
+
+/// Failures of opening, creating and reading a ledger.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LedgerError {
+    /// sled failed. → Unavailable.
+    #[error("store: {0}")]
+    Store(#[from] sled::Error),
+    /// The folder holds no ledger. → NotFound.
+    #[error("no ledger in this store (no genesis entry)")]
+    NoLedger,
+    /// `create` was called on a folder that already holds a ledger. → AlreadyExists.
+    #[error("this store already holds ledger {0}")]
+    AlreadyExists(String),
+    /// The signing key given does not match the ledger key of the genesis. → PermissionDenied.
+    #[error("the signing key given is not this ledger's key (genesis names {expected})")]
+    WrongLedgerKey {
+        /// Key id in the genesis.
+        expected: KeyId,
+    },
+    /// Stored data is not what the format says; `verify` names the exact entry.
+    #[error("corrupt record at seq {seq}: {what}")]
+    Corrupt {
+        /// The entry (or the tree size) concerned.
+        seq: u64,
+        /// What is wrong.
+        what: String,
+    },
+    /// A genesis argument is invalid. → InvalidArgument.
+    #[error("{0}")]
+    InvalidGenesis(String),
+    /// A proof was asked for a size or index the ledger does not have. → NotFound /
+    /// InvalidArgument.
+    #[error("{0}")]
+    OutOfRange(String),
+}
+
+impl LedgerError {
+    /// The status code at the gRPC edge.
+    pub fn code(&self) -> Code {
+        match self {
+            LedgerError::Store(_) | LedgerError::Corrupt { .. } => Code::Unavailable,
+            LedgerError::NoLedger => Code::NotFound,
+            LedgerError::AlreadyExists(_) => Code::AlreadyExists,
+            LedgerError::WrongLedgerKey { .. } => Code::PermissionDenied,
+            LedgerError::InvalidGenesis(_) | LedgerError::OutOfRange(_) => Code::InvalidArgument,
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! The record-level rules every body must pass before it can become an entry. They know the
+//! envelope only (envelope.proto fields 1..=19); the ISMS rules run afterwards through the
+//! [`Admission`](crate::Admission) hook.
+
+use ed25519_dalek::VerifyingKey;
+use prost::Message;
+
+use crate::envelope::{EnvelopeView, Genesis, KeyEnrolledView, KeyGrant, RecordAction};
+use crate::{AppendError, ArtifactHash, KeyId, LedgerId, UnixMicros};
+
+/// The roles a key may hold.
+pub const KNOWN_ROLES: &[&str] = &[
+    "admin",
+    "agent",
+    "risk_owner",
+    "control_owner",
+    "auditor",
+    "management",
+    "reader",
+];
+
+/// Longest event id, in bytes.
+pub const MAX_EVENT_ID_BYTES: usize = 128;
+/// Longest key subject, in bytes.
+pub const MAX_SUBJECT_BYTES: usize = 256;
+
+fn malformed(field: &'static str, rule: impl Into<String>) -> AppendError {
+    AppendError::Malformed {
+        field,
+        rule: rule.into(),
+    }
+}
+
+/// Decodes the envelope and checks every record-level rule that needs no ledger state.
+pub fn check_body(
+    body: &[u8],
+    ledger_id: &LedgerId,
+    max_body_bytes: usize,
+) -> Result<(EnvelopeView, RecordAction), AppendError> {
+    if body.len() > max_body_bytes {
+        return Err(AppendError::BodyTooLarge {
+            size: body.len(),
+            max: max_body_bytes,
+        });
+    }
+    let view = EnvelopeView::decode(body)
+        .map_err(|e| malformed("body", format!("is not a protobuf EventBody: {e}")))?;
+    if view.ledger_id.as_slice() != ledger_id.0 {
+        return Err(AppendError::WrongLedger {
+            expected: ledger_id.to_hex(),
+            found: hex::encode(&view.ledger_id),
+        });
+    }
+    check_event_id(&view.event_id)?;
+    for (i, artifact) in view.artifacts.iter().enumerate() {
+        if artifact.blake3.len() != 32 {
+            return Err(malformed(
+                "artifacts.blake3",
+                format!(
+                    "artifacts[{i}]: must be 32 bytes (got {})",
+                    artifact.blake3.len()
+                ),
+            ));
+        }
+    }
+    let action = record_action(&view)?;
+    if matches!(action, RecordAction::Genesis(_)) {
+        return Err(malformed("genesis", "only entry 0 may be a genesis"));
+    }
+    Ok((view, action))
+}
+
+fn check_event_id(event_id: &str) -> Result<(), AppendError> {
+    if event_id.is_empty() {
+        return Err(malformed("event_id", "must not be empty"));
+    }
+    if event_id.len() > MAX_EVENT_ID_BYTES {
+        return Err(malformed(
+            "event_id",
+            format!(
+                "must be at most {MAX_EVENT_ID_BYTES} bytes (got {})",
+                event_id.len()
+            ),
+        ));
+    }
+    if event_id.chars().any(char::is_control) {
+        return Err(malformed("event_id", "must not contain control characters"));
+    }
+    Ok(())
+}
+
+/// What the record layer must do for this body; errors if its record payload is invalid.
+pub fn record_action(view: &EnvelopeView) -> Result<RecordAction, AppendError> {
+    let present = [
+        view.genesis.is_some(),
+        view.key_enrolled.is_some(),
+        view.key_revoked.is_some(),
+        view.artifact_erased.is_some(),
+    ]
+    .iter()
+    .filter(|p| **p)
+    .count();
+    if present > 1 {
+        return Err(malformed("payload", "carries more than one record payload"));
+    }
+    if let Some(genesis) = &view.genesis {
+        let ledger_id = LedgerId(
+            view.ledger_id
+                .as_slice()
+                .try_into()
+                .map_err(|_| malformed("ledger_id", "must be 16 bytes"))?,
+        );
+        let ledger_public_key =
+            public_key(&genesis.ledger_public_key, "genesis.ledger_public_key")?;
+        if genesis.admins.is_empty() {
+            return Err(malformed("genesis.admins", "needs at least one admin key"));
+        }
+        let admins = genesis
+            .admins
+            .iter()
+            .map(|a| grant(a, "genesis.admins"))
+            .collect::<Result<Vec<_>, _>>()?;
+        if admins.iter().any(|a| !a.roles.iter().any(|r| r == "admin")) {
+            return Err(malformed(
+                "genesis.admins.roles",
+                "every genesis admin needs the admin role",
+            ));
+        }
+        return Ok(RecordAction::Genesis(Genesis {
+            ledger_id,
+            origin: genesis.origin.clone(),
+            ledger_public_key,
+            admins,
+            name: genesis.name.clone(),
+            effective_at: UnixMicros(view.effective_at_us),
+        }));
+    }
+    if let Some(enrolled) = &view.key_enrolled {
+        return Ok(RecordAction::KeyEnrolled(grant(enrolled, "key_enrolled")?));
+    }
+    if let Some(revoked) = &view.key_revoked {
+        let key_id = KeyId::from_slice(&revoked.key_id)
+            .ok_or_else(|| malformed("key_revoked.key_id", "must be 32 bytes"))?;
+        return Ok(RecordAction::KeyRevoked(key_id));
+    }
+    if let Some(erased) = &view.artifact_erased {
+        let hash = ArtifactHash::from_slice(&erased.blake3)
+            .ok_or_else(|| malformed("artifact_erased.blake3", "must be 32 bytes"))?;
+        return Ok(RecordAction::ArtifactErased(hash));
+    }
+    Ok(RecordAction::None)
+}
+
+fn public_key(bytes: &[u8], field: &'static str) -> Result<[u8; 32], AppendError> {
+    let raw: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| malformed(field, format!("must be 32 bytes (got {})", bytes.len())))?;
+    let key = VerifyingKey::from_bytes(&raw)
+        .map_err(|_| malformed(field, "is not a valid Ed25519 public key"))?;
+    if key.is_weak() {
+        return Err(malformed(field, "is a weak (small-order) Ed25519 key"));
+    }
+    Ok(raw)
+}
+
+fn grant(view: &KeyEnrolledView, field: &'static str) -> Result<KeyGrant, AppendError> {
+    let public_key = public_key(&view.public_key, field)?;
+    if view.subject.trim().is_empty() {
+        return Err(malformed(field, "subject must not be empty"));
+    }
+    if view.subject.len() > MAX_SUBJECT_BYTES {
+        return Err(malformed(
+            field,
+            format!("subject must be at most {MAX_SUBJECT_BYTES} bytes"),
+        ));
+    }
+    if view.roles.is_empty() {
+        return Err(malformed(field, "needs at least one role"));
+    }
+    if let Some(role) = view
+        .roles
+        .iter()
+        .find(|r| !KNOWN_ROLES.contains(&r.as_str()))
+    {
+        return Err(malformed(
+            field,
+            format!(
+                "unknown role {role:?} (roles are {})",
+                KNOWN_ROLES.join(", ")
+            ),
+        ));
+    }
+    Ok(KeyGrant {
+        public_key,
+        subject: view.subject.clone(),
+        roles: view.roles.clone(),
+    })
+}

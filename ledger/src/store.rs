@@ -1,0 +1,1254 @@
+//! The sled store and its single writer: appending batches atomically, reading entries,
+//! checkpoints and proofs.
+//!
+//! Layout of the `records` tree (one tree, so that a whole batch is one atomic
+//! `apply_batch`):
+//!
+//! | key                                  | value                                   |
+//! |--------------------------------------|-----------------------------------------|
+//! | `e` seq(u64 BE)                      | the encoded entry (entry.rs)            |
+//! | `i` event id bytes                   | seq (u64 BE)                            |
+//! | `m` level(u8) index(u64 BE)          | Merkle perfect-subtree hash (32 bytes)  |
+//! | `c` tree size(u64 BE)                | signed checkpoint note (UTF-8)          |
+//! | `k` key id(32)                       | key index record (keys.rs)              |
+//! | `x` artifact hash(32)                | seq of the erasure entry (u64 BE)       |
+//! | `h`                                  | head: size(u64 BE) last hash(32) last recorded_at(i64 BE) |
+//!
+//! Only `e` and `c` are the permanent record; `i`, `m`, `k`, `x` and `h` are indexes that
+//! `verify` recomputes or checks against it. Artifact bytes live in the `artifacts` tree.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+
+use ed25519_dalek::{Signature, SigningKey, Verifier, VerifyingKey};
+use prost::Message;
+use rand::RngCore;
+use rayon::prelude::*;
+
+use crate::checkpoint::{Checkpoint, SignedCheckpoint};
+use crate::entry::{self, Entry, SignedEvent, RECORDED_AT_OFFSET};
+use crate::envelope::{EnvelopeView, Genesis, GenesisView, KeyGrant, RecordAction};
+use crate::keys::{KeyRecord, ADMIN_ROLE};
+use crate::merkle::{self, Blake3Hasher, Frontier, NodeSource};
+use crate::receipt::Receipt;
+use crate::rules;
+use crate::{AppendError, ArtifactHash, EntryHash, KeyId, LedgerError, LedgerId, Seq, UnixMicros};
+
+const ENTRY: u8 = b'e';
+const EVENT_ID: u8 = b'i';
+const NODE: u8 = b'm';
+const CHECKPOINT: u8 = b'c';
+const KEY: u8 = b'k';
+const ERASED: u8 = b'x';
+const HEAD: &[u8] = b"h";
+
+/// A source of the current time for `recorded_at`.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Now, in unix microseconds.
+    fn now(&self) -> UnixMicros;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> UnixMicros {
+        UnixMicros::now()
+    }
+}
+
+/// How a ledger behaves; the defaults suit production.
+#[derive(Clone, Debug)]
+pub struct LedgerConfig {
+    /// Largest body accepted, in bytes (default 64 KiB). Artifacts go to the artifact store.
+    pub max_body_bytes: usize,
+    /// How far `effective_at` may lie ahead of `recorded_at` (default 5 minutes).
+    pub max_future_skew_us: i64,
+    /// Where `recorded_at` comes from.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        LedgerConfig {
+            max_body_bytes: 64 * 1024,
+            max_future_skew_us: 5 * 60 * 1_000_000,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// The latest committed state of the ledger.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Head {
+    /// Number of entries (the next seq).
+    pub size: u64,
+    /// Hash of the last entry.
+    pub last_hash: EntryHash,
+    /// recorded_at of the last entry.
+    pub last_recorded_at: UnixMicros,
+    /// Merkle root over all entries.
+    pub root: [u8; 32],
+}
+
+/// What the ISMS rules (or any other admission policy) see of an event about to be appended.
+#[derive(Debug)]
+pub struct Candidate<'a> {
+    /// The seq it will get.
+    pub seq: Seq,
+    /// The recorded_at it will get.
+    pub recorded_at: UnixMicros,
+    /// The key that signed it (valid at `seq`).
+    pub key: &'a KeyRecord,
+    /// Its event id.
+    pub event_id: &'a str,
+    /// The verbatim body.
+    pub body: &'a [u8],
+}
+
+/// Why an admission policy refused an event; kept whole so the edge can map it.
+pub type Rejection = Box<dyn std::error::Error + Send + Sync>;
+
+/// A policy the single writer consults for every new event, in seq order, before anything is
+/// written. A policy that keeps state applies an admitted event at once (later events of the
+/// same batch see it). If the batch then fails to commit, the append returns `Store` errors
+/// and the policy must be rebuilt from the ledger.
+pub trait Admission {
+    /// Admits or refuses one event.
+    fn admit(&mut self, candidate: &Candidate<'_>) -> Result<(), Rejection>;
+}
+
+/// Admits everything the record rules admit.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AdmitAll;
+
+impl Admission for AdmitAll {
+    fn admit(&mut self, _: &Candidate<'_>) -> Result<(), Rejection> {
+        Ok(())
+    }
+}
+
+/// An accepted event: where it is and which checkpoint first covers it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Appended {
+    /// Its seq.
+    pub seq: Seq,
+    /// Its entry hash.
+    pub entry_hash: EntryHash,
+    /// Its recorded_at.
+    pub recorded_at: UnixMicros,
+    /// Size of the first checkpoint that covers it.
+    pub checkpoint_size: u64,
+    /// True when this was a retry of an event already in the ledger (same id, same bytes).
+    pub duplicate: bool,
+}
+
+/// Whether an artifact's bytes are there.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ArtifactState {
+    /// Stored.
+    Present,
+    /// Erased by the entry at this seq.
+    Erased(Seq),
+    /// Never stored here.
+    Unknown,
+}
+
+struct Writer {
+    frontier: Frontier,
+}
+
+/// A ledger in a sled store.
+pub struct Ledger {
+    db: sled::Db,
+    records: sled::Tree,
+    artifacts: sled::Tree,
+    config: LedgerConfig,
+    genesis: Genesis,
+    signing_key: Option<SigningKey>,
+    writer: Mutex<Writer>,
+    head: RwLock<Head>,
+    keys: RwLock<HashMap<KeyId, KeyRecord>>,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("ledger_id", &self.genesis.ledger_id)
+            .field("head", &self.head())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads Merkle nodes from the `m` keys of the records tree.
+pub(crate) struct SledNodes<'a>(pub(crate) &'a sled::Tree);
+
+impl NodeSource for SledNodes<'_> {
+    type Error = LedgerError;
+
+    fn node(&self, level: u8, index: u64) -> Result<merkle::Hash, LedgerError> {
+        let value = self
+            .0
+            .get(node_key(level, index))?
+            .ok_or_else(|| LedgerError::Corrupt {
+                seq: index << level,
+                what: format!("Merkle node (level {level}, index {index}) is missing"),
+            })?;
+        value.as_ref().try_into().map_err(|_| LedgerError::Corrupt {
+            seq: index << level,
+            what: format!("Merkle node (level {level}, index {index}) is not 32 bytes"),
+        })
+    }
+}
+
+pub(crate) fn entry_key(seq: u64) -> [u8; 9] {
+    let mut k = [ENTRY; 9];
+    k[1..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+pub(crate) fn node_key(level: u8, index: u64) -> [u8; 10] {
+    let mut k = [NODE; 10];
+    k[1] = level;
+    k[2..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
+pub(crate) fn checkpoint_key(size: u64) -> [u8; 9] {
+    let mut k = [CHECKPOINT; 9];
+    k[1..].copy_from_slice(&size.to_be_bytes());
+    k
+}
+
+fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + rest.len());
+    k.push(prefix);
+    k.extend_from_slice(rest);
+    k
+}
+
+fn be_u64(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(bytes.try_into().ok()?))
+}
+
+fn encode_head(head: &Head) -> Vec<u8> {
+    let mut v = Vec::with_capacity(48);
+    v.extend_from_slice(&head.size.to_be_bytes());
+    v.extend_from_slice(&head.last_hash.0);
+    v.extend_from_slice(&head.last_recorded_at.0.to_be_bytes());
+    v
+}
+
+/// Unwraps a Merkle builder error into a ledger error.
+fn merkle_err<E: std::fmt::Display>(e: E) -> LedgerError {
+    LedgerError::OutOfRange(e.to_string())
+}
+
+/// The origin line of a ledger's checkpoints.
+pub fn origin_of(ledger_id: &LedgerId) -> String {
+    format!("isms-ledger/{}", ledger_id.to_hex())
+}
+
+impl Ledger {
+    /// Creates a new ledger in `path`: a random ledger id and the genesis entry 0, signed by
+    /// `ledger_key`, enrolling `admins`.
+    pub fn create(
+        path: impl AsRef<Path>,
+        name: &str,
+        ledger_key: SigningKey,
+        admins: Vec<KeyGrant>,
+        config: LedgerConfig,
+    ) -> Result<Ledger, LedgerError> {
+        let mut id = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut id);
+        Self::create_with_id(path, LedgerId(id), name, ledger_key, admins, config)
+    }
+
+    /// Like [`Ledger::create`] with a chosen ledger id (for reproducible examples).
+    pub fn create_with_id(
+        path: impl AsRef<Path>,
+        ledger_id: LedgerId,
+        name: &str,
+        ledger_key: SigningKey,
+        admins: Vec<KeyGrant>,
+        config: LedgerConfig,
+    ) -> Result<Ledger, LedgerError> {
+        let path = path.as_ref().to_path_buf();
+        let db = sled::open(&path)?;
+        let records = db.open_tree("records")?;
+        if records.get(entry_key(0))?.is_some() {
+            let existing = Entry::decode(&records.get(entry_key(0))?.unwrap_or_default())
+                .map(|e| hex::encode(&e.body[..e.body.len().min(18)]))
+                .unwrap_or_default();
+            return Err(LedgerError::AlreadyExists(existing));
+        }
+        let now = config.clock.now();
+        let body = genesis_body(&ledger_id, name, &ledger_key.verifying_key(), &admins, now);
+        let (view, action) = {
+            let view = EnvelopeView::decode(body.as_slice()).expect("we just encoded it");
+            let action = rules::record_action(&view)
+                .map_err(|e| LedgerError::InvalidGenesis(e.to_string()))?;
+            (view, action)
+        };
+        let RecordAction::Genesis(genesis) = action else {
+            unreachable!("genesis_body always carries a genesis");
+        };
+        debug_assert_eq!(view.event_id, "genesis");
+        let signed = SignedEvent::sign(&ledger_key, body);
+        let entry = Entry {
+            seq: Seq(0),
+            recorded_at: now,
+            prev_hash: EntryHash::ZERO,
+            key_id: signed.key_id,
+            signature: signed.signature,
+            body: signed.body,
+        };
+        let encoded = entry.encode();
+        let entry_hash = entry::hash_encoded(&encoded);
+        let mut frontier = Frontier::new();
+        let mut batch = sled::Batch::default();
+        batch.insert(&entry_key(0), encoded);
+        batch.insert(prefixed(EVENT_ID, b"genesis"), &0u64.to_be_bytes());
+        for node in frontier.push::<Blake3Hasher>(&entry_hash.0) {
+            batch.insert(&node_key(node.level, node.index), &node.hash);
+        }
+        for record in genesis_keys(&genesis) {
+            batch.insert(prefixed(KEY, &record.key_id.0), record.encode());
+        }
+        let head = Head {
+            size: 1,
+            last_hash: entry_hash,
+            last_recorded_at: now,
+            root: frontier.root::<Blake3Hasher>(),
+        };
+        let checkpoint = Checkpoint {
+            origin: genesis.origin.clone(),
+            size: 1,
+            root: head.root,
+            time: now,
+        }
+        .sign(&ledger_key);
+        batch.insert(&checkpoint_key(1), checkpoint.note.as_bytes());
+        batch.insert(HEAD, encode_head(&head));
+        records.apply_batch(batch)?;
+        db.flush()?;
+        drop((db, records));
+        Self::open(&path, config, Some(ledger_key))
+    }
+
+    /// Opens an existing ledger. With `signing_key` it can append (it must be the key the
+    /// genesis names); without, it is read-only.
+    pub fn open(
+        path: impl AsRef<Path>,
+        config: LedgerConfig,
+        signing_key: Option<SigningKey>,
+    ) -> Result<Ledger, LedgerError> {
+        let db = sled::open(path)?;
+        let records = db.open_tree("records")?;
+        let artifacts = db.open_tree("artifacts")?;
+        let genesis_bytes = records.get(entry_key(0))?.ok_or(LedgerError::NoLedger)?;
+        let genesis_entry = Entry::decode(&genesis_bytes).map_err(|e| LedgerError::Corrupt {
+            seq: 0,
+            what: e.to_string(),
+        })?;
+        let genesis = decode_genesis(&genesis_entry)?;
+        if let Some(key) = &signing_key {
+            let expected = KeyId::of_public_key(&genesis.ledger_public_key);
+            if KeyId::of_public_key(key.verifying_key().as_bytes()) != expected {
+                return Err(LedgerError::WrongLedgerKey { expected });
+            }
+        }
+        let head_bytes = records.get(HEAD)?.ok_or(LedgerError::Corrupt {
+            seq: 0,
+            what: "head record is missing".into(),
+        })?;
+        let corrupt_head = || LedgerError::Corrupt {
+            seq: 0,
+            what: "head record is damaged".into(),
+        };
+        if head_bytes.len() != 48 {
+            return Err(corrupt_head());
+        }
+        let size = be_u64(&head_bytes[..8]).ok_or_else(corrupt_head)?;
+        let last_hash = EntryHash::from_slice(&head_bytes[8..40]).ok_or_else(corrupt_head)?;
+        let last_recorded_at = UnixMicros(i64::from_be_bytes(
+            head_bytes[40..48].try_into().map_err(|_| corrupt_head())?,
+        ));
+        let frontier = Frontier::load(&SledNodes(&records), size)?;
+        let head = Head {
+            size,
+            last_hash,
+            last_recorded_at,
+            root: frontier.root::<Blake3Hasher>(),
+        };
+        let mut keys = HashMap::new();
+        for item in records.scan_prefix([KEY]) {
+            let (k, v) = item?;
+            let key_id = KeyId::from_slice(&k[1..]).ok_or_else(|| LedgerError::Corrupt {
+                seq: 0,
+                what: "key index entry has a bad key id".into(),
+            })?;
+            let record = KeyRecord::decode(key_id, &v).ok_or_else(|| LedgerError::Corrupt {
+                seq: 0,
+                what: format!("key index record for {key_id} is damaged"),
+            })?;
+            keys.insert(key_id, record);
+        }
+        let ledger = Ledger {
+            db,
+            records,
+            artifacts,
+            config,
+            genesis,
+            signing_key,
+            writer: Mutex::new(Writer { frontier }),
+            head: RwLock::new(head),
+            keys: RwLock::new(keys),
+        };
+        ledger.finish_erasures()?;
+        Ok(ledger)
+    }
+
+    /// The ledger id.
+    pub fn ledger_id(&self) -> LedgerId {
+        self.genesis.ledger_id
+    }
+
+    /// The checkpoint origin, `isms-ledger/<ledger id hex>`.
+    pub fn origin(&self) -> &str {
+        &self.genesis.origin
+    }
+
+    /// The ledger's checkpoint-signing public key.
+    pub fn public_key(&self) -> VerifyingKey {
+        VerifyingKey::from_bytes(&self.genesis.ledger_public_key).expect("checked at open")
+    }
+
+    /// The decoded genesis.
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &LedgerConfig {
+        &self.config
+    }
+
+    /// The latest committed head.
+    pub fn head(&self) -> Head {
+        *self.head.read().expect("head lock")
+    }
+
+    /// A sled tree for rebuildable derived data (projection snapshots, caches). It is never
+    /// part of the permanent record and `verify` ignores it.
+    pub fn derived_tree(&self, name: &str) -> Result<sled::Tree, LedgerError> {
+        Ok(self.db.open_tree(format!("derived/{name}"))?)
+    }
+
+    /// Every key ever enrolled, revoked ones included.
+    pub fn keys(&self) -> Vec<KeyRecord> {
+        let mut keys: Vec<_> = self
+            .keys
+            .read()
+            .expect("keys lock")
+            .values()
+            .cloned()
+            .collect();
+        keys.sort_by_key(|k| (k.enrolled_at, k.key_id));
+        keys
+    }
+
+    /// One key.
+    pub fn key(&self, key_id: &KeyId) -> Option<KeyRecord> {
+        self.keys.read().expect("keys lock").get(key_id).cloned()
+    }
+
+    /// The entry at `seq`.
+    pub fn get(&self, seq: Seq) -> Result<Option<Entry>, LedgerError> {
+        let Some(bytes) = self.records.get(entry_key(seq.0))? else {
+            return Ok(None);
+        };
+        Entry::decode(&bytes)
+            .map(Some)
+            .map_err(|e| LedgerError::Corrupt {
+                seq: seq.0,
+                what: e.to_string(),
+            })
+    }
+
+    /// The entry whose body has `event_id`.
+    pub fn get_by_event_id(&self, event_id: &str) -> Result<Option<Entry>, LedgerError> {
+        match self.seq_of_event(event_id)? {
+            Some(seq) => self.get(seq),
+            None => Ok(None),
+        }
+    }
+
+    fn seq_of_event(&self, event_id: &str) -> Result<Option<Seq>, LedgerError> {
+        Ok(self
+            .records
+            .get(prefixed(EVENT_ID, event_id.as_bytes()))?
+            .and_then(|v| be_u64(&v))
+            .map(Seq))
+    }
+
+    /// Entries with seq in `range`, in order (stopping at the head).
+    pub fn entries(
+        &self,
+        range: Range<u64>,
+    ) -> impl Iterator<Item = Result<Entry, LedgerError>> + '_ {
+        let end = range.end.min(self.head().size);
+        let start = range.start.min(end);
+        self.records
+            .range(entry_key(start)..entry_key(end))
+            .map(|item| {
+                let (k, v) = item?;
+                let seq = be_u64(&k[1..]).unwrap_or(u64::MAX);
+                Entry::decode(&v).map_err(|e| LedgerError::Corrupt {
+                    seq,
+                    what: e.to_string(),
+                })
+            })
+    }
+
+    /// The last seq whose recorded_at is at or before `t`: the basis of "as of T". `None` when
+    /// `t` is before the genesis.
+    pub fn seq_at_or_before(&self, t: UnixMicros) -> Result<Option<Seq>, LedgerError> {
+        // recorded_at never decreases with seq, so a binary search over the entries finds it
+        // in O(log n) reads without a separate time index.
+        let size = self.head().size;
+        let (mut lo, mut hi) = (0u64, size);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.recorded_at(mid)? <= t {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo.checked_sub(1).map(Seq))
+    }
+
+    fn recorded_at(&self, seq: u64) -> Result<UnixMicros, LedgerError> {
+        let bytes = self
+            .records
+            .get(entry_key(seq))?
+            .ok_or_else(|| LedgerError::Corrupt {
+                seq,
+                what: "entry is missing".into(),
+            })?;
+        let raw = bytes
+            .get(RECORDED_AT_OFFSET..RECORDED_AT_OFFSET + 8)
+            .ok_or_else(|| LedgerError::Corrupt {
+                seq,
+                what: "entry is too short".into(),
+            })?;
+        Ok(UnixMicros(i64::from_be_bytes(
+            raw.try_into().expect("8 bytes"),
+        )))
+    }
+
+    /// The Merkle root over the first `size` entries.
+    pub fn root_at(&self, size: u64) -> Result<[u8; 32], LedgerError> {
+        self.check_size(size)?;
+        merkle::root_at::<Blake3Hasher, _>(&SledNodes(&self.records), size)
+    }
+
+    fn check_size(&self, size: u64) -> Result<(), LedgerError> {
+        let head = self.head().size;
+        if size > head {
+            return Err(LedgerError::OutOfRange(format!(
+                "tree size {size} is larger than the ledger ({head} entries)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The inclusion proof of entry `seq` in the tree of `size` entries.
+    pub fn inclusion_proof(&self, seq: Seq, size: u64) -> Result<Vec<[u8; 32]>, LedgerError> {
+        self.check_size(size)?;
+        if seq.0 >= size {
+            return Err(LedgerError::OutOfRange(format!(
+                "seq {seq} is not inside a tree of size {size}"
+            )));
+        }
+        merkle::inclusion_proof::<Blake3Hasher, _>(&SledNodes(&self.records), seq.0, size)
+            .map_err(merkle_err)
+    }
+
+    /// The consistency proof from the tree of `old_size` entries to the one of `new_size`.
+    pub fn consistency_proof(
+        &self,
+        old_size: u64,
+        new_size: u64,
+    ) -> Result<Vec<[u8; 32]>, LedgerError> {
+        self.check_size(new_size)?;
+        if old_size > new_size {
+            return Err(LedgerError::OutOfRange(format!(
+                "old size {old_size} is larger than new size {new_size}"
+            )));
+        }
+        merkle::consistency_proof::<Blake3Hasher, _>(&SledNodes(&self.records), old_size, new_size)
+            .map_err(merkle_err)
+    }
+
+    /// The latest stored checkpoint.
+    pub fn latest_checkpoint(&self) -> Result<SignedCheckpoint, LedgerError> {
+        let (_, note) = self
+            .records
+            .scan_prefix([CHECKPOINT])
+            .next_back()
+            .ok_or(LedgerError::NoLedger)??;
+        self.read_checkpoint(&note)
+    }
+
+    /// The stored checkpoint of exactly `size` entries, if one was written.
+    pub fn checkpoint_at(&self, size: u64) -> Result<Option<SignedCheckpoint>, LedgerError> {
+        match self.records.get(checkpoint_key(size))? {
+            Some(note) => self.read_checkpoint(&note).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The first stored checkpoint that covers `seq` (its size is greater than `seq`).
+    pub fn covering_checkpoint(&self, seq: Seq) -> Result<SignedCheckpoint, LedgerError> {
+        let (_, note) = self
+            .records
+            .range(checkpoint_key(seq.0 + 1)..checkpoint_key(u64::MAX))
+            .next()
+            .ok_or_else(|| LedgerError::OutOfRange(format!("no checkpoint covers seq {seq}")))??;
+        self.read_checkpoint(&note)
+    }
+
+    /// Every stored checkpoint, smallest first.
+    pub fn checkpoints(&self) -> impl Iterator<Item = Result<SignedCheckpoint, LedgerError>> + '_ {
+        self.records
+            .scan_prefix([CHECKPOINT])
+            .map(move |item| self.read_checkpoint(&item?.1))
+    }
+
+    fn read_checkpoint(&self, note: &[u8]) -> Result<SignedCheckpoint, LedgerError> {
+        let text = std::str::from_utf8(note).map_err(|_| LedgerError::Corrupt {
+            seq: 0,
+            what: "checkpoint note is not UTF-8".into(),
+        })?;
+        SignedCheckpoint::verify(text, &self.public_key()).map_err(|e| LedgerError::Corrupt {
+            seq: 0,
+            what: e.to_string(),
+        })
+    }
+
+    /// A checkpoint of `size` entries: the stored one, or else one signed now over the root
+    /// at that size (a true statement about the past, not stored).
+    pub fn checkpoint_for_size(&self, size: u64) -> Result<SignedCheckpoint, LedgerError> {
+        if let Some(stored) = self.checkpoint_at(size)? {
+            return Ok(stored);
+        }
+        let key = self.signing_key.as_ref().ok_or_else(|| {
+            LedgerError::OutOfRange(format!(
+                "no stored checkpoint at size {size}, and this ledger is read-only"
+            ))
+        })?;
+        if size == 0 {
+            return Err(LedgerError::OutOfRange(
+                "a checkpoint covers at least one entry".into(),
+            ));
+        }
+        let root = self.root_at(size)?;
+        Ok(Checkpoint {
+            origin: self.genesis.origin.clone(),
+            size,
+            root,
+            time: self.recorded_at(size - 1)?,
+        }
+        .sign(key))
+    }
+
+    /// The receipt of the entry at `seq`: the entry's fields, the first checkpoint covering it
+    /// and the inclusion proof to that checkpoint.
+    pub fn receipt(&self, seq: Seq) -> Result<Receipt, LedgerError> {
+        let entry = self
+            .get(seq)?
+            .ok_or_else(|| LedgerError::OutOfRange(format!("no entry at seq {seq}")))?;
+        let checkpoint = self.covering_checkpoint(seq)?;
+        let inclusion_path = self.inclusion_proof(seq, checkpoint.checkpoint.size)?;
+        Ok(Receipt {
+            seq,
+            recorded_at: entry.recorded_at,
+            prev_hash: entry.prev_hash,
+            key_id: entry.key_id,
+            signature: entry.signature,
+            entry_hash: entry.hash(),
+            checkpoint: checkpoint.note,
+            inclusion_path,
+        })
+    }
+
+    /// Appends a batch with no admission policy beyond the record rules.
+    pub fn append(&self, events: Vec<SignedEvent>) -> Vec<Result<Appended, AppendError>> {
+        self.append_with(events, &mut AdmitAll)
+    }
+
+    /// Appends a batch: every event is checked (record rules, signature, key, idempotency,
+    /// then `admission`) and the admitted ones are written with their indexes, Merkle nodes,
+    /// one checkpoint and the new head in one atomic sled batch, flushed before this returns.
+    /// One result per event, in order. A retried event (same id, same bytes) returns its
+    /// original placement with `duplicate: true`.
+    pub fn append_with(
+        &self,
+        events: Vec<SignedEvent>,
+        admission: &mut dyn Admission,
+    ) -> Vec<Result<Appended, AppendError>> {
+        let Some(ledger_key) = self.signing_key.as_ref() else {
+            return events.iter().map(|_| Err(AppendError::ReadOnly)).collect();
+        };
+        let checked = self.precheck(&events);
+
+        let mut writer = self.writer.lock().expect("writer lock");
+        let head = self.head();
+        let now = self.config.clock.now().max(head.last_recorded_at);
+        let mut frontier = writer.frontier.clone();
+        let mut batch = sled::Batch::default();
+        let mut results: Vec<Option<Result<Appended, AppendError>>> =
+            Vec::with_capacity(events.len());
+        let mut in_batch: HashMap<String, usize> = HashMap::new();
+        let mut new_keys: HashMap<KeyId, KeyRecord> = HashMap::new();
+        let mut erasures = Vec::new();
+        let mut next = head.size;
+        let mut prev_hash = head.last_hash;
+        let keys = self.keys.read().expect("keys lock");
+
+        for (i, (event, check)) in events.iter().zip(checked).enumerate() {
+            let (view, action, signature_ok) = match check {
+                Ok(c) => c,
+                Err(e) => {
+                    results.push(Some(Err(e)));
+                    continue;
+                }
+            };
+            // Idempotency, against this batch and the whole history.
+            if let Some(&first) = in_batch.get(view.event_id.as_str()) {
+                let same = events[first].body == event.body;
+                let placed = match &results[first] {
+                    Some(Ok(a)) => *a,
+                    _ => unreachable!("only admitted events enter in_batch"),
+                };
+                results.push(Some(if same {
+                    Ok(Appended {
+                        duplicate: true,
+                        ..placed
+                    })
+                } else {
+                    Err(AppendError::EventIdConflict {
+                        event_id: view.event_id.clone(),
+                        seq: placed.seq,
+                    })
+                }));
+                continue;
+            }
+            match self.duplicate_of(&view.event_id, &event.body) {
+                Ok(None) => {}
+                Ok(Some(found)) => {
+                    results.push(Some(found));
+                    continue;
+                }
+                Err(e) => {
+                    results.push(Some(Err(AppendError::Store(e.to_string()))));
+                    continue;
+                }
+            }
+            let seq = Seq(next);
+            let key = match new_keys
+                .get(&event.key_id)
+                .or_else(|| keys.get(&event.key_id))
+            {
+                None => {
+                    results.push(Some(Err(AppendError::UnknownKey {
+                        key_id: event.key_id,
+                    })));
+                    continue;
+                }
+                Some(k) if !k.valid_at(seq) => {
+                    results.push(Some(Err(AppendError::RevokedKey {
+                        key_id: event.key_id,
+                        revoked_at: k.revoked_at.unwrap_or(k.enrolled_at),
+                    })));
+                    continue;
+                }
+                Some(k) => k.clone(),
+            };
+            if !signature_ok && !verify_one(&key.public_key, event) {
+                results.push(Some(Err(AppendError::BadSignature {
+                    key_id: event.key_id,
+                })));
+                continue;
+            }
+            if view.effective_at_us > now.0.saturating_add(self.config.max_future_skew_us) {
+                results.push(Some(Err(AppendError::Malformed {
+                    field: "effective_at_us",
+                    rule: format!(
+                        "lies {}s in the future; at most {}s of clock skew is allowed",
+                        (view.effective_at_us - now.0) / 1_000_000,
+                        self.config.max_future_skew_us / 1_000_000
+                    ),
+                })));
+                continue;
+            }
+            if let Err(e) = self.record_rules(&action, &key, &keys, &new_keys) {
+                results.push(Some(Err(e)));
+                continue;
+            }
+            let candidate = Candidate {
+                seq,
+                recorded_at: now,
+                key: &key,
+                event_id: &view.event_id,
+                body: &event.body,
+            };
+            if let Err(rejection) = admission.admit(&candidate) {
+                results.push(Some(Err(AppendError::Rejected(rejection))));
+                continue;
+            }
+
+            match &action {
+                RecordAction::KeyEnrolled(grant) => {
+                    let record = KeyRecord {
+                        key_id: grant.key_id(),
+                        public_key: grant.public_key,
+                        subject: grant.subject.clone(),
+                        roles: grant.roles.clone(),
+                        enrolled_at: seq,
+                        revoked_at: None,
+                    };
+                    batch.insert(prefixed(KEY, &record.key_id.0), record.encode());
+                    new_keys.insert(record.key_id, record);
+                }
+                RecordAction::KeyRevoked(key_id) => {
+                    let mut record = new_keys
+                        .get(key_id)
+                        .or_else(|| keys.get(key_id))
+                        .cloned()
+                        .expect("record_rules checked the key exists");
+                    record.revoked_at = Some(seq);
+                    batch.insert(prefixed(KEY, &key_id.0), record.encode());
+                    new_keys.insert(*key_id, record);
+                }
+                RecordAction::ArtifactErased(hash) => {
+                    batch.insert(prefixed(ERASED, &hash.0), &seq.0.to_be_bytes());
+                    erasures.push(*hash);
+                }
+                RecordAction::None | RecordAction::Genesis(_) => {}
+            }
+            let entry = Entry {
+                seq,
+                recorded_at: now,
+                prev_hash,
+                key_id: event.key_id,
+                signature: event.signature,
+                body: event.body.clone(),
+            };
+            let encoded = entry.encode();
+            let entry_hash = entry::hash_encoded(&encoded);
+            batch.insert(&entry_key(seq.0), encoded);
+            batch.insert(
+                prefixed(EVENT_ID, view.event_id.as_bytes()),
+                &seq.0.to_be_bytes(),
+            );
+            for node in frontier.push::<Blake3Hasher>(&entry_hash.0) {
+                batch.insert(&node_key(node.level, node.index), &node.hash);
+            }
+            in_batch.insert(view.event_id.clone(), i);
+            prev_hash = entry_hash;
+            next += 1;
+            results.push(Some(Ok(Appended {
+                seq,
+                entry_hash,
+                recorded_at: now,
+                checkpoint_size: 0, // filled in below, once the batch size is known
+                duplicate: false,
+            })));
+        }
+        drop(keys);
+
+        let mut results: Vec<Result<Appended, AppendError>> = results
+            .into_iter()
+            .map(|r| r.expect("one result per event"))
+            .collect();
+        if next == head.size {
+            return results;
+        }
+        let new_head = Head {
+            size: next,
+            last_hash: prev_hash,
+            last_recorded_at: now,
+            root: frontier.root::<Blake3Hasher>(),
+        };
+        let checkpoint = Checkpoint {
+            origin: self.genesis.origin.clone(),
+            size: next,
+            root: new_head.root,
+            time: now,
+        }
+        .sign(ledger_key);
+        batch.insert(&checkpoint_key(next), checkpoint.note.as_bytes());
+        batch.insert(HEAD, encode_head(&new_head));
+
+        let committed = self
+            .records
+            .apply_batch(batch)
+            .and_then(|()| self.db.flush().map(|_| ()));
+        if let Err(e) = committed {
+            // Nothing is acknowledged. sled's batch is atomic, so after a crash or reopen the
+            // store holds either all of it or none; in this process we keep the old head.
+            let message = e.to_string();
+            for r in results.iter_mut() {
+                if matches!(r, Ok(a) if !a.duplicate && a.seq.0 >= head.size) {
+                    *r = Err(AppendError::Store(message.clone()));
+                }
+            }
+            return results;
+        }
+        writer.frontier = frontier;
+        *self.head.write().expect("head lock") = new_head;
+        self.keys.write().expect("keys lock").extend(new_keys);
+        drop(writer);
+
+        for r in results.iter_mut().flatten() {
+            if r.checkpoint_size == 0 {
+                r.checkpoint_size = next;
+            }
+        }
+        if !erasures.is_empty() {
+            // The erasure entries are durable; removing the bytes can follow. If we crash in
+            // between, `open` finishes the job from the `x` markers.
+            let _ = self.remove_artifacts(&erasures);
+        }
+        results
+    }
+
+    /// The record-level checks of every event that need no ledger state, and signature
+    /// verification for events whose key is already known (in parallel, batched).
+    #[allow(clippy::type_complexity)]
+    fn precheck(
+        &self,
+        events: &[SignedEvent],
+    ) -> Vec<Result<(EnvelopeView, RecordAction, bool), AppendError>> {
+        let ledger_id = self.genesis.ledger_id;
+        let max = self.config.max_body_bytes;
+        let keys = self.keys.read().expect("keys lock");
+        let known: Vec<Option<[u8; 32]>> = events
+            .iter()
+            .map(|e| keys.get(&e.key_id).map(|k| k.public_key))
+            .collect();
+        drop(keys);
+        let checks: Vec<_> = events
+            .par_iter()
+            .map(|e| rules::check_body(&e.body, &ledger_id, max))
+            .collect();
+        // Signatures of events with a known key, verified in parallel chunks; a chunk that
+        // fails batch verification is re-checked one by one to find the culprits.
+        let indices: Vec<usize> = (0..events.len())
+            .filter(|&i| checks[i].is_ok() && known[i].is_some())
+            .collect();
+        let known = &known;
+        let verified: Vec<(usize, bool)> = indices
+            .par_chunks(256)
+            .flat_map_iter(|chunk| {
+                let all = verify_batch(
+                    chunk
+                        .iter()
+                        .map(|&i| (known[i].expect("filtered"), &events[i])),
+                );
+                chunk.iter().map(move |&i| {
+                    (
+                        i,
+                        all || verify_one(&known[i].expect("filtered"), &events[i]),
+                    )
+                })
+            })
+            .collect();
+        let mut ok = vec![false; events.len()];
+        for (i, good) in verified {
+            ok[i] = good;
+        }
+        checks
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let (view, action) = c?;
+                if known[i].is_some() && !ok[i] {
+                    return Err(AppendError::BadSignature {
+                        key_id: events[i].key_id,
+                    });
+                }
+                Ok((view, action, ok[i]))
+            })
+            .collect()
+    }
+
+    /// `Some` if `event_id` is taken: the original placement when the bytes are the same, an
+    /// `EventIdConflict` when they are not.
+    fn duplicate_of(
+        &self,
+        event_id: &str,
+        body: &[u8],
+    ) -> Result<Option<Result<Appended, AppendError>>, LedgerError> {
+        let Some(seq) = self.seq_of_event(event_id)? else {
+            return Ok(None);
+        };
+        let entry = self.get(seq)?.ok_or_else(|| LedgerError::Corrupt {
+            seq: seq.0,
+            what: format!("event id index points at a missing entry ({event_id:?})"),
+        })?;
+        if entry.body != body {
+            return Ok(Some(Err(AppendError::EventIdConflict {
+                event_id: event_id.to_string(),
+                seq,
+            })));
+        }
+        let checkpoint = self.covering_checkpoint(seq)?;
+        Ok(Some(Ok(Appended {
+            seq,
+            entry_hash: entry.hash(),
+            recorded_at: entry.recorded_at,
+            checkpoint_size: checkpoint.checkpoint.size,
+            duplicate: true,
+        })))
+    }
+
+    fn record_rules(
+        &self,
+        action: &RecordAction,
+        key: &KeyRecord,
+        keys: &HashMap<KeyId, KeyRecord>,
+        new_keys: &HashMap<KeyId, KeyRecord>,
+    ) -> Result<(), AppendError> {
+        let needs_admin = |name: &'static str| {
+            if key.has_role(ADMIN_ROLE) {
+                Ok(())
+            } else {
+                Err(AppendError::RoleRequired {
+                    key_id: key.key_id,
+                    subject: key.subject.clone(),
+                    role: ADMIN_ROLE,
+                    action: name,
+                })
+            }
+        };
+        let lookup = |id: &KeyId| new_keys.get(id).or_else(|| keys.get(id));
+        match action {
+            RecordAction::None => Ok(()),
+            RecordAction::Genesis(_) => unreachable!("check_body refuses a second genesis"),
+            RecordAction::KeyEnrolled(grant) => {
+                needs_admin("key_enrolled")?;
+                match lookup(&grant.key_id()) {
+                    Some(existing) => Err(AppendError::Malformed {
+                        field: "key_enrolled.public_key",
+                        rule: format!(
+                            "key {} is already enrolled (seq {}); a key id is never reused",
+                            existing.key_id.short(),
+                            existing.enrolled_at
+                        ),
+                    }),
+                    None => Ok(()),
+                }
+            }
+            RecordAction::KeyRevoked(key_id) => {
+                needs_admin("key_revoked")?;
+                match lookup(key_id) {
+                    None => Err(AppendError::Malformed {
+                        field: "key_revoked.key_id",
+                        rule: format!("key {} is not enrolled", key_id.short()),
+                    }),
+                    Some(k) if k.revoked_at.is_some() => Err(AppendError::Malformed {
+                        field: "key_revoked.key_id",
+                        rule: format!("key {} is already revoked", key_id.short()),
+                    }),
+                    Some(_) => Ok(()),
+                }
+            }
+            RecordAction::ArtifactErased(_) => needs_admin("artifact_erased"),
+        }
+    }
+
+    /// Stores an artifact's bytes under their blake3 hash (durably) and returns the hash.
+    pub fn put_artifact(&self, bytes: &[u8]) -> Result<ArtifactHash, LedgerError> {
+        let hash = ArtifactHash::of(bytes);
+        self.artifacts.insert(hash.0, bytes)?;
+        self.artifacts.flush()?;
+        Ok(hash)
+    }
+
+    /// The bytes of an artifact, if present.
+    pub fn get_artifact(&self, hash: &ArtifactHash) -> Result<Option<Vec<u8>>, LedgerError> {
+        Ok(self.artifacts.get(hash.0)?.map(|v| v.to_vec()))
+    }
+
+    /// Whether an artifact is present, erased, or unknown.
+    pub fn artifact_state(&self, hash: &ArtifactHash) -> Result<ArtifactState, LedgerError> {
+        if let Some(seq) = self.records.get(prefixed(ERASED, &hash.0))? {
+            return Ok(ArtifactState::Erased(Seq(be_u64(&seq).unwrap_or(0))));
+        }
+        Ok(if self.artifacts.contains_key(hash.0)? {
+            ArtifactState::Present
+        } else {
+            ArtifactState::Unknown
+        })
+    }
+
+    fn remove_artifacts(&self, hashes: &[ArtifactHash]) -> Result<(), LedgerError> {
+        for hash in hashes {
+            self.artifacts.remove(hash.0)?;
+        }
+        self.artifacts.flush()?;
+        Ok(())
+    }
+
+    /// Removes the bytes of artifacts whose erasure entry is committed (after a crash between
+    /// the entry and the removal).
+    fn finish_erasures(&self) -> Result<(), LedgerError> {
+        let mut pending = Vec::new();
+        for item in self.records.scan_prefix([ERASED]) {
+            let (k, _) = item?;
+            if let Some(hash) = ArtifactHash::from_slice(&k[1..]) {
+                if self.artifacts.contains_key(hash.0)? {
+                    pending.push(hash);
+                }
+            }
+        }
+        if pending.is_empty() {
+            return Ok(());
+        }
+        self.remove_artifacts(&pending)
+    }
+
+    pub(crate) fn records_tree(&self) -> &sled::Tree {
+        &self.records
+    }
+
+    /// Flushes everything to disk (appends already do; this is for derived trees).
+    pub fn flush(&self) -> Result<(), LedgerError> {
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+/// The keys the genesis makes valid: the ledger key (it signs the genesis itself, holds no
+/// role, and signs nothing else) and the first admins.
+fn genesis_keys(genesis: &Genesis) -> Vec<KeyRecord> {
+    let mut out = vec![KeyRecord {
+        key_id: KeyId::of_public_key(&genesis.ledger_public_key),
+        public_key: genesis.ledger_public_key,
+        subject: genesis.origin.clone(),
+        roles: Vec::new(),
+        enrolled_at: Seq(0),
+        revoked_at: Some(Seq(1)),
+    }];
+    out.extend(genesis.admins.iter().map(|a| KeyRecord {
+        key_id: a.key_id(),
+        public_key: a.public_key,
+        subject: a.subject.clone(),
+        roles: a.roles.clone(),
+        enrolled_at: Seq(0),
+        revoked_at: None,
+    }));
+    out
+}
+
+pub(crate) fn genesis_keys_of(genesis: &Genesis) -> Vec<KeyRecord> {
+    genesis_keys(genesis)
+}
+
+/// The body of a genesis entry.
+pub fn genesis_body(
+    ledger_id: &LedgerId,
+    name: &str,
+    ledger_key: &VerifyingKey,
+    admins: &[KeyGrant],
+    now: UnixMicros,
+) -> Vec<u8> {
+    EnvelopeView {
+        ledger_id: ledger_id.0.to_vec(),
+        event_id: "genesis".into(),
+        effective_at_us: now.0,
+        client_time_us: now.0,
+        expected_version: None,
+        artifacts: Vec::new(),
+        genesis: Some(GenesisView {
+            origin: origin_of(ledger_id),
+            ledger_public_key: ledger_key.as_bytes().to_vec(),
+            admins: admins.iter().map(KeyGrant::to_view).collect(),
+            name: name.to_string(),
+        }),
+        key_enrolled: None,
+        key_revoked: None,
+        artifact_erased: None,
+    }
+    .encode_to_vec()
+}
+
+/// Decodes and checks entry 0.
+pub(crate) fn decode_genesis(entry: &Entry) -> Result<Genesis, LedgerError> {
+    let corrupt = |what: String| LedgerError::Corrupt { seq: 0, what };
+    let view = EnvelopeView::decode(entry.body.as_slice())
+        .map_err(|e| corrupt(format!("genesis body does not decode: {e}")))?;
+    let RecordAction::Genesis(genesis) =
+        rules::record_action(&view).map_err(|e| corrupt(e.to_string()))?
+    else {
+        return Err(corrupt("entry 0 is not a genesis".into()));
+    };
+    if genesis.origin != origin_of(&genesis.ledger_id) {
+        return Err(corrupt(format!(
+            "genesis origin {:?} does not match its ledger id",
+            genesis.origin
+        )));
+    }
+    let key_id = KeyId::of_public_key(&genesis.ledger_public_key);
+    if entry.key_id != key_id
+        || !verify_one(
+            &genesis.ledger_public_key,
+            &SignedEvent {
+                key_id,
+                signature: entry.signature,
+                body: entry.body.clone(),
+            },
+        )
+    {
+        return Err(corrupt(
+            "genesis is not signed by the ledger key it names".into(),
+        ));
+    }
+    Ok(genesis)
+}
+
+/// Verifies one event signature.
+pub(crate) fn verify_one(public_key: &[u8; 32], event: &SignedEvent) -> bool {
+    let Ok(key) = VerifyingKey::from_bytes(public_key) else {
+        return false;
+    };
+    key.verify(
+        &entry::signing_input(&event.body),
+        &Signature::from_bytes(&event.signature),
+    )
+    .is_ok()
+}
+
+/// Batch-verifies signatures; true only if every one verifies.
+pub(crate) fn verify_batch<'a>(items: impl Iterator<Item = ([u8; 32], &'a SignedEvent)>) -> bool {
+    let mut messages = Vec::new();
+    let mut signatures = Vec::new();
+    let mut keys = Vec::new();
+    for (public_key, event) in items {
+        let Ok(key) = VerifyingKey::from_bytes(&public_key) else {
+            return false;
+        };
+        messages.push(entry::signing_input(&event.body));
+        signatures.push(Signature::from_bytes(&event.signature));
+        keys.push(key);
+    }
+    let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+    ed25519_dalek::verify_batch(&refs, &signatures, &keys).is_ok()
+}

@@ -1,0 +1,147 @@
+//! Shared set-up for the ledger's integration tests: a ledger in a temp dir with a manual
+//! clock, an admin key, and builders of signed event bodies.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use ed25519_dalek::SigningKey;
+use ledger::envelope::{EnvelopeView, KeyEnrolledView, KeyRevokedView};
+use ledger::{Clock, KeyGrant, Ledger, LedgerConfig, LedgerId, SignedEvent, UnixMicros};
+use prost::Message;
+
+/// A clock the test moves by hand.
+#[derive(Debug)]
+pub struct ManualClock(pub AtomicI64);
+
+impl Clock for ManualClock {
+    fn now(&self) -> UnixMicros {
+        UnixMicros(self.0.load(Ordering::SeqCst))
+    }
+}
+
+impl ManualClock {
+    pub fn advance(&self, micros: i64) {
+        self.0.fetch_add(micros, Ordering::SeqCst);
+    }
+}
+
+pub const T0: i64 = 1_735_689_600_000_000; // 2025-01-01T00:00:00Z
+
+pub fn key(seed: u8) -> SigningKey {
+    SigningKey::from_bytes(&[seed; 32])
+}
+
+pub fn grant(key: &SigningKey, subject: &str, roles: &[&str]) -> KeyGrant {
+    KeyGrant {
+        public_key: key.verifying_key().to_bytes(),
+        subject: subject.into(),
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+    }
+}
+
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub ledger: Ledger,
+    pub ledger_key: SigningKey,
+    pub admin: SigningKey,
+    pub clock: Arc<ManualClock>,
+}
+
+pub fn config(clock: &Arc<ManualClock>) -> LedgerConfig {
+    LedgerConfig {
+        clock: clock.clone(),
+        ..LedgerConfig::default()
+    }
+}
+
+impl Fixture {
+    pub fn new() -> Fixture {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+        let ledger_key = key(1);
+        let admin = key(2);
+        let ledger = Ledger::create_with_id(
+            dir.path(),
+            LedgerId([7; 16]),
+            "Example Ltd",
+            ledger_key.clone(),
+            vec![grant(&admin, "ciso@example.com", &["admin", "management"])],
+            config(&clock),
+        )
+        .expect("create ledger");
+        Fixture {
+            dir,
+            ledger,
+            ledger_key,
+            admin,
+            clock,
+        }
+    }
+
+    /// Closes and reopens the ledger, as after a restart.
+    pub fn restart(self) -> Fixture {
+        let Fixture {
+            dir,
+            ledger,
+            ledger_key,
+            admin,
+            clock,
+        } = self;
+        // sled releases its file lock only when the last handle is dropped.
+        drop(ledger);
+        let ledger =
+            Ledger::open(dir.path(), config(&clock), Some(ledger_key.clone())).expect("reopen");
+        Fixture {
+            dir,
+            ledger,
+            ledger_key,
+            admin,
+            clock,
+        }
+    }
+
+    pub fn envelope(&self, event_id: &str) -> EnvelopeView {
+        EnvelopeView {
+            ledger_id: self.ledger.ledger_id().0.to_vec(),
+            event_id: event_id.into(),
+            effective_at_us: T0,
+            client_time_us: T0,
+            ..EnvelopeView::default()
+        }
+    }
+
+    /// A plain event body with `payload` appended as an unknown field (32, like IsmsEvent).
+    pub fn body(&self, event_id: &str, payload: &[u8]) -> Vec<u8> {
+        let mut body = self.envelope(event_id).encode_to_vec();
+        // Field 32, wire type 2 (length-delimited): tag varint = (32 << 3) | 2 = 258.
+        body.extend_from_slice(&[0x82, 0x02]);
+        prost::encoding::encode_varint(payload.len() as u64, &mut body);
+        body.extend_from_slice(payload);
+        body
+    }
+
+    pub fn event(&self, signer: &SigningKey, event_id: &str, payload: &[u8]) -> SignedEvent {
+        SignedEvent::sign(signer, self.body(event_id, payload))
+    }
+
+    pub fn enroll(&self, event_id: &str, new: &SigningKey, subject: &str, roles: &[&str]) -> SignedEvent {
+        let mut view = self.envelope(event_id);
+        view.key_enrolled = Some(KeyEnrolledView {
+            public_key: new.verifying_key().to_bytes().to_vec(),
+            subject: subject.into(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+        });
+        SignedEvent::sign(&self.admin, view.encode_to_vec())
+    }
+
+    pub fn revoke(&self, event_id: &str, old: &SigningKey) -> SignedEvent {
+        let mut view = self.envelope(event_id);
+        view.key_revoked = Some(KeyRevokedView {
+            key_id: ledger::KeyId::of_public_key(old.verifying_key().as_bytes()).0.to_vec(),
+            reason: "left the company".into(),
+        });
+        SignedEvent::sign(&self.admin, view.encode_to_vec())
+    }
+}
+

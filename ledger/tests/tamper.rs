@@ -1,0 +1,219 @@
+//! Tampering with stored entries — through sled and in the files on disk — is always caught by
+//! `verify`, which names the entry that was changed.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{config, Fixture, ManualClock};
+use ledger::{Ledger, LedgerError, Seq};
+use rand::{rngs::StdRng, Rng, SeedableRng};
+
+const ENTRIES: u64 = 120;
+
+/// A closed ledger with `ENTRIES` entries in batches of varied sizes: its folder and clock.
+fn build() -> (tempfile::TempDir, Arc<ManualClock>, u64) {
+    let f = Fixture::new();
+    let mut i = 0;
+    while f.ledger.head().size < ENTRIES {
+        let n = (i % 7) + 1;
+        let events = (0..n)
+            .map(|j| f.event(&f.admin, &format!("evt-{i:04}-{j}-marker"), format!("payload {i} {j}").as_bytes()))
+            .collect();
+        f.ledger.append(events);
+        i += 1;
+    }
+    let size = f.ledger.head().size;
+    let Fixture { dir, clock, ledger, .. } = f;
+    drop(ledger);
+    (dir, clock, size)
+}
+
+/// Opens the sled store directly. sled's background flusher can hold the file lock for a
+/// moment after the last handle is dropped, so a few retries are allowed.
+fn open_raw(path: &std::path::Path) -> sled::Db {
+    for _ in 0..200 {
+        match sled::open(path) {
+            Ok(db) => return db,
+            Err(sled::Error::Io(e)) if e.to_string().contains("lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            Err(e) => panic!("open store: {e}"),
+        }
+    }
+    panic!("store still locked after 2 s")
+}
+
+fn open_ledger(path: &std::path::Path, clock: &Arc<ManualClock>) -> Result<Ledger, LedgerError> {
+    for _ in 0..200 {
+        match Ledger::open(path, config(clock), None) {
+            Err(LedgerError::Store(sled::Error::Io(e))) if e.to_string().contains("lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            other => return other,
+        }
+    }
+    panic!("store still locked after 2 s")
+}
+
+fn entry_key(seq: u64) -> Vec<u8> {
+    let mut k = vec![b'e'];
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// Opens the ledger in `path` and verifies it; the seq named by the failure (an open error
+/// counts as failing at the seq it names).
+fn failing_seq(clock: &Arc<ManualClock>, path: &std::path::Path) -> (u64, String) {
+    match open_ledger(path, clock) {
+        Err(LedgerError::Corrupt { seq, what }) => (seq, what),
+        Err(e) => panic!("open failed without naming an entry: {e}"),
+        Ok(ledger) => match ledger.verify(&|_| {}) {
+            Ok(r) => panic!("tampered ledger verified: {r:?}"),
+            Err(e) => (e.seq, e.to_string()),
+        },
+    }
+}
+
+#[test]
+fn every_single_byte_change_through_sled_is_caught_at_its_seq() {
+    let (dir, clock, size) = build();
+
+    let mut rng = StdRng::seed_from_u64(2718);
+    for round in 0..300 {
+        let seq = rng.gen_range(0..size);
+        let db = open_raw(dir.path());
+        let tree = db.open_tree("records").unwrap();
+        let original = tree.get(entry_key(seq)).unwrap().unwrap();
+        let mut changed = original.to_vec();
+        let at = rng.gen_range(0..changed.len());
+        changed[at] ^= rng.gen_range(1..=255u8);
+        tree.insert(entry_key(seq), changed).unwrap();
+        db.flush().unwrap();
+        drop((tree, db));
+
+        let (named, what) = failing_seq(&clock, dir.path());
+        assert_eq!(named, seq, "round {round}: byte {at} of entry {seq} changed, verify said: {what}");
+
+        let db = open_raw(dir.path());
+        db.open_tree("records").unwrap().insert(entry_key(seq), original).unwrap();
+        db.flush().unwrap();
+    }
+    let ledger = open_ledger(dir.path(), &clock).unwrap();
+    ledger.verify(&|_| {}).expect("restored ledger verifies again");
+}
+
+#[test]
+fn deleted_truncated_and_reordered_entries_are_caught() {
+    let (dir, clock, size) = build();
+    let mut rng = StdRng::seed_from_u64(31415);
+    for round in 0..60 {
+        let db = open_raw(dir.path());
+        let tree = db.open_tree("records").unwrap();
+        let a = rng.gen_range(1..size);
+        let mut restore = vec![(a, tree.get(entry_key(a)).unwrap().unwrap())];
+        let expected = match round % 4 {
+            0 => {
+                tree.remove(entry_key(a)).unwrap();
+                a
+            }
+            1 => {
+                let value = restore[0].1.to_vec();
+                let cut = rng.gen_range(0..value.len());
+                tree.insert(entry_key(a), &value[..cut]).unwrap();
+                a
+            }
+            2 => {
+                let b = loop {
+                    let b = rng.gen_range(1..size);
+                    if b != a {
+                        break b;
+                    }
+                };
+                let vb = tree.get(entry_key(b)).unwrap().unwrap();
+                restore.push((b, vb.clone()));
+                tree.insert(entry_key(b), restore[0].1.clone()).unwrap();
+                tree.insert(entry_key(a), vb).unwrap();
+                a.min(b)
+            }
+            _ => {
+                // Truncate the ledger: the last entries vanish, the head still says more.
+                for s in a..size {
+                    if s != a {
+                        restore.push((s, tree.get(entry_key(s)).unwrap().unwrap()));
+                    }
+                    tree.remove(entry_key(s)).unwrap();
+                }
+                a
+            }
+        };
+        db.flush().unwrap();
+        drop((tree, db));
+        let (named, what) = failing_seq(&clock, dir.path());
+        assert_eq!(named, expected, "round {round}: {what}");
+        let db = open_raw(dir.path());
+        let tree = db.open_tree("records").unwrap();
+        for (s, v) in restore {
+            tree.insert(entry_key(s), v).unwrap();
+        }
+        db.flush().unwrap();
+    }
+    let ledger = open_ledger(dir.path(), &clock).unwrap();
+    ledger.verify(&|_| {}).unwrap();
+    assert_eq!(ledger.get(Seq(size - 1)).unwrap().unwrap().seq, Seq(size - 1));
+}
+
+/// Every file sled keeps for the store, with its bytes.
+fn store_files(path: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for item in std::fs::read_dir(dir).unwrap() {
+            let p = item.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let bytes = std::fs::read(&p).unwrap();
+                out.push((p, bytes));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn single_byte_changes_in_the_files_on_disk_are_caught() {
+    let (dir, clock, size) = build();
+    let mut rng = StdRng::seed_from_u64(1618);
+    for round in 0..40 {
+        // Pick an entry and find its body in the files by its unique event id.
+        let seq = rng.gen_range(1..size);
+        let ledger = open_ledger(dir.path(), &clock).unwrap();
+        let entry = ledger.get(Seq(seq)).unwrap().unwrap();
+        drop(ledger);
+        let marker = &entry.body[entry.body.len() - 12..];
+        let files = store_files(dir.path());
+        let (file, bytes) = files
+            .iter()
+            .find(|(_, b)| b.windows(marker.len()).any(|w| w == marker))
+            .expect("the entry's bytes are in a file");
+        let at = bytes.windows(marker.len()).position(|w| w == marker).unwrap() + rng.gen_range(0..marker.len());
+        let mut changed = bytes.clone();
+        changed[at] ^= rng.gen_range(1..=255u8);
+        std::fs::write(file, &changed).unwrap();
+
+        // sled checksums what it writes, so a changed byte in its files usually makes it refuse
+        // to open the store at all, before the ledger can name an entry; when it does open,
+        // verify must fail at or before the changed entry.
+        match open_ledger(dir.path(), &clock) {
+            Err(LedgerError::Store(sled::Error::Corruption { .. })) => {}
+            Err(e) => panic!("round {round}: open failed, but not as corruption: {e}"),
+            Ok(ledger) => match ledger.verify(&|_| {}) {
+                Ok(r) => panic!("round {round}: byte {at} of {file:?} changed, ledger still verified: {r:?}"),
+                Err(e) => assert!(e.seq <= seq, "round {round}: named {} after the changed entry {seq}", e.seq),
+            },
+        }
+        std::fs::write(file, bytes).unwrap();
+    }
+    open_ledger(dir.path(), &clock).unwrap().verify(&|_| {}).unwrap();
+}
