@@ -157,6 +157,33 @@ pub enum ArtifactState {
     Unknown,
 }
 
+/// Events that passed the stateless checks of [`Ledger::prepare`], ready for
+/// [`Ledger::commit`].
+#[derive(Debug)]
+pub struct Prepared {
+    events: Vec<SignedEvent>,
+    checks: Vec<Result<(EnvelopeView, RecordAction, bool), AppendError>>,
+}
+
+impl Prepared {
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// Appends `other`'s events after these, so that events prepared one by one (for
+    /// example per request) can be committed as one batch.
+    pub fn extend(&mut self, other: Prepared) {
+        self.events.extend(other.events);
+        self.checks.extend(other.checks);
+    }
+}
+
 struct Writer {
     frontier: Frontier,
 }
@@ -242,9 +269,12 @@ fn encode_head(head: &Head) -> Vec<u8> {
     v
 }
 
-/// Unwraps a Merkle builder error into a ledger error.
-fn merkle_err<E: std::fmt::Display>(e: E) -> LedgerError {
-    LedgerError::OutOfRange(e.to_string())
+/// Unwraps a Merkle builder error into a ledger error, keeping the store's own error.
+fn merkle_err(e: merkle::BuildError<LedgerError>) -> LedgerError {
+    match e {
+        merkle::BuildError::Source(e) => e,
+        merkle::BuildError::Proof(e) => LedgerError::OutOfRange(e.to_string()),
+    }
 }
 
 /// The origin line of a ledger's checkpoints.
@@ -692,20 +722,42 @@ impl Ledger {
         self.append_with(events, &mut AdmitAll)
     }
 
-    /// Appends a batch: every event is checked (record rules, signature, key, idempotency,
-    /// then `admission`) and the admitted ones are written with their indexes, Merkle nodes,
-    /// one checkpoint and the new head in one atomic sled batch, flushed before this returns.
-    /// One result per event, in order. A retried event (same id, same bytes) returns its
-    /// original placement with `duplicate: true`.
+    /// The first half of an append, which needs no lock: decodes every body, checks the
+    /// record rules that need no ledger state and verifies the signatures of events whose key
+    /// is already enrolled (batched, on all cores). Callers that take events from many
+    /// connections prepare in parallel and hand the results to [`Ledger::commit`].
+    pub fn prepare(&self, events: Vec<SignedEvent>) -> Prepared {
+        let checks = self.precheck(&events);
+        Prepared { events, checks }
+    }
+
+    /// Appends a batch: [`Ledger::prepare`] then [`Ledger::commit`].
     pub fn append_with(
         &self,
         events: Vec<SignedEvent>,
         admission: &mut dyn Admission,
     ) -> Vec<Result<Appended, AppendError>> {
+        self.commit(self.prepare(events), admission)
+    }
+
+    /// The single writer's half of an append: every prepared event is checked against the
+    /// ledger state (idempotency, key validity at its seq, effective time, record rules, then
+    /// `admission`) and the admitted ones are written with their indexes, Merkle nodes, one
+    /// checkpoint and the new head in one atomic sled batch, flushed before this returns.
+    /// One result per event, in order. A retried event (same id, same bytes) returns its
+    /// original placement with `duplicate: true`.
+    pub fn commit(
+        &self,
+        prepared: Prepared,
+        admission: &mut dyn Admission,
+    ) -> Vec<Result<Appended, AppendError>> {
+        let Prepared {
+            events,
+            checks: checked,
+        } = prepared;
         let Some(ledger_key) = self.signing_key.as_ref() else {
             return events.iter().map(|_| Err(AppendError::ReadOnly)).collect();
         };
-        let checked = self.precheck(&events);
 
         let mut writer = self.writer.lock().expect("writer lock");
         let head = self.head();

@@ -66,14 +66,22 @@ fn reopen(path: &std::path::Path, clock: &Arc<common::ManualClock>) -> Ledger {
 #[test]
 fn kill_9_never_loses_an_acknowledged_entry() {
     let f = Fixture::new();
-    let Fixture { dir, clock, ledger, .. } = f;
+    let Fixture {
+        dir, clock, ledger, ..
+    } = f;
     drop(ledger);
     let exe = std::env::current_exe().unwrap();
     let mut rng = StdRng::seed_from_u64(4242);
     let mut total_acks = 0usize;
     for round in 0..24 {
         let mut child = Command::new(&exe)
-            .args(["--ignored", "--exact", "crash_child_appender", "--nocapture", "--test-threads=1"])
+            .args([
+                "--ignored",
+                "--exact",
+                "crash_child_appender",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(DIR_VAR, dir.path())
             .env(ROUND_VAR, round.to_string())
             .stdout(Stdio::piped())
@@ -110,12 +118,18 @@ fn kill_9_never_loses_an_acknowledged_entry() {
                 .unwrap()
                 .unwrap_or_else(|| panic!("round {round}: acknowledged seq {seq} is missing"));
             let view = ledger::envelope::EnvelopeView::decode(entry.body.as_slice()).unwrap();
-            assert_eq!(&view.event_id, id, "round {round}: seq {seq} holds another event");
+            assert_eq!(
+                &view.event_id, id,
+                "round {round}: seq {seq} holds another event"
+            );
         }
         ledger
             .verify(&|_| {})
             .unwrap_or_else(|e| panic!("round {round}: verify after kill -9: {e}"));
         drop(ledger);
     }
-    assert!(total_acks > 0, "the child never acknowledged anything: the test proved nothing");
+    assert!(
+        total_acks > 0,
+        "the child never acknowledged anything: the test proved nothing"
+    );
 }

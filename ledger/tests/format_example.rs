@@ -53,10 +53,26 @@ fn generate() -> String {
             f.ledger.ledger_id(),
         ),
     );
-    block(&mut out, "Entry 0, the genesis: its body (an `EventBody` with `genesis`, field 16):", &wrapped_hex(&genesis.body));
-    block(&mut out, "Entry 0 encoded (what sled stores and `entry_hash` covers after the tag):", &wrapped_hex(&genesis.encode()));
-    block(&mut out, "entry_hash of entry 0 = blake3(\"isms-ledger/v1/entry\\0\" || encoded entry 0):", &genesis.hash().to_hex());
-    block(&mut out, "Entry 1: the admin enrols the agent key. Its body (`key_enrolled`, field 17):", &wrapped_hex(&second.body));
+    block(
+        &mut out,
+        "Entry 0, the genesis: its body (an `EventBody` with `genesis`, field 16):",
+        &wrapped_hex(&genesis.body),
+    );
+    block(
+        &mut out,
+        "Entry 0 encoded (what sled stores and `entry_hash` covers after the tag):",
+        &wrapped_hex(&genesis.encode()),
+    );
+    block(
+        &mut out,
+        "entry_hash of entry 0 = blake3(\"isms-ledger/v1/entry\\0\" || encoded entry 0):",
+        &genesis.hash().to_hex(),
+    );
+    block(
+        &mut out,
+        "Entry 1: the admin enrols the agent key. Its body (`key_enrolled`, field 17):",
+        &wrapped_hex(&second.body),
+    );
     block(
         &mut out,
         "The admin's signature over `\"isms-ledger/v1/event\\0\" || body` (the tag alone is shown first):",

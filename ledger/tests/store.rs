@@ -17,7 +17,10 @@ fn genesis_is_entry_zero_and_verifies() {
     let genesis = f.ledger.get(Seq(0)).unwrap().unwrap();
     assert_eq!(genesis.prev_hash, ledger::EntryHash::ZERO);
     assert_eq!(f.ledger.genesis().admins.len(), 1);
-    assert_eq!(f.ledger.origin(), format!("isms-ledger/{}", "07".repeat(16)));
+    assert_eq!(
+        f.ledger.origin(),
+        format!("isms-ledger/{}", "07".repeat(16))
+    );
     let report = f.ledger.verify(&|_| {}).unwrap();
     assert_eq!(report.entries, 1, "the genesis is an entry");
     assert_eq!(report.checkpoints, 1);
@@ -26,7 +29,9 @@ fn genesis_is_entry_zero_and_verifies() {
 #[test]
 fn append_assigns_gapless_seqs_and_chains_entries() {
     let f = Fixture::new();
-    let events: Vec<_> = (0..10).map(|i| f.event(&f.admin, &format!("e{i}"), b"x")).collect();
+    let events: Vec<_> = (0..10)
+        .map(|i| f.event(&f.admin, &format!("e{i}"), b"x"))
+        .collect();
     let results = f.ledger.append(events);
     for (i, r) in results.iter().enumerate() {
         let a = r.as_ref().unwrap();
@@ -52,10 +57,16 @@ fn the_same_event_twice_returns_the_original_receipt() {
     f.ledger.append(vec![f.event(&f.admin, "other", b"y")]);
     let again = f.ledger.append(vec![e.clone()]).remove(0).unwrap();
     assert!(again.duplicate);
-    assert_eq!((again.seq, again.entry_hash, again.recorded_at), (first.seq, first.entry_hash, first.recorded_at));
+    assert_eq!(
+        (again.seq, again.entry_hash, again.recorded_at),
+        (first.seq, first.entry_hash, first.recorded_at)
+    );
     assert_eq!(again.checkpoint_size, first.checkpoint_size);
     // Within one batch as well.
-    let both = f.ledger.append(vec![f.event(&f.admin, "pair", b"z"), f.event(&f.admin, "pair", b"z")]);
+    let both = f.ledger.append(vec![
+        f.event(&f.admin, "pair", b"z"),
+        f.event(&f.admin, "pair", b"z"),
+    ]);
     let (a, b) = (both[0].as_ref().unwrap(), both[1].as_ref().unwrap());
     assert_eq!(a.seq, b.seq);
     assert!(b.duplicate && !a.duplicate);
@@ -65,10 +76,20 @@ fn the_same_event_twice_returns_the_original_receipt() {
 #[test]
 fn the_same_id_with_other_bytes_is_already_exists() {
     let f = Fixture::new();
-    f.ledger.append(vec![f.event(&f.admin, "evidence-1", b"pass")]).remove(0).unwrap();
+    f.ledger
+        .append(vec![f.event(&f.admin, "evidence-1", b"pass")])
+        .remove(0)
+        .unwrap();
     let head = f.ledger.head();
-    let err = f.ledger.append(vec![f.event(&f.admin, "evidence-1", b"fail")]).remove(0).unwrap_err();
-    assert!(matches!(err, AppendError::EventIdConflict { seq: Seq(1), .. }), "{err}");
+    let err = f
+        .ledger
+        .append(vec![f.event(&f.admin, "evidence-1", b"fail")])
+        .remove(0)
+        .unwrap_err();
+    assert!(
+        matches!(err, AppendError::EventIdConflict { seq: Seq(1), .. }),
+        "{err}"
+    );
     assert_eq!(err.code(), Code::AlreadyExists);
     assert!(err.to_string().contains("event_id"));
     assert_eq!(f.ledger.head(), head, "a refused event leaves nothing");
@@ -90,23 +111,51 @@ fn refusals_name_the_field_and_leave_nothing() {
     };
     let cases: Vec<(SignedEvent, Code, &str)> = vec![
         (bad_sig, Code::Unauthenticated, "signature"),
-        (f.event(&stranger, "stranger", b"x"), Code::Unauthenticated, "not enrolled"),
-        (SignedEvent::sign(&f.admin, wrong_ledger.encode_to_vec()), Code::InvalidArgument, "ledger_id"),
-        (SignedEvent::sign(&f.admin, vec![0xff, 0xff, 0xff]), Code::InvalidArgument, "body"),
+        (
+            f.event(&stranger, "stranger", b"x"),
+            Code::Unauthenticated,
+            "not enrolled",
+        ),
+        (
+            SignedEvent::sign(&f.admin, wrong_ledger.encode_to_vec()),
+            Code::InvalidArgument,
+            "ledger_id",
+        ),
+        (
+            SignedEvent::sign(&f.admin, vec![0xff, 0xff, 0xff]),
+            Code::InvalidArgument,
+            "body",
+        ),
         (huge, Code::InvalidArgument, "larger than the limit"),
-        (f.event(&f.admin, "", b"x"), Code::InvalidArgument, "event_id"),
+        (
+            f.event(&f.admin, "", b"x"),
+            Code::InvalidArgument,
+            "event_id",
+        ),
         (future, Code::InvalidArgument, "effective_at_us"),
-        (f.event(&f.ledger_key, "ledger-key-signs", b"x"), Code::Unauthenticated, "revoked"),
+        (
+            f.event(&f.ledger_key, "ledger-key-signs", b"x"),
+            Code::Unauthenticated,
+            "revoked",
+        ),
     ];
     let head = f.ledger.head();
-    let (events, expected): (Vec<_>, Vec<_>) = cases.into_iter().map(|(e, c, m)| (e, (c, m))).unzip();
+    let (events, expected): (Vec<_>, Vec<_>) =
+        cases.into_iter().map(|(e, c, m)| (e, (c, m))).unzip();
     for (result, (code, needle)) in f.ledger.append(events).into_iter().zip(expected) {
         let err = result.expect_err(needle);
         assert_eq!(err.code(), code, "{err}");
-        assert!(err.to_string().contains(needle), "{err:?} should mention {needle}");
+        assert!(
+            err.to_string().contains(needle),
+            "{err:?} should mention {needle}"
+        );
     }
     assert_eq!(f.ledger.head(), head);
-    assert_eq!(f.ledger.checkpoints().count(), 1, "no checkpoint for an empty batch");
+    assert_eq!(
+        f.ledger.checkpoints().count(),
+        1,
+        "no checkpoint for an empty batch"
+    );
 }
 
 #[test]
@@ -121,17 +170,45 @@ fn keys_are_enrolled_used_and_revoked() {
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     // An agent cannot enrol keys.
     let mut view = f.envelope("agent-enrolls");
-    view.key_enrolled = f.enroll("x", &key(11), "x", &["admin"]).body.pipe_decode().key_enrolled;
-    let err = f.ledger.append(vec![SignedEvent::sign(&agent, view.encode_to_vec())]).remove(0).unwrap_err();
+    view.key_enrolled = f
+        .enroll("x", &key(11), "x", &["admin"])
+        .body
+        .pipe_decode()
+        .key_enrolled;
+    let err = f
+        .ledger
+        .append(vec![SignedEvent::sign(&agent, view.encode_to_vec())])
+        .remove(0)
+        .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied, "{err}");
     // Unknown roles are refused.
-    let err = f.ledger.append(vec![f.enroll("bad-role", &key(12), "x", &["superuser"])]).remove(0).unwrap_err();
+    let err = f
+        .ledger
+        .append(vec![f.enroll("bad-role", &key(12), "x", &["superuser"])])
+        .remove(0)
+        .unwrap_err();
     assert!(err.to_string().contains("unknown role"), "{err}");
     // Revoked: refused from the revocation on, and verification still passes.
-    let revoked = f.ledger.append(vec![f.revoke("revoke-agent", &agent)]).remove(0).unwrap();
-    let err = f.ledger.append(vec![f.event(&agent, "scan-2", b"pass")]).remove(0).unwrap_err();
-    assert!(matches!(err, AppendError::RevokedKey { revoked_at, .. } if revoked_at == revoked.seq), "{err}");
-    let record = f.ledger.key(&ledger::KeyId::of_public_key(agent.verifying_key().as_bytes())).unwrap();
+    let revoked = f
+        .ledger
+        .append(vec![f.revoke("revoke-agent", &agent)])
+        .remove(0)
+        .unwrap();
+    let err = f
+        .ledger
+        .append(vec![f.event(&agent, "scan-2", b"pass")])
+        .remove(0)
+        .unwrap_err();
+    assert!(
+        matches!(err, AppendError::RevokedKey { revoked_at, .. } if revoked_at == revoked.seq),
+        "{err}"
+    );
+    let record = f
+        .ledger
+        .key(&ledger::KeyId::of_public_key(
+            agent.verifying_key().as_bytes(),
+        ))
+        .unwrap();
     assert_eq!(record.revoked_at, Some(revoked.seq));
     f.ledger.verify(&|_| {}).unwrap();
 }
@@ -151,22 +228,47 @@ fn recorded_time_finds_the_last_seq_at_or_before_it() {
     let f = Fixture::new();
     for i in 0..5 {
         f.clock.advance(1_000_000);
-        f.ledger.append(vec![f.event(&f.admin, &format!("t{i}"), b"x")]);
+        f.ledger
+            .append(vec![f.event(&f.admin, &format!("t{i}"), b"x")]);
     }
     assert_eq!(f.ledger.seq_at_or_before(UnixMicros(T0 - 1)).unwrap(), None);
-    assert_eq!(f.ledger.seq_at_or_before(UnixMicros(T0)).unwrap(), Some(Seq(0)));
-    assert_eq!(f.ledger.seq_at_or_before(UnixMicros(T0 + 2_500_000)).unwrap(), Some(Seq(2)));
-    assert_eq!(f.ledger.seq_at_or_before(UnixMicros(T0 + 3_000_000)).unwrap(), Some(Seq(3)));
-    assert_eq!(f.ledger.seq_at_or_before(UnixMicros(i64::MAX)).unwrap(), Some(Seq(5)));
+    assert_eq!(
+        f.ledger.seq_at_or_before(UnixMicros(T0)).unwrap(),
+        Some(Seq(0))
+    );
+    assert_eq!(
+        f.ledger
+            .seq_at_or_before(UnixMicros(T0 + 2_500_000))
+            .unwrap(),
+        Some(Seq(2))
+    );
+    assert_eq!(
+        f.ledger
+            .seq_at_or_before(UnixMicros(T0 + 3_000_000))
+            .unwrap(),
+        Some(Seq(3))
+    );
+    assert_eq!(
+        f.ledger.seq_at_or_before(UnixMicros(i64::MAX)).unwrap(),
+        Some(Seq(5))
+    );
 }
 
 #[test]
 fn recorded_at_never_decreases_when_the_clock_goes_back() {
     let f = Fixture::new();
     f.clock.advance(10_000_000);
-    let a = f.ledger.append(vec![f.event(&f.admin, "a", b"x")]).remove(0).unwrap();
+    let a = f
+        .ledger
+        .append(vec![f.event(&f.admin, "a", b"x")])
+        .remove(0)
+        .unwrap();
     f.clock.advance(-5_000_000);
-    let b = f.ledger.append(vec![f.event(&f.admin, "b", b"x")]).remove(0).unwrap();
+    let b = f
+        .ledger
+        .append(vec![f.event(&f.admin, "b", b"x")])
+        .remove(0)
+        .unwrap();
     assert!(b.recorded_at >= a.recorded_at);
 }
 
@@ -176,14 +278,19 @@ fn receipts_verify_with_the_ledger_key_alone() {
     let event = f.event(&f.admin, "r1", b"evidence");
     let appended = f.ledger.append(vec![event.clone()]).remove(0).unwrap();
     for i in 0..7 {
-        f.ledger.append(vec![f.event(&f.admin, &format!("later{i}"), b"x")]);
+        f.ledger
+            .append(vec![f.event(&f.admin, &format!("later{i}"), b"x")]);
     }
     let receipt = f.ledger.receipt(appended.seq).unwrap();
     let checkpoint = receipt.verify(&event.body, &f.ledger.public_key()).unwrap();
     assert_eq!(checkpoint.size, appended.checkpoint_size);
     // Another body, another key, or a forged path: refused.
-    assert!(receipt.verify(b"something else", &f.ledger.public_key()).is_err());
-    assert!(receipt.verify(&event.body, &key(77).verifying_key()).is_err());
+    assert!(receipt
+        .verify(b"something else", &f.ledger.public_key())
+        .is_err());
+    assert!(receipt
+        .verify(&event.body, &key(77).verifying_key())
+        .is_err());
     let mut forged = receipt.clone();
     forged.inclusion_path[0][0] ^= 1;
     assert!(forged.verify(&event.body, &f.ledger.public_key()).is_err());
@@ -193,7 +300,9 @@ fn receipts_verify_with_the_ledger_key_alone() {
 fn proofs_from_the_store_verify_against_checkpoints() {
     let f = Fixture::new();
     for batch in 0..9 {
-        let events = (0..(batch % 4 + 1)).map(|i| f.event(&f.admin, &format!("b{batch}-{i}"), b"x")).collect();
+        let events = (0..(batch % 4 + 1))
+            .map(|i| f.event(&f.admin, &format!("b{batch}-{i}"), b"x"))
+            .collect();
         f.ledger.append(events);
     }
     let size = f.ledger.head().size;
@@ -204,12 +313,32 @@ fn proofs_from_the_store_verify_against_checkpoints() {
     for seq in 0..size {
         let entry = f.ledger.get(Seq(seq)).unwrap().unwrap();
         let proof = f.ledger.inclusion_proof(Seq(seq), size).unwrap();
-        ledger::verify::verify_entry_inclusion(&entry.hash(), Seq(seq), size, &proof, &latest.checkpoint.root).unwrap();
+        ledger::verify::verify_entry_inclusion(
+            &entry.hash(),
+            Seq(seq),
+            size,
+            &proof,
+            &latest.checkpoint.root,
+        )
+        .unwrap();
     }
     for old in &checkpoints {
-        let proof = f.ledger.consistency_proof(old.checkpoint.size, size).unwrap();
-        merkle::verify_consistency::<Blake3Hasher>(old.checkpoint.size, size, &old.checkpoint.root, &latest.checkpoint.root, &proof).unwrap();
-        assert_eq!(f.ledger.root_at(old.checkpoint.size).unwrap(), old.checkpoint.root);
+        let proof = f
+            .ledger
+            .consistency_proof(old.checkpoint.size, size)
+            .unwrap();
+        merkle::verify_consistency::<Blake3Hasher>(
+            old.checkpoint.size,
+            size,
+            &old.checkpoint.root,
+            &latest.checkpoint.root,
+            &proof,
+        )
+        .unwrap();
+        assert_eq!(
+            f.ledger.root_at(old.checkpoint.size).unwrap(),
+            old.checkpoint.root
+        );
     }
     assert!(f.ledger.inclusion_proof(Seq(size), size).is_err());
     assert!(f.ledger.consistency_proof(1, size + 1).is_err());
@@ -238,15 +367,25 @@ fn erasing_an_artifact_keeps_verification_green() {
     let report = b"nessus scan: 0 critical";
     let hash = f.ledger.put_artifact(report).unwrap();
     assert_eq!(hash, ArtifactHash::of(report));
-    assert_eq!(f.ledger.get_artifact(&hash).unwrap().as_deref(), Some(&report[..]));
+    assert_eq!(
+        f.ledger.get_artifact(&hash).unwrap().as_deref(),
+        Some(&report[..])
+    );
     let mut view = f.envelope("erase-1");
     view.artifact_erased = Some(ArtifactErasedView {
         blake3: hash.0.to_vec(),
         reason: "contains personal data".into(),
     });
-    let erased = f.ledger.append(vec![SignedEvent::sign(&f.admin, view.encode_to_vec())]).remove(0).unwrap();
+    let erased = f
+        .ledger
+        .append(vec![SignedEvent::sign(&f.admin, view.encode_to_vec())])
+        .remove(0)
+        .unwrap();
     assert_eq!(f.ledger.get_artifact(&hash).unwrap(), None);
-    assert_eq!(f.ledger.artifact_state(&hash).unwrap(), ArtifactState::Erased(erased.seq));
+    assert_eq!(
+        f.ledger.artifact_state(&hash).unwrap(),
+        ArtifactState::Erased(erased.seq)
+    );
     f.ledger.verify(&|_| {}).unwrap();
 }
 
@@ -254,16 +393,34 @@ fn erasing_an_artifact_keeps_verification_green() {
 fn everything_survives_a_restart() {
     let mut f = Fixture::new();
     let agent = key(10);
-    f.ledger.append(vec![f.enroll("enroll", &agent, "ci", &["agent"])]);
-    f.ledger.append((0..20).map(|i| f.event(&agent, &format!("e{i}"), b"x")).collect());
+    f.ledger
+        .append(vec![f.enroll("enroll", &agent, "ci", &["agent"])]);
+    f.ledger.append(
+        (0..20)
+            .map(|i| f.event(&agent, &format!("e{i}"), b"x"))
+            .collect(),
+    );
     let head = f.ledger.head();
     f = f.restart();
     assert_eq!(f.ledger.head(), head);
-    assert!(f.ledger.key(&ledger::KeyId::of_public_key(agent.verifying_key().as_bytes())).is_some());
-    let again = f.ledger.append(vec![f.event(&agent, "e3", b"x")]).remove(0).unwrap();
+    assert!(f
+        .ledger
+        .key(&ledger::KeyId::of_public_key(
+            agent.verifying_key().as_bytes()
+        ))
+        .is_some());
+    let again = f
+        .ledger
+        .append(vec![f.event(&agent, "e3", b"x")])
+        .remove(0)
+        .unwrap();
     assert!(again.duplicate);
     assert_eq!(again.seq, Seq(5));
-    let next = f.ledger.append(vec![f.event(&agent, "e20", b"x")]).remove(0).unwrap();
+    let next = f
+        .ledger
+        .append(vec![f.event(&agent, "e20", b"x")])
+        .remove(0)
+        .unwrap();
     assert_eq!(next.seq, Seq(head.size));
     f.ledger.verify(&|_| {}).unwrap();
 }
@@ -276,7 +433,10 @@ fn a_read_only_ledger_refuses_appends() {
     drop(f.ledger);
     let ro = ledger::Ledger::open(&path, common::config(&clock), None).unwrap();
     let body = SignedEvent::sign(&admin, vec![]);
-    assert!(matches!(ro.append(vec![body]).remove(0), Err(AppendError::ReadOnly)));
+    assert!(matches!(
+        ro.append(vec![body]).remove(0),
+        Err(AppendError::ReadOnly)
+    ));
     ro.verify(&|_| {}).unwrap();
     drop(dir);
 }

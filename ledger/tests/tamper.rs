@@ -18,13 +18,21 @@ fn build() -> (tempfile::TempDir, Arc<ManualClock>, u64) {
     while f.ledger.head().size < ENTRIES {
         let n = (i % 7) + 1;
         let events = (0..n)
-            .map(|j| f.event(&f.admin, &format!("evt-{i:04}-{j}-marker"), format!("payload {i} {j}").as_bytes()))
+            .map(|j| {
+                f.event(
+                    &f.admin,
+                    &format!("evt-{i:04}-{j}-marker"),
+                    format!("payload {i} {j}").as_bytes(),
+                )
+            })
             .collect();
         f.ledger.append(events);
         i += 1;
     }
     let size = f.ledger.head().size;
-    let Fixture { dir, clock, ledger, .. } = f;
+    let Fixture {
+        dir, clock, ledger, ..
+    } = f;
     drop(ledger);
     (dir, clock, size)
 }
@@ -93,14 +101,22 @@ fn every_single_byte_change_through_sled_is_caught_at_its_seq() {
         drop((tree, db));
 
         let (named, what) = failing_seq(&clock, dir.path());
-        assert_eq!(named, seq, "round {round}: byte {at} of entry {seq} changed, verify said: {what}");
+        assert_eq!(
+            named, seq,
+            "round {round}: byte {at} of entry {seq} changed, verify said: {what}"
+        );
 
         let db = open_raw(dir.path());
-        db.open_tree("records").unwrap().insert(entry_key(seq), original).unwrap();
+        db.open_tree("records")
+            .unwrap()
+            .insert(entry_key(seq), original)
+            .unwrap();
         db.flush().unwrap();
     }
     let ledger = open_ledger(dir.path(), &clock).unwrap();
-    ledger.verify(&|_| {}).expect("restored ledger verifies again");
+    ledger
+        .verify(&|_| {})
+        .expect("restored ledger verifies again");
 }
 
 #[test]
@@ -160,7 +176,10 @@ fn deleted_truncated_and_reordered_entries_are_caught() {
     }
     let ledger = open_ledger(dir.path(), &clock).unwrap();
     ledger.verify(&|_| {}).unwrap();
-    assert_eq!(ledger.get(Seq(size - 1)).unwrap().unwrap().seq, Seq(size - 1));
+    assert_eq!(
+        ledger.get(Seq(size - 1)).unwrap().unwrap().seq,
+        Seq(size - 1)
+    );
 }
 
 /// Every file sled keeps for the store, with its bytes.
@@ -197,7 +216,11 @@ fn single_byte_changes_in_the_files_on_disk_are_caught() {
             .iter()
             .find(|(_, b)| b.windows(marker.len()).any(|w| w == marker))
             .expect("the entry's bytes are in a file");
-        let at = bytes.windows(marker.len()).position(|w| w == marker).unwrap() + rng.gen_range(0..marker.len());
+        let at = bytes
+            .windows(marker.len())
+            .position(|w| w == marker)
+            .unwrap()
+            + rng.gen_range(0..marker.len());
         let mut changed = bytes.clone();
         changed[at] ^= rng.gen_range(1..=255u8);
         std::fs::write(file, &changed).unwrap();
@@ -209,11 +232,20 @@ fn single_byte_changes_in_the_files_on_disk_are_caught() {
             Err(LedgerError::Store(sled::Error::Corruption { .. })) => {}
             Err(e) => panic!("round {round}: open failed, but not as corruption: {e}"),
             Ok(ledger) => match ledger.verify(&|_| {}) {
-                Ok(r) => panic!("round {round}: byte {at} of {file:?} changed, ledger still verified: {r:?}"),
-                Err(e) => assert!(e.seq <= seq, "round {round}: named {} after the changed entry {seq}", e.seq),
+                Ok(r) => panic!(
+                    "round {round}: byte {at} of {file:?} changed, ledger still verified: {r:?}"
+                ),
+                Err(e) => assert!(
+                    e.seq <= seq,
+                    "round {round}: named {} after the changed entry {seq}",
+                    e.seq
+                ),
             },
         }
         std::fs::write(file, bytes).unwrap();
     }
-    open_ledger(dir.path(), &clock).unwrap().verify(&|_| {}).unwrap();
+    open_ledger(dir.path(), &clock)
+        .unwrap()
+        .verify(&|_| {})
+        .unwrap();
 }

@@ -125,7 +125,13 @@ impl Fixture {
         SignedEvent::sign(signer, self.body(event_id, payload))
     }
 
-    pub fn enroll(&self, event_id: &str, new: &SigningKey, subject: &str, roles: &[&str]) -> SignedEvent {
+    pub fn enroll(
+        &self,
+        event_id: &str,
+        new: &SigningKey,
+        subject: &str,
+        roles: &[&str],
+    ) -> SignedEvent {
         let mut view = self.envelope(event_id);
         view.key_enrolled = Some(KeyEnrolledView {
             public_key: new.verifying_key().to_bytes().to_vec(),
@@ -138,10 +144,11 @@ impl Fixture {
     pub fn revoke(&self, event_id: &str, old: &SigningKey) -> SignedEvent {
         let mut view = self.envelope(event_id);
         view.key_revoked = Some(KeyRevokedView {
-            key_id: ledger::KeyId::of_public_key(old.verifying_key().as_bytes()).0.to_vec(),
+            key_id: ledger::KeyId::of_public_key(old.verifying_key().as_bytes())
+                .0
+                .to_vec(),
             reason: "left the company".into(),
         });
         SignedEvent::sign(&self.admin, view.encode_to_vec())
     }
 }
-
