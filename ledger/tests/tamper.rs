@@ -249,3 +249,72 @@ fn single_byte_changes_in_the_files_on_disk_are_caught() {
         .verify(&|_| {})
         .unwrap();
 }
+
+#[test]
+fn changed_checkpoints_and_merkle_nodes_are_caught() {
+    let (dir, clock, size) = build();
+    // A checkpoint whose note was edited: its signature no longer verifies.
+    let db = open_raw(dir.path());
+    let tree = db.open_tree("records").unwrap();
+    let (key, note) = tree.scan_prefix(b"c").nth(5).unwrap().unwrap();
+    let checkpoint_size = u64::from_be_bytes(key[1..].try_into().unwrap());
+    let mut edited = note.to_vec();
+    let root_line = edited.iter().position(|&b| b == b'\n').unwrap() + 1;
+    let root_line = root_line
+        + edited[root_line..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .unwrap()
+        + 1;
+    edited[root_line] = if edited[root_line] == b'A' {
+        b'B'
+    } else {
+        b'A'
+    };
+    tree.insert(&key, edited).unwrap();
+    db.flush().unwrap();
+    drop((tree, db));
+    let err = open_ledger(dir.path(), &clock)
+        .unwrap()
+        .verify(&|_| {})
+        .unwrap_err();
+    assert_eq!(
+        (err.seq, err.failure),
+        (checkpoint_size - 1, ledger::Failure::BadCheckpoint),
+        "{err}"
+    );
+    let db = open_raw(dir.path());
+    db.open_tree("records").unwrap().insert(&key, note).unwrap();
+    db.flush().unwrap();
+    drop(db);
+
+    // A Merkle node (level 2) that was overwritten: proofs would lie, so verify refuses.
+    let index = 5u64;
+    let mut node_key = vec![b'm', 2];
+    node_key.extend_from_slice(&index.to_be_bytes());
+    let db = open_raw(dir.path());
+    let tree = db.open_tree("records").unwrap();
+    let original = tree.get(&node_key).unwrap().unwrap();
+    tree.insert(&node_key, &[0u8; 32]).unwrap();
+    db.flush().unwrap();
+    drop((tree, db));
+    let err = open_ledger(dir.path(), &clock)
+        .unwrap()
+        .verify(&|_| {})
+        .unwrap_err();
+    // Node (2, 5) covers leaves 20..24; it is completed by entry 23.
+    assert_eq!(
+        (err.seq, err.failure),
+        (23, ledger::Failure::NodeMismatch),
+        "{err}"
+    );
+    let db = open_raw(dir.path());
+    db.open_tree("records")
+        .unwrap()
+        .insert(&node_key, original)
+        .unwrap();
+    db.flush().unwrap();
+    drop(db);
+    let ledger = open_ledger(dir.path(), &clock).unwrap();
+    assert_eq!(ledger.verify(&|_| {}).unwrap().entries, size);
+}
