@@ -8,7 +8,7 @@
 //! |--------------------------------------|-----------------------------------------|
 //! | `e` seq(u64 BE)                      | the encoded entry (entry.rs)            |
 //! | `i` event id bytes                   | seq (u64 BE)                            |
-//! | `m` level(u8) index(u64 BE)          | Merkle perfect-subtree hash (32 bytes)  |
+//! | `m` last seq of a batch(u64 BE)      | the Merkle nodes that batch created: (level u8, index u64 BE, hash 32) each |
 //! | `c` tree size(u64 BE)                | signed checkpoint note (UTF-8)          |
 //! | `k` key id(32)                       | key index record (keys.rs)              |
 //! | `x` artifact hash(32)                | seq of the erasure entry (u64 BE)       |
@@ -210,24 +210,79 @@ impl std::fmt::Debug for Ledger {
     }
 }
 
-/// Reads Merkle nodes from the `m` keys of the records tree.
+/// Bytes of one node record in a node block: level (1), index (8, BE), hash (32).
+const NODE_RECORD: usize = 41;
+
+/// The seq of the leaf whose append completes node (level, index): its last leaf.
+pub(crate) fn completing_seq(level: u8, index: u64) -> u64 {
+    ((index + 1) << level) - 1
+}
+
+/// Encodes the Merkle nodes one batch created, in push order (by completing seq, then level),
+/// as one value: sled pays per insert, so a batch stores its nodes with one insert rather than
+/// about two per entry.
+pub(crate) fn encode_node_block(nodes: &[merkle::NewNode]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(nodes.len() * NODE_RECORD);
+    for node in nodes {
+        out.push(node.level);
+        out.extend_from_slice(&node.index.to_be_bytes());
+        out.extend_from_slice(&node.hash);
+    }
+    out
+}
+
+/// Every node of one block, as (level, index, hash).
+pub(crate) fn decode_node_block(block: &[u8]) -> impl Iterator<Item = (u8, u64, [u8; 32])> + '_ {
+    block.chunks_exact(NODE_RECORD).map(|r| {
+        (
+            r[0],
+            u64::from_be_bytes(r[1..9].try_into().expect("8 bytes")),
+            r[9..41].try_into().expect("32 bytes"),
+        )
+    })
+}
+
+/// Finds node (level, index) in a block by binary search on (completing seq, level).
+fn find_in_block(block: &[u8], level: u8, index: u64) -> Option<[u8; 32]> {
+    let want = (completing_seq(level, index), level);
+    let count = block.len() / NODE_RECORD;
+    let (mut lo, mut hi) = (0, count);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        let r = &block[mid * NODE_RECORD..(mid + 1) * NODE_RECORD];
+        let (l, i) = (
+            r[0],
+            u64::from_be_bytes(r[1..9].try_into().expect("8 bytes")),
+        );
+        match (completing_seq(l, i), l).cmp(&want) {
+            std::cmp::Ordering::Less => lo = mid + 1,
+            std::cmp::Ordering::Greater => hi = mid,
+            std::cmp::Ordering::Equal => return r[9..41].try_into().ok(),
+        }
+    }
+    None
+}
+
+/// Reads Merkle nodes from the node blocks (`m` keys) of the records tree. The block that
+/// holds node (level, index) is the one of the batch that appended its completing leaf: the
+/// first block whose key (the batch's last seq) is at or after that leaf.
 pub(crate) struct SledNodes<'a>(pub(crate) &'a sled::Tree);
 
 impl NodeSource for SledNodes<'_> {
     type Error = LedgerError;
 
     fn node(&self, level: u8, index: u64) -> Result<merkle::Hash, LedgerError> {
-        let value = self
+        let seq = completing_seq(level, index);
+        let missing = || LedgerError::Corrupt {
+            seq,
+            what: format!("Merkle node (level {level}, index {index}) is missing"),
+        };
+        let (_, block) = self
             .0
-            .get(node_key(level, index))?
-            .ok_or_else(|| LedgerError::Corrupt {
-                seq: index << level,
-                what: format!("Merkle node (level {level}, index {index}) is missing"),
-            })?;
-        value.as_ref().try_into().map_err(|_| LedgerError::Corrupt {
-            seq: index << level,
-            what: format!("Merkle node (level {level}, index {index}) is not 32 bytes"),
-        })
+            .range(node_block_key(seq)..=node_block_key(u64::MAX))
+            .next()
+            .ok_or_else(missing)??;
+        find_in_block(&block, level, index).ok_or_else(missing)
     }
 }
 
@@ -237,10 +292,10 @@ pub(crate) fn entry_key(seq: u64) -> [u8; 9] {
     k
 }
 
-pub(crate) fn node_key(level: u8, index: u64) -> [u8; 10] {
-    let mut k = [NODE; 10];
-    k[1] = level;
-    k[2..].copy_from_slice(&index.to_be_bytes());
+/// The key of the node block of the batch whose last entry is `last_seq`.
+pub(crate) fn node_block_key(last_seq: u64) -> [u8; 9] {
+    let mut k = [NODE; 9];
+    k[1..].copy_from_slice(&last_seq.to_be_bytes());
     k
 }
 
@@ -307,7 +362,7 @@ impl Ledger {
         config: LedgerConfig,
     ) -> Result<Ledger, LedgerError> {
         let path = path.as_ref().to_path_buf();
-        let db = sled::open(&path)?;
+        let db = open_db(&path)?;
         let records = db.open_tree("records")?;
         if records.get(entry_key(0))?.is_some() {
             let existing = Entry::decode(&records.get(entry_key(0))?.unwrap_or_default())
@@ -342,9 +397,8 @@ impl Ledger {
         let mut batch = sled::Batch::default();
         batch.insert(&entry_key(0), encoded);
         batch.insert(prefixed(EVENT_ID, b"genesis"), &0u64.to_be_bytes());
-        for node in frontier.push::<Blake3Hasher>(&entry_hash.0) {
-            batch.insert(&node_key(node.level, node.index), &node.hash);
-        }
+        let nodes = frontier.push::<Blake3Hasher>(&entry_hash.0);
+        batch.insert(&node_block_key(0), encode_node_block(&nodes));
         for record in genesis_keys(&genesis) {
             batch.insert(prefixed(KEY, &record.key_id.0), record.encode());
         }
@@ -376,7 +430,7 @@ impl Ledger {
         config: LedgerConfig,
         signing_key: Option<SigningKey>,
     ) -> Result<Ledger, LedgerError> {
-        let db = sled::open(path)?;
+        let db = open_db(path.as_ref())?;
         let records = db.open_tree("records")?;
         let artifacts = db.open_tree("artifacts")?;
         let genesis_bytes = records.get(entry_key(0))?.ok_or(LedgerError::NoLedger)?;
@@ -777,6 +831,7 @@ impl Ledger {
         let mut in_batch: HashMap<String, usize> = HashMap::new();
         let mut new_keys: HashMap<KeyId, KeyRecord> = HashMap::new();
         let mut erasures = Vec::new();
+        let mut new_nodes = Vec::new();
         let mut next = head.size;
         let mut prev_hash = head.last_hash;
         let keys = self.keys.read().expect("keys lock");
@@ -917,9 +972,7 @@ impl Ledger {
                 prefixed(EVENT_ID, view.event_id.as_bytes()),
                 &seq.0.to_be_bytes(),
             );
-            for node in frontier.push::<Blake3Hasher>(&entry_hash.0) {
-                batch.insert(&node_key(node.level, node.index), &node.hash);
-            }
+            new_nodes.extend(frontier.push::<Blake3Hasher>(&entry_hash.0));
             in_batch.insert(view.event_id.clone(), i);
             prev_hash = entry_hash;
             next += 1;
@@ -954,6 +1007,7 @@ impl Ledger {
         }
         .sign(ledger_key);
         batch.insert(&checkpoint_key(next), checkpoint.note.as_bytes());
+        batch.insert(&node_block_key(next - 1), encode_node_block(&new_nodes));
         batch.insert(HEAD, encode_head(&new_head));
 
         let committed = self
@@ -1193,6 +1247,22 @@ impl Ledger {
     pub fn flush(&self) -> Result<(), LedgerError> {
         self.db.flush()?;
         Ok(())
+    }
+}
+
+/// Opens the sled database. When a `Ledger` in this process was just dropped, sled's
+/// background flusher may hold the folder's file lock for a few milliseconds more, so a lock
+/// conflict is retried for up to two seconds before it is reported.
+fn open_db(path: &Path) -> Result<sled::Db, LedgerError> {
+    let mut attempts = 0;
+    loop {
+        match sled::open(path) {
+            Err(sled::Error::Io(e)) if attempts < 200 && e.to_string().contains("acquire lock") => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return Ok(other?),
+        }
     }
 }
 

@@ -135,6 +135,29 @@ pub struct ChainVerifier {
     checkpoints: BTreeMap<u64, SignedCheckpoint>,
     checked_checkpoints: u64,
     latest_checkpoint: Option<SignedCheckpoint>,
+    pending: Vec<std::sync::mpsc::Receiver<Option<VerifyError>>>,
+}
+
+/// The lowest seq whose signature fails, checking in batches of 128 on all cores.
+fn first_bad_signature(to_check: &[([u8; 32], SignedEvent, u64)]) -> Option<VerifyError> {
+    to_check
+        .par_chunks(128)
+        .filter_map(|part| {
+            if store::verify_batch(part.iter().map(|(k, e, _)| (*k, e))) {
+                return None;
+            }
+            part.iter()
+                .find(|(k, e, _)| !store::verify_one(k, e))
+                .map(|(_, e, seq)| {
+                    fail(
+                        *seq,
+                        Failure::BadSignature,
+                        format!("a signature by key {} over the body", e.key_id.short()),
+                        hex::encode(e.signature),
+                    )
+                })
+        })
+        .min_by_key(|e| e.seq)
 }
 
 impl fmt::Debug for ChainVerifier {
@@ -197,6 +220,7 @@ impl ChainVerifier {
             checkpoints: BTreeMap::new(),
             checked_checkpoints: 0,
             latest_checkpoint: None,
+            pending: Vec::new(),
         })
     }
 
@@ -505,28 +529,50 @@ impl ChainVerifier {
             }
         }
 
-        let bad_signature = to_check
-            .par_chunks(128)
-            .filter_map(|part| {
-                if store::verify_batch(part.iter().map(|(k, e, _)| (*k, e))) {
-                    return None;
-                }
-                part.iter()
-                    .find(|(k, e, _)| !store::verify_one(k, e))
-                    .map(|(_, e, seq)| {
-                        fail(
-                            *seq,
-                            Failure::BadSignature,
-                            format!("a signature by key {} over the body", e.key_id.short()),
-                            hex::encode(e.signature),
-                        )
-                    })
-            })
-            .min_by_key(|e| e.seq);
-        if let Some(e) = bad_signature {
-            note(e, &mut first);
+        // Signatures are checked on the rayon pool while the caller reads and walks the next
+        // chunk: at most two chunks are in flight, and every result is collected before an
+        // error is reported, so the lowest failing seq still wins.
+        let (tx, rx) = std::sync::mpsc::channel();
+        rayon::spawn(move || {
+            let _ = tx.send(first_bad_signature(&to_check));
+        });
+        self.pending.push(rx);
+        if first.is_some() {
+            if let Some(e) = self.drain_pending(0) {
+                note(e, &mut first);
+            }
+            return Err(first.expect("checked above"));
         }
-        first.map_or(Ok(()), Err)
+        if let Some(e) = self.drain_pending(1) {
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Waits for signature checks until at most `keep` are in flight; the lowest failure.
+    fn drain_pending(&mut self, keep: usize) -> Option<VerifyError> {
+        let mut worst: Option<VerifyError> = None;
+        while self.pending.len() > keep {
+            let rx = self.pending.remove(0);
+            let result = rx.recv().unwrap_or_else(|_| {
+                Some(fail(
+                    self.next,
+                    Failure::Store,
+                    "a finished signature check",
+                    "a worker that stopped",
+                ))
+            });
+            if let Some(e) = result {
+                if worst.as_ref().is_none_or(|w| e.seq < w.seq) {
+                    worst = Some(e);
+                }
+            }
+        }
+        if worst.is_some() {
+            // Anything still in flight covers later seqs; its result no longer matters.
+            self.pending.clear();
+        }
+        worst
     }
 
     fn check_checkpoint_at(&mut self, size: u64) -> Result<(), VerifyError> {
@@ -552,7 +598,10 @@ impl ChainVerifier {
 
     /// Ends verification: `expected_size` (when known, e.g. from the head) must be the number
     /// of entries fed, and no checkpoint may cover more.
-    pub fn finish(self, expected_size: Option<u64>) -> Result<VerifyReport, VerifyError> {
+    pub fn finish(mut self, expected_size: Option<u64>) -> Result<VerifyReport, VerifyError> {
+        if let Some(e) = self.drain_pending(0) {
+            return Err(e);
+        }
         if let Some(size) = expected_size {
             if self.next < size {
                 return Err(fail(
@@ -675,15 +724,21 @@ impl Ledger {
                 .map(|(s, n)| (*s, n.as_str())),
         )?;
 
-        let lookup = |level: u8, index: u64| -> Result<Option<[u8; 32]>, String> {
-            match records.get(store::node_key(level, index)) {
-                Ok(Some(v)) => Ok(<[u8; 32]>::try_from(v.as_ref()).ok()),
-                Ok(None) => Ok(None),
-                Err(e) => Err(e.to_string()),
-            }
-        };
         let mut chunk = Vec::with_capacity(CHUNK);
         let upper = if range.end >= head { u64::MAX } else { end };
+        let feed = |chunk: &mut Vec<(u64, Vec<u8>)>, verifier: &mut ChainVerifier| {
+            // The stored nodes this chunk completes, read in one pass over the node blocks
+            // instead of one lookup per node.
+            let (first, last) = (chunk[0].0, chunk[chunk.len() - 1].0);
+            let nodes = stored_nodes(records, first, last).map_err(store_err)?;
+            let lookup = |level: u8, index: u64| -> Result<Option<[u8; 32]>, String> {
+                Ok(nodes.get(&(level, index)).copied())
+            };
+            verifier.feed(chunk, Some(&lookup))?;
+            progress(verifier.next - verifier.from);
+            chunk.clear();
+            Ok::<(), VerifyError>(())
+        };
         for item in records.range(store::entry_key(start)..store::entry_key(upper)) {
             let (k, v) = item.map_err(|e| store_err(e.into()))?;
             let key_seq = u64::from_be_bytes(k[1..].try_into().map_err(|_| {
@@ -696,18 +751,38 @@ impl Ledger {
             })?);
             chunk.push((key_seq, v.to_vec()));
             if chunk.len() == CHUNK {
-                verifier.feed(&chunk, Some(&lookup))?;
-                progress(verifier.next - verifier.from);
-                chunk.clear();
+                feed(&mut chunk, &mut verifier)?;
             }
         }
         if !chunk.is_empty() {
-            verifier.feed(&chunk, Some(&lookup))?;
-            progress(verifier.next - verifier.from);
+            feed(&mut chunk, &mut verifier)?;
         }
         let expected = (range.end >= head).then_some(head);
         verifier.finish(expected)
     }
+}
+
+/// The stored Merkle nodes completed by the leaves `first..=last`, from the node blocks that
+/// cover them.
+fn stored_nodes(
+    records: &sled::Tree,
+    first: u64,
+    last: u64,
+) -> Result<HashMap<(u8, u64), [u8; 32]>, LedgerError> {
+    let mut nodes = HashMap::new();
+    for item in records.range(store::node_block_key(first)..=store::node_block_key(u64::MAX)) {
+        let (key, block) = item?;
+        for (level, index, hash) in store::decode_node_block(&block) {
+            let seq = store::completing_seq(level, index);
+            if (first..=last).contains(&seq) {
+                nodes.insert((level, index), hash);
+            }
+        }
+        if u64::from_be_bytes(key[1..].try_into().unwrap_or([0xff; 8])) >= last {
+            break;
+        }
+    }
+    Ok(nodes)
 }
 
 /// Checks an inclusion proof of an entry hash against a checkpoint root.

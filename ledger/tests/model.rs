@@ -78,3 +78,32 @@ proptest! {
         prop_assert_eq!(report.entries, model.len() as u64 + 1);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Arbitrary bytes as a body, a signature or an entry never panic and never write.
+    #[test]
+    fn garbage_is_refused_without_a_panic_or_a_write(
+        body in prop::collection::vec(any::<u8>(), 0..400),
+        signature in prop::collection::vec(any::<u8>(), 64),
+    ) {
+        let f = Fixture::new();
+        let head = f.ledger.head();
+        let mut signed = ledger::SignedEvent::sign(&f.admin, body.clone());
+        let forged = ledger::SignedEvent {
+            signature: signature.clone().try_into().unwrap(),
+            ..signed.clone()
+        };
+        // A valid signature over garbage is still refused by the envelope rules, unless the
+        // garbage happens to decode as a body naming this ledger (it cannot: the ledger id is
+        // 16 bytes of 0x07 that random input does not produce in practice).
+        for result in f.ledger.append(vec![forged, signed.clone()]) {
+            prop_assert!(result.is_err());
+        }
+        signed.body.truncate(signed.body.len() / 2);
+        prop_assert!(f.ledger.append(vec![signed]).remove(0).is_err());
+        prop_assert_eq!(f.ledger.head(), head);
+        prop_assert!(ledger::Entry::decode(&body).is_err() || body.len() >= 149);
+    }
+}

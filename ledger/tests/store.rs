@@ -440,3 +440,33 @@ fn a_read_only_ledger_refuses_appends() {
     ro.verify(&|_| {}).unwrap();
     drop(dir);
 }
+
+/// An entry whose chain and hashes are consistent but whose signature is forged (what an
+/// insider rewriting history with recomputed hashes would produce) is named by its seq.
+#[test]
+fn a_forged_signature_with_a_consistent_chain_is_named() {
+    let f = Fixture::new();
+    for i in 0..300 {
+        f.ledger
+            .append(vec![f.event(&f.admin, &format!("e{i}"), b"x")]);
+    }
+    let mut entries: Vec<ledger::Entry> =
+        f.ledger.entries(0..u64::MAX).map(Result::unwrap).collect();
+    let forged_at = 217;
+    entries[forged_at].signature[10] ^= 0x40;
+    for i in forged_at + 1..entries.len() {
+        entries[i].prev_hash = entries[i - 1].hash();
+    }
+    let raw: Vec<(u64, Vec<u8>)> = entries.iter().map(|e| (e.seq.0, e.encode())).collect();
+    let mut verifier = ledger::ChainVerifier::from_genesis(&raw[0].1).unwrap();
+    let outcome = raw[1..]
+        .chunks(64)
+        .try_for_each(|chunk| verifier.feed(chunk, None))
+        .and_then(|()| verifier.finish(Some(raw.len() as u64)).map(|_| ()));
+    let err = outcome.unwrap_err();
+    assert_eq!(
+        (err.seq, err.failure),
+        (forged_at as u64, ledger::Failure::BadSignature),
+        "{err}"
+    );
+}

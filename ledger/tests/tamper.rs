@@ -53,15 +53,7 @@ fn open_raw(path: &std::path::Path) -> sled::Db {
 }
 
 fn open_ledger(path: &std::path::Path, clock: &Arc<ManualClock>) -> Result<Ledger, LedgerError> {
-    for _ in 0..200 {
-        match Ledger::open(path, config(clock), None) {
-            Err(LedgerError::Store(sled::Error::Io(e))) if e.to_string().contains("lock") => {
-                std::thread::sleep(std::time::Duration::from_millis(10))
-            }
-            other => return other,
-        }
-    }
-    panic!("store still locked after 2 s")
+    Ledger::open(path, config(clock), None)
 }
 
 fn entry_key(seq: u64) -> Vec<u8> {
@@ -288,14 +280,22 @@ fn changed_checkpoints_and_merkle_nodes_are_caught() {
     db.flush().unwrap();
     drop(db);
 
-    // A Merkle node (level 2) that was overwritten: proofs would lie, so verify refuses.
-    let index = 5u64;
-    let mut node_key = vec![b'm', 2];
-    node_key.extend_from_slice(&index.to_be_bytes());
+    // A Merkle node (level 2, index 5) that was overwritten: proofs would lie, so verify
+    // refuses. Node blocks hold (level u8, index u64 BE, hash 32) records; the block that
+    // holds the node is the first whose key (a batch's last seq) is at or after seq 23, the
+    // node's last leaf.
     let db = open_raw(dir.path());
     let tree = db.open_tree("records").unwrap();
-    let original = tree.get(&node_key).unwrap().unwrap();
-    tree.insert(&node_key, &[0u8; 32]).unwrap();
+    let mut start = vec![b'm'];
+    start.extend_from_slice(&23u64.to_be_bytes());
+    let (block_key, original) = tree.range(start..).next().unwrap().unwrap();
+    let mut block = original.to_vec();
+    let at = block
+        .chunks_exact(41)
+        .position(|r| r[0] == 2 && r[1..9] == 5u64.to_be_bytes())
+        .expect("the node is in its batch's block");
+    block[at * 41 + 20] ^= 0x55;
+    tree.insert(&block_key, block).unwrap();
     db.flush().unwrap();
     drop((tree, db));
     let err = open_ledger(dir.path(), &clock)
@@ -311,7 +311,7 @@ fn changed_checkpoints_and_merkle_nodes_are_caught() {
     let db = open_raw(dir.path());
     db.open_tree("records")
         .unwrap()
-        .insert(&node_key, original)
+        .insert(&block_key, original)
         .unwrap();
     db.flush().unwrap();
     drop(db);
