@@ -1,0 +1,667 @@
+//! Registers: read-only views of a `State` at a query time `now` (due dates, overdue items,
+//! trailing-window coverage and readiness depend on it). Every row can be rendered as named
+//! text cells, which is what `query::diff` compares field by field.
+
+use std::collections::BTreeMap;
+
+use crate::{
+    catalog::{catalog, ControlId},
+    model::*,
+    state::{ActionStatus, Meta, RiskStatus, State},
+};
+
+/// A register rendered as rows of named cells, keyed by the row's id.
+pub type Table = BTreeMap<String, Vec<(&'static str, String)>>;
+
+/// All registers of one state at one query time.
+#[derive(Clone, Copy, Debug)]
+pub struct Registers<'s> {
+    /// The folded state.
+    pub state: &'s State,
+    /// The query time: due dates and "overdue" are judged against it.
+    pub now: Timestamp,
+}
+
+/// One row of the risk register.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct RiskRow {
+    pub risk_id: RiskId,
+    pub asset: String,
+    pub threat: String,
+    pub vulnerability: String,
+    pub owner: String,
+    pub inherent: Option<(Likelihood, Impact, Score, Band)>,
+    pub residual: Option<(Likelihood, Impact, Score, Band)>,
+    pub treatment: Option<Treatment>,
+    pub controls: Vec<ControlId>,
+    pub status: RiskStatus,
+    pub accepted: Option<Meta>,
+    /// (residual?, score, entry) in the order recorded.
+    pub history: Vec<(bool, Score, u64)>,
+    pub version: u64,
+}
+
+/// The status of one SoA row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SoaStatus {
+    /// Never touched.
+    NotYetAssessed,
+    /// Applicability set, not approved (or changed since approval).
+    Assessed,
+    /// Approved by management and unchanged since.
+    Approved,
+}
+
+/// One row of the Statement of Applicability (there are always 93).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct SoaRow {
+    pub control_id: ControlId,
+    pub title: &'static str,
+    pub theme: &'static str,
+    pub applicable: Option<bool>,
+    pub justification: String,
+    pub implementation: String,
+    pub implementation_status: Option<ImplementationStatus>,
+    pub owner: String,
+    pub status: SoaStatus,
+    /// The approving SoA version and entry.
+    pub approval: Option<(String, u64)>,
+    pub version: u64,
+}
+
+/// One corrective action with its SLA due dates judged at `now`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct ActionRow {
+    pub action_id: ActionId,
+    pub finding_id: FindingId,
+    pub grade: Option<FindingGrade>,
+    pub owner: String,
+    pub status: ActionStatus,
+    /// Major: finding date + 10 days.
+    pub root_cause_due: Option<Timestamp>,
+    pub root_cause_recorded: bool,
+    /// Major: + 30 days; minor: + 60 days; observation: next review cycle (none).
+    pub action_due: Option<Timestamp>,
+    /// Due dates passed at `now` without the step done.
+    pub overdue: Vec<&'static str>,
+    pub closed_by: Option<Subject>,
+    pub verified_by: Option<Subject>,
+    pub version: u64,
+}
+
+/// Evidence for one control at `now`.
+#[derive(Clone, Debug, PartialEq)]
+#[allow(missing_docs)]
+pub struct EvidenceRow {
+    pub control_id: ControlId,
+    pub count: u64,
+    pub passed: u64,
+    pub failed: u64,
+    pub latest: Option<(EvidenceId, CheckResult, Timestamp, u64)>,
+    /// Share of the 13 weeks before `now` with at least one item collected, 0.0..=1.0.
+    pub coverage_3_months: f64,
+    /// Days between the first and the latest collection.
+    pub span_days: i64,
+}
+
+/// A KPI from the seed's `kpis_to_report`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Kpi {
+    /// The seed's wording.
+    pub name: &'static str,
+    /// The value as text ("3 (1 high)", "87.5%", "n/a").
+    pub value: String,
+}
+
+/// Met, partly met or not met.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    /// Fully met by ledger state.
+    Met,
+    /// Some of it is there.
+    PartlyMet,
+    /// Nothing in the ledger supports it.
+    NotMet,
+}
+
+/// One item of the seed's certification checklists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadinessItem {
+    /// `stage_1`, `stage_2` or `surveillance`.
+    pub stage: &'static str,
+    /// The seed's wording.
+    pub item: &'static str,
+    /// The verdict.
+    pub status: Readiness,
+    /// Why, in a sentence.
+    pub reason: String,
+    /// The entries (seqs) that justify it.
+    pub entries: Vec<u64>,
+}
+
+/// Coverage of the mandatory inputs and outputs by one management review.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReviewRow {
+    /// The review.
+    pub review_id: ReviewId,
+    /// When it was held.
+    pub held_at: Timestamp,
+    /// Mandatory inputs covered / missing.
+    pub inputs_missing: Vec<&'static str>,
+    /// Mandatory outputs decided / missing.
+    pub outputs_missing: Vec<&'static str>,
+    /// The entry.
+    pub seq: u64,
+}
+
+impl Registers<'_> {
+    /// The risk register.
+    pub fn risk_register(&self) -> Vec<RiskRow> {
+        let scored = |p: Option<(Likelihood, Impact)>| {
+            p.map(|(l, i)| {
+                let s = Score::of(l, i);
+                (l, i, s, s.band())
+            })
+        };
+        self.state
+            .risks
+            .iter()
+            .map(|(id, r)| RiskRow {
+                risk_id: id.clone(),
+                asset: r.asset.clone(),
+                threat: r.threat.clone(),
+                vulnerability: r.vulnerability.clone(),
+                owner: r.owner.clone(),
+                inherent: scored(r.inherent),
+                residual: scored(r.residual),
+                treatment: r.treatment,
+                controls: r.controls.clone(),
+                status: r.status,
+                accepted: r.acceptance.as_ref().map(|(_, m)| m.clone()),
+                history: r
+                    .history
+                    .iter()
+                    .map(|p| (p.residual, Score::of(p.likelihood, p.impact), p.seq))
+                    .collect(),
+                version: r.version,
+            })
+            .collect()
+    }
+
+    /// The Statement of Applicability: all 93 controls in catalog order.
+    pub fn soa(&self) -> Vec<SoaRow> {
+        catalog()
+            .iter()
+            .map(|c| {
+                let row = self.state.soa.get(&c.id);
+                let status = match row {
+                    Some(r) if r.approval.is_some() && r.applicable.is_some() => {
+                        SoaStatus::Approved
+                    }
+                    Some(r) if r.applicable.is_some() => SoaStatus::Assessed,
+                    _ => SoaStatus::NotYetAssessed,
+                };
+                SoaRow {
+                    control_id: c.id,
+                    title: c.title,
+                    theme: c.theme,
+                    applicable: row.and_then(|r| r.applicable),
+                    justification: row.map(|r| r.justification.clone()).unwrap_or_default(),
+                    implementation: row.map(|r| r.implementation.clone()).unwrap_or_default(),
+                    implementation_status: row.and_then(|r| r.status),
+                    owner: row.map(|r| r.owner.clone()).unwrap_or_default(),
+                    status,
+                    approval: row
+                        .and_then(|r| r.approval.as_ref())
+                        .map(|(v, m)| (v.clone(), m.seq)),
+                    version: row.map_or(0, |r| r.version),
+                }
+            })
+            .collect()
+    }
+
+    /// Corrective actions with SLA due dates and what is overdue at `now`.
+    pub fn corrective_actions(&self) -> Vec<ActionRow> {
+        self.state
+            .actions
+            .iter()
+            .map(|(id, a)| {
+                let (root_cause_due, action_due) = match a.grade {
+                    Some(FindingGrade::MajorNonconformity) => (
+                        Some(a.raised_at.plus_days(10)),
+                        Some(a.raised_at.plus_days(30)),
+                    ),
+                    Some(FindingGrade::MinorNonconformity) => {
+                        (None, Some(a.raised_at.plus_days(60)))
+                    }
+                    _ => (None, None),
+                };
+                let mut overdue = Vec::new();
+                if root_cause_due.is_some_and(|d| d < self.now) && a.root_cause.is_none() {
+                    overdue.push("root_cause");
+                }
+                if action_due.is_some_and(|d| d < self.now) && a.status == ActionStatus::Open {
+                    overdue.push("action");
+                }
+                ActionRow {
+                    action_id: id.clone(),
+                    finding_id: a.finding_id.clone(),
+                    grade: a.grade,
+                    owner: a.owner.clone(),
+                    status: a.status,
+                    root_cause_due,
+                    root_cause_recorded: a.root_cause.is_some(),
+                    action_due,
+                    overdue,
+                    closed_by: a.closed.as_ref().map(|(_, m)| m.subject.clone()),
+                    verified_by: a.verified.as_ref().map(|(_, _, m)| m.subject.clone()),
+                    version: a.version,
+                }
+            })
+            .collect()
+    }
+
+    /// Evidence per control (only controls with evidence).
+    pub fn evidence(&self) -> Vec<EvidenceRow> {
+        let today = self.now.day_number();
+        self.state
+            .evidence
+            .iter()
+            .map(|(c, e)| {
+                // Weeks 0..13 before now that hold at least one collection day.
+                let from = today - 13 * 7 + 1;
+                let weeks: std::collections::BTreeSet<i64> = (from..=today)
+                    .filter(|d| e.days.contains(*d))
+                    .map(|d| (today - d) / 7)
+                    .collect();
+                let span_days = match (e.days.first(), e.days.last()) {
+                    (Some(a), Some(b)) => b - a,
+                    _ => 0,
+                };
+                EvidenceRow {
+                    control_id: *c,
+                    count: e.count,
+                    passed: e.passed,
+                    failed: e.failed,
+                    latest: e
+                        .latest
+                        .as_ref()
+                        .map(|(id, r, at, m)| (id.clone(), *r, *at, m.seq)),
+                    coverage_3_months: weeks.len() as f64 / 13.0,
+                    span_days,
+                }
+            })
+            .collect()
+    }
+
+    /// Management reviews with the mandatory inputs and outputs they missed.
+    pub fn management_reviews(&self) -> Vec<ReviewRow> {
+        self.state
+            .reviews
+            .iter()
+            .map(|(id, r)| ReviewRow {
+                review_id: id.clone(),
+                held_at: r.held.effective_at,
+                inputs_missing: ReviewInput::ALL
+                    .iter()
+                    .filter(|(i, _)| !r.inputs.contains(i))
+                    .map(|(_, name)| *name)
+                    .collect(),
+                outputs_missing: ReviewOutput::ALL
+                    .iter()
+                    .filter(|(o, _)| !r.decisions.iter().any(|(d, _)| d == o))
+                    .map(|(_, name)| *name)
+                    .collect(),
+                seq: r.held.seq,
+            })
+            .collect()
+    }
+
+    /// The seed's KPIs, computed from the state at `now`.
+    pub fn kpis(&self) -> Vec<Kpi> {
+        let s = self.state;
+        let pct = |num: usize, den: usize| {
+            if den == 0 {
+                "n/a".to_owned()
+            } else {
+                format!("{:.1}%", 100.0 * num as f64 / den as f64)
+            }
+        };
+        let high = s
+            .incidents
+            .values()
+            .filter(|i| i.severity >= Severity::High)
+            .count();
+        let vuln = self.evidence_for(&["A.8.8"]);
+        let patch = self.evidence_for(&["A.8.8", "A.8.19"]);
+        let access = self.evidence_for(&["A.5.15", "A.5.18", "A.8.2"]);
+        let findings_needing_action: Vec<_> = s
+            .findings
+            .iter()
+            .filter(|(_, f)| {
+                matches!(
+                    f.grade,
+                    FindingGrade::MajorNonconformity | FindingGrade::MinorNonconformity
+                )
+            })
+            .collect();
+        let closed_findings = findings_needing_action
+            .iter()
+            .filter(|(id, _)| {
+                s.actions.values().any(|a| {
+                    &a.finding_id == *id
+                        && matches!(a.status, ActionStatus::Closed | ActionStatus::Verified)
+                })
+            })
+            .count();
+        let treated = s
+            .risks
+            .values()
+            .filter(|r| r.status != RiskStatus::Identified && r.status != RiskStatus::Assessed)
+            .count();
+        let trained = s.training.values().filter(|t| t.completed).count();
+        vec![
+            Kpi {
+                name: "Number and severity of security incidents",
+                value: format!("{} ({} high or critical)", s.incidents.len(), high),
+            },
+            Kpi {
+                name: "Vulnerability remediation SLA compliance",
+                value: pct(vuln.0 as usize, (vuln.0 + vuln.1) as usize),
+            },
+            Kpi {
+                name: "Security awareness training completion rate",
+                value: pct(trained, s.training.len()),
+            },
+            Kpi {
+                name: "Access review completion rate",
+                value: pct(access.0 as usize, (access.0 + access.1) as usize),
+            },
+            Kpi {
+                name: "Audit finding closure rate",
+                value: pct(closed_findings, findings_needing_action.len()),
+            },
+            Kpi {
+                name: "Risk treatment plan progress",
+                value: pct(treated, s.risks.len()),
+            },
+            Kpi {
+                name: "Patch compliance percentage",
+                value: pct(patch.0 as usize, (patch.0 + patch.1) as usize),
+            },
+        ]
+    }
+
+    fn evidence_for(&self, ids: &[&str]) -> (u64, u64) {
+        ids.iter()
+            .filter_map(|id| ControlId::parse(id).ok())
+            .filter_map(|c| self.state.evidence.get(&c))
+            .fold((0, 0), |(p, f), e| (p + e.passed, f + e.failed))
+    }
+
+    /// The seed's stage 1, stage 2 and surveillance checklists, each item judged from state.
+    pub fn readiness(&self) -> Vec<ReadinessItem> {
+        crate::readiness::items(self)
+    }
+
+    /// Every register as tables of named cells, for diffs and plain-text rendering.
+    pub fn tables(&self) -> Vec<(&'static str, Table)> {
+        let s = self.state;
+        let opt = |o: Option<String>| o.unwrap_or_default();
+        let score = |p: &Option<(Likelihood, Impact, Score, Band)>| {
+            opt(p.map(|(l, i, s, b)| format!("{}x{}={} {}", l.get(), i.get(), s.get(), b.name())))
+        };
+        let ids = |c: &[ControlId]| {
+            c.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let mut out = Vec::new();
+        out.push((
+            "risk_register",
+            self.risk_register()
+                .into_iter()
+                .map(|r| {
+                    (
+                        r.risk_id.0.clone(),
+                        vec![
+                            ("asset", r.asset),
+                            ("threat", r.threat),
+                            ("owner", r.owner),
+                            ("inherent", score(&r.inherent)),
+                            ("residual", score(&r.residual)),
+                            ("treatment", opt(r.treatment.map(|t| t.name().to_owned()))),
+                            ("controls", ids(&r.controls)),
+                            ("status", format!("{:?}", r.status)),
+                            (
+                                "history",
+                                format!(
+                                    "{:?}",
+                                    r.history.iter().map(|h| h.1.get()).collect::<Vec<_>>()
+                                ),
+                            ),
+                            ("version", r.version.to_string()),
+                        ],
+                    )
+                })
+                .collect(),
+        ));
+        out.push((
+            "soa",
+            self.soa()
+                .into_iter()
+                .map(|r| {
+                    (
+                        r.control_id.to_string(),
+                        vec![
+                            ("applicable", opt(r.applicable.map(|a| a.to_string()))),
+                            ("justification", r.justification),
+                            ("implementation", r.implementation),
+                            (
+                                "implementation_status",
+                                opt(r.implementation_status.map(|s| s.name().to_owned())),
+                            ),
+                            ("status", format!("{:?}", r.status)),
+                            (
+                                "approval",
+                                opt(r.approval.map(|(v, seq)| format!("{v} @{seq}"))),
+                            ),
+                            ("version", r.version.to_string()),
+                        ],
+                    )
+                })
+                .collect(),
+        ));
+        out.push((
+            "corrective_actions",
+            self.corrective_actions()
+                .into_iter()
+                .map(|a| {
+                    (
+                        a.action_id.0.clone(),
+                        vec![
+                            ("finding", a.finding_id.0),
+                            ("grade", opt(a.grade.map(|g| g.name().to_owned()))),
+                            ("status", a.status.name().to_owned()),
+                            (
+                                "root_cause_due",
+                                opt(a.root_cause_due.map(|d| d.to_string())),
+                            ),
+                            ("action_due", opt(a.action_due.map(|d| d.to_string()))),
+                            ("overdue", a.overdue.join(" ")),
+                            ("version", a.version.to_string()),
+                        ],
+                    )
+                })
+                .collect(),
+        ));
+        out.push((
+            "evidence",
+            self.evidence()
+                .into_iter()
+                .map(|e| {
+                    (
+                        e.control_id.to_string(),
+                        vec![
+                            ("count", e.count.to_string()),
+                            ("passed", e.passed.to_string()),
+                            ("failed", e.failed.to_string()),
+                            (
+                                "latest",
+                                opt(e.latest.map(|(id, _, at, _)| format!("{id} {at}"))),
+                            ),
+                            ("coverage_3_months", format!("{:.2}", e.coverage_3_months)),
+                        ],
+                    )
+                })
+                .collect(),
+        ));
+        out.push((
+            "audits",
+            s.audits
+                .iter()
+                .map(|(id, a)| {
+                    (
+                        id.0.clone(),
+                        vec![
+                            ("scope", a.scope.clone()),
+                            ("auditor", a.auditor.clone()),
+                            ("dates", format!("{} to {}", a.start, a.end)),
+                            (
+                                "areas",
+                                a.areas
+                                    .iter()
+                                    .map(|x| x.area.clone())
+                                    .collect::<Vec<_>>()
+                                    .join("; "),
+                            ),
+                            ("completed", a.completed.is_some().to_string()),
+                        ],
+                    )
+                })
+                .collect(),
+        ));
+        out.push((
+            "findings",
+            s.findings
+                .iter()
+                .map(|(id, f)| {
+                    (
+                        id.0.clone(),
+                        vec![
+                            ("audit", f.audit_id.0.clone()),
+                            ("grade", f.grade.name().to_owned()),
+                            ("area", f.area.clone()),
+                            ("controls", ids(&f.controls)),
+                        ],
+                    )
+                })
+                .collect(),
+        ));
+        out.push((
+            "assets",
+            s.assets
+                .iter()
+                .map(|(id, a)| {
+                    (
+                        id.0.clone(),
+                        vec![
+                            ("name", a.0.clone()),
+                            ("type", a.1.clone()),
+                            ("owner", a.2.clone()),
+                            ("classification", a.3.clone()),
+                        ],
+                    )
+                })
+                .collect(),
+        ));
+        out.push((
+            "incidents",
+            s.incidents
+                .iter()
+                .map(|(id, i)| {
+                    (
+                        id.0.clone(),
+                        vec![
+                            ("title", i.title.clone()),
+                            ("severity", format!("{:?}", i.severity)),
+                            ("closed", i.closed.is_some().to_string()),
+                        ],
+                    )
+                })
+                .collect(),
+        ));
+        out.push((
+            "training",
+            s.training
+                .iter()
+                .map(|(id, t)| {
+                    (
+                        id.0.clone(),
+                        vec![
+                            ("person", t.person.clone()),
+                            ("course", t.course.clone()),
+                            ("completed", t.completed.to_string()),
+                        ],
+                    )
+                })
+                .collect(),
+        ));
+        out.push((
+            "suppliers",
+            s.suppliers
+                .iter()
+                .map(|(id, x)| {
+                    (
+                        id.0.clone(),
+                        vec![
+                            ("name", x.name.clone()),
+                            ("result", format!("{:?}", x.result)),
+                            ("assessments", x.assessments.to_string()),
+                        ],
+                    )
+                })
+                .collect(),
+        ));
+        out.push((
+            "management_reviews",
+            self.management_reviews()
+                .into_iter()
+                .map(|r| {
+                    (
+                        r.review_id.0.clone(),
+                        vec![
+                            ("held_at", r.held_at.to_string()),
+                            ("inputs_missing", r.inputs_missing.join("; ")),
+                            ("outputs_missing", r.outputs_missing.join("; ")),
+                        ],
+                    )
+                })
+                .collect(),
+        ));
+        out.push((
+            "kpis",
+            self.kpis()
+                .into_iter()
+                .map(|k| (k.name.to_owned(), vec![("value", k.value)]))
+                .collect(),
+        ));
+        out.push((
+            "readiness",
+            self.readiness()
+                .into_iter()
+                .map(|r| {
+                    (
+                        format!("{}: {}", r.stage, r.item),
+                        vec![("status", format!("{:?}", r.status)), ("reason", r.reason)],
+                    )
+                })
+                .collect(),
+        ));
+        out
+    }
+}

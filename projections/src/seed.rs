@@ -1,0 +1,240 @@
+//! Imports the seed guide's YAML examples, unchanged, as domain events: the example risk
+//! register (`risk_assessment.example_risk_register`), the SoA template (`soa_template`) and
+//! the audit plan (`internal_audit.audit_plan_template`). Stated scores (`inherent_risk`,
+//! `residual_risk`) are checked against likelihood x impact, as on the wire.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::{catalog::ControlId, error::Error, model::*};
+
+fn yaml_error(field: &str, e: impl std::fmt::Display) -> Error {
+    Error::malformed(field, format!("not valid YAML for this document ({e})"))
+}
+
+#[derive(Deserialize)]
+struct RiskDoc {
+    risk_assessment: RiskAssessment,
+}
+
+#[derive(Deserialize)]
+struct RiskAssessment {
+    example_risk_register: Vec<RiskRow>,
+}
+
+#[derive(Deserialize)]
+struct RiskRow {
+    id: String,
+    asset: String,
+    threat: String,
+    vulnerability: String,
+    likelihood: u32,
+    impact: u32,
+    inherent_risk: Option<u32>,
+    treatment: String,
+    #[serde(default)]
+    controls: Vec<String>,
+    residual_likelihood: Option<u32>,
+    residual_impact: Option<u32>,
+    residual_risk: Option<u32>,
+    risk_owner: String,
+}
+
+fn check_stated(field: String, stated: Option<u32>, l: Likelihood, i: Impact) -> Result<(), Error> {
+    match stated {
+        Some(s) if s != u32::from(Score::of(l, i).get()) => Err(Error::OutOfRange {
+            field,
+            rule: format!(
+                "must equal likelihood x impact = {} x {} = {}",
+                l.get(),
+                i.get(),
+                Score::of(l, i).get()
+            ),
+            got: i64::from(s),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The events that build the seed's example risk register: for each risk, identified,
+/// assessed, treatment decided and (if residual scores are given) rescored.
+pub fn risk_register_events(yaml: &str) -> Result<Vec<Event>, Error> {
+    let doc: RiskDoc =
+        serde_norway::from_str(yaml).map_err(|e| yaml_error("risk_assessment", e))?;
+    let mut events = Vec::new();
+    for (n, row) in doc
+        .risk_assessment
+        .example_risk_register
+        .into_iter()
+        .enumerate()
+    {
+        let at = |f: &str| format!("example_risk_register[{n}].{f}");
+        let risk_id = RiskId::parse(&at("id"), &row.id)?;
+        let likelihood = Likelihood::parse(&at("likelihood"), row.likelihood)?;
+        let impact = Impact::parse(&at("impact"), row.impact)?;
+        check_stated(at("inherent_risk"), row.inherent_risk, likelihood, impact)?;
+        let treatment = Treatment::parse(&row.treatment).ok_or_else(|| {
+            Error::malformed(
+                at("treatment"),
+                "must be mitigate, transfer, avoid or accept",
+            )
+        })?;
+        let controls = row
+            .controls
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                ControlId::parse(c).map_err(|p| Error::UnknownControl {
+                    field: at(&format!("controls[{i}]")),
+                    id: c.clone(),
+                    explanation: p.explain(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        events.push(Event::RiskIdentified {
+            risk_id: risk_id.clone(),
+            asset: row.asset,
+            threat: row.threat,
+            vulnerability: row.vulnerability,
+            risk_owner: row.risk_owner,
+        });
+        events.push(Event::RiskAssessed {
+            risk_id: risk_id.clone(),
+            likelihood,
+            impact,
+        });
+        events.push(Event::RiskTreatmentDecided {
+            risk_id: risk_id.clone(),
+            treatment,
+            controls,
+            plan: String::new(),
+        });
+        if let (Some(rl), Some(ri)) = (row.residual_likelihood, row.residual_impact) {
+            let likelihood = Likelihood::parse(&at("residual_likelihood"), rl)?;
+            let impact = Impact::parse(&at("residual_impact"), ri)?;
+            check_stated(at("residual_risk"), row.residual_risk, likelihood, impact)?;
+            events.push(Event::RiskRescored {
+                risk_id,
+                likelihood,
+                impact,
+                reason: "residual risk after treatment".into(),
+            });
+        }
+    }
+    Ok(events)
+}
+
+#[derive(Deserialize)]
+struct SoaDoc {
+    soa_template: BTreeMap<String, BTreeMap<String, SoaRow>>,
+}
+
+#[derive(Deserialize)]
+struct SoaRow {
+    #[serde(default)]
+    applicable: bool,
+    #[serde(default)]
+    justification: String,
+    #[serde(default)]
+    exclusion_justification: String,
+    #[serde(default)]
+    implementation: String,
+}
+
+/// One `control_applicability_set` per control of the seed's SoA template, in control order.
+pub fn soa_events(yaml: &str) -> Result<Vec<Event>, Error> {
+    let doc: SoaDoc = serde_norway::from_str(yaml).map_err(|e| yaml_error("soa_template", e))?;
+    let mut rows = Vec::new();
+    for (section, controls) in doc.soa_template {
+        for (id, row) in controls {
+            let control_id = ControlId::parse(&id).map_err(|p| Error::UnknownControl {
+                field: format!("soa_template.{section}"),
+                id: id.clone(),
+                explanation: p.explain(),
+            })?;
+            let justification = if row.applicable {
+                row.justification
+            } else {
+                row.exclusion_justification
+            };
+            rows.push(Event::ControlApplicabilitySet {
+                control_id,
+                applicable: row.applicable,
+                justification,
+                implementation: row.implementation,
+                owner: String::new(),
+            });
+        }
+    }
+    rows.sort_by_key(|e| match e {
+        Event::ControlApplicabilitySet { control_id, .. } => Some(*control_id),
+        _ => None,
+    });
+    Ok(rows)
+}
+
+#[derive(Deserialize)]
+struct AuditDoc {
+    internal_audit: InternalAudit,
+}
+
+#[derive(Deserialize)]
+struct InternalAudit {
+    audit_plan_template: AuditPlan,
+}
+
+#[derive(Deserialize)]
+struct AuditPlan {
+    audit_id: String,
+    scope: String,
+    auditor: String,
+    audit_dates: String,
+    #[serde(default)]
+    areas: Vec<AuditAreaYaml>,
+}
+
+#[derive(Deserialize)]
+struct AuditAreaYaml {
+    area: String,
+    #[serde(default)]
+    auditee: String,
+    #[serde(default)]
+    evidence_requested: Vec<String>,
+}
+
+/// The seed's audit plan template as an `audit_planned` event. `audit_dates` is
+/// `"2025-03-10 to 2025-03-14"`.
+pub fn audit_plan_event(yaml: &str) -> Result<Event, Error> {
+    let doc: AuditDoc =
+        serde_norway::from_str(yaml).map_err(|e| yaml_error("internal_audit", e))?;
+    let plan = doc.internal_audit.audit_plan_template;
+    let field = "audit_plan_template.audit_dates";
+    let (start, end) = plan
+        .audit_dates
+        .split_once(" to ")
+        .and_then(|(a, b)| Some((Timestamp::parse_date(a)?, Timestamp::parse_date(b)?)))
+        .ok_or_else(|| Error::malformed(field, "must be \"YYYY-MM-DD to YYYY-MM-DD\""))?;
+    if end < start {
+        return Err(Error::malformed(
+            field,
+            "the end date is before the start date",
+        ));
+    }
+    Ok(Event::AuditPlanned {
+        audit_id: AuditId::parse("audit_plan_template.audit_id", &plan.audit_id)?,
+        scope: plan.scope,
+        auditor: plan.auditor,
+        start,
+        end,
+        areas: plan
+            .areas
+            .into_iter()
+            .map(|a| AuditArea {
+                area: a.area,
+                auditee: a.auditee,
+                evidence_requested: a.evidence_requested,
+            })
+            .collect(),
+    })
+}

@@ -1,0 +1,846 @@
+//! The ISMS state and `apply`: how each accepted event changes it. `apply` never fails and
+//! holds no business rules (those live in `rules`); an event that refers to something missing
+//! (possible in a bitemporal fold that hides later-effective entries) is applied as far as
+//! it makes sense and otherwise ignored.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{catalog::ControlId, model::*};
+
+/// Where a fact came from: the entry that recorded it. Registers carry these so a reader can
+/// go from a row to the entries that justify it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Meta {
+    /// The entry's sequence number.
+    pub seq: u64,
+    /// Transaction time: when the ledger recorded it.
+    pub recorded_at: Timestamp,
+    /// Valid time: when it happened.
+    pub effective_at: Timestamp,
+    /// Who signed it (the key's subject).
+    pub subject: Subject,
+}
+
+/// A key as the ledger knows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyInfo {
+    /// Who holds it.
+    pub subject: Subject,
+    /// Its roles.
+    pub roles: Vec<Role>,
+    /// Revoked by this entry, if at all.
+    pub revoked: Option<u64>,
+}
+
+/// One score on a risk's history. Kept small (no strings): the history is the one part of
+/// the state that grows with every rescoring, and snapshots are decoded on every query.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScorePoint {
+    /// `inherent` or `residual`.
+    pub residual: bool,
+    /// Likelihood.
+    pub likelihood: Likelihood,
+    /// Impact.
+    pub impact: Impact,
+    /// The entry that recorded it.
+    pub seq: u64,
+    /// When it took effect.
+    pub effective_at: Timestamp,
+}
+
+/// Where a risk stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RiskStatus {
+    /// Identified, not yet assessed.
+    Identified,
+    /// Assessed (scored).
+    Assessed,
+    /// A treatment is decided.
+    Treated,
+    /// Accepted by management.
+    Accepted,
+    /// Closed.
+    Closed,
+}
+
+/// A risk as the register holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct Risk {
+    pub asset: String,
+    pub threat: String,
+    pub vulnerability: String,
+    pub owner: String,
+    pub inherent: Option<(Likelihood, Impact)>,
+    pub residual: Option<(Likelihood, Impact)>,
+    pub treatment: Option<Treatment>,
+    pub controls: Vec<ControlId>,
+    pub plan: String,
+    pub status: RiskStatus,
+    pub acceptance: Option<(String, Meta)>,
+    pub history: Vec<ScorePoint>,
+    pub version: u64,
+    pub created: Meta,
+    pub updated: Meta,
+}
+
+impl Risk {
+    /// The score now: residual if rescored, else inherent.
+    pub fn current_score(&self) -> Option<Score> {
+        self.residual
+            .or(self.inherent)
+            .map(|(l, i)| Score::of(l, i))
+    }
+}
+
+/// One SoA row that has been touched.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct SoaEntry {
+    pub applicable: Option<bool>,
+    pub justification: String,
+    pub implementation: String,
+    pub owner: String,
+    pub status: Option<ImplementationStatus>,
+    /// The SoA version and entry that approved this row, if it is approved and unchanged since.
+    pub approval: Option<(String, Meta)>,
+    pub version: u64,
+    pub updated: Meta,
+}
+
+/// Evidence for one control, kept compact so state does not grow with every submission.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidenceStats {
+    /// How many items.
+    pub count: u64,
+    /// How many passed.
+    pub passed: u64,
+    /// How many failed.
+    pub failed: u64,
+    /// The latest by collection time: id, result, collected at, entry.
+    pub latest: Option<(EvidenceId, CheckResult, Timestamp, Meta)>,
+    /// Days on which evidence was collected; bounded by the calendar, not by the number of
+    /// submissions.
+    pub days: DaySet,
+}
+
+/// A set of days (since 1970) as a bitmap from the first day: a few hundred bytes for years
+/// of daily evidence, and cheap to decode from a snapshot.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaySet {
+    first: i64,
+    bits: Vec<u64>,
+}
+
+impl DaySet {
+    /// Adds a day.
+    pub fn insert(&mut self, day: i64) {
+        if self.bits.is_empty() {
+            self.first = day;
+        }
+        if day < self.first {
+            // Shift right by whole words, keeping the first day word-aligned relative to
+            // the old one.
+            let words = ((self.first - day) as usize).div_ceil(64);
+            let mut bits = vec![0; words];
+            bits.extend_from_slice(&self.bits);
+            self.bits = bits;
+            self.first -= 64 * words as i64;
+        }
+        let off = (day - self.first) as usize;
+        if off / 64 >= self.bits.len() {
+            self.bits.resize(off / 64 + 1, 0);
+        }
+        self.bits[off / 64] |= 1 << (off % 64);
+    }
+
+    /// Whether the day is in the set.
+    pub fn contains(&self, day: i64) -> bool {
+        if day < self.first {
+            return false;
+        }
+        let off = (day - self.first) as usize;
+        self.bits
+            .get(off / 64)
+            .is_some_and(|w| w & (1 << (off % 64)) != 0)
+    }
+
+    /// The earliest day.
+    pub fn first(&self) -> Option<i64> {
+        let (i, w) = self.bits.iter().enumerate().find(|(_, w)| **w != 0)?;
+        Some(self.first + 64 * i as i64 + i64::from(w.trailing_zeros()))
+    }
+
+    /// The latest day.
+    pub fn last(&self) -> Option<i64> {
+        let (i, w) = self.bits.iter().enumerate().rev().find(|(_, w)| **w != 0)?;
+        Some(self.first + 64 * i as i64 + 63 - i64::from(w.leading_zeros()))
+    }
+}
+
+/// An internal audit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct Audit {
+    pub scope: String,
+    pub auditor: String,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub areas: Vec<AuditArea>,
+    pub completed: Option<(String, Meta)>,
+    pub version: u64,
+    pub planned: Meta,
+}
+
+/// An audit finding.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct Finding {
+    pub audit_id: AuditId,
+    pub grade: FindingGrade,
+    pub area: String,
+    pub description: String,
+    pub controls: Vec<ControlId>,
+    pub auditee: String,
+    pub raised: Meta,
+}
+
+/// Where a corrective action stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ActionStatus {
+    /// Open (possibly reopened after an ineffective verification).
+    Open,
+    /// Closed, awaiting verification.
+    Closed,
+    /// Verified effective by an auditor.
+    Verified,
+}
+
+impl ActionStatus {
+    /// `open`, `closed`, `verified`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Closed => "closed",
+            Self::Verified => "verified",
+        }
+    }
+}
+
+/// A corrective action.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct CorrectiveAction {
+    pub finding_id: FindingId,
+    /// The finding's grade when the action was opened; it sets the SLA.
+    pub grade: Option<FindingGrade>,
+    /// The finding's effective time: the SLA clock starts there.
+    pub raised_at: Timestamp,
+    pub description: String,
+    pub owner: String,
+    pub status: ActionStatus,
+    pub root_cause: Option<(String, Meta)>,
+    pub closed: Option<(String, Meta)>,
+    pub verified: Option<(bool, String, Meta)>,
+    pub version: u64,
+    pub opened: Meta,
+}
+
+/// A management review.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct Review {
+    pub attendees: Vec<String>,
+    pub inputs: BTreeSet<ReviewInput>,
+    pub decisions: Vec<(ReviewOutput, String)>,
+    pub held: Meta,
+}
+
+/// A training record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct Training {
+    pub person: String,
+    pub course: String,
+    pub completed: bool,
+    pub updated: Meta,
+}
+
+/// A security incident.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct Incident {
+    pub title: String,
+    pub severity: Severity,
+    pub controls: Vec<ControlId>,
+    pub closed: Option<(String, Meta)>,
+    pub version: u64,
+    pub recorded: Meta,
+}
+
+/// The latest assessment of a supplier.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct Supplier {
+    pub name: String,
+    pub result: CheckResult,
+    pub notes: String,
+    pub assessments: u64,
+    pub assessed: Meta,
+}
+
+/// Every register's underlying state: what a pure fold of the entries produces. Serialized
+/// with bincode for snapshots (rebuildable, never part of the permanent record).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct State {
+    /// Entries applied so far (the next seq to apply when folding a whole ledger).
+    pub applied: u64,
+    pub keys: BTreeMap<KeyIdBytes, KeyInfo>,
+    pub scope: Option<(Scope, Meta)>,
+    pub policies: BTreeMap<PolicyId, (String, PolicyKind, String, bool, Meta)>,
+    pub objectives: BTreeMap<ObjectiveId, (String, String, String, Meta)>,
+    pub assets: BTreeMap<AssetId, (String, String, String, String, Meta)>,
+    pub risks: BTreeMap<RiskId, Risk>,
+    pub soa: BTreeMap<ControlId, SoaEntry>,
+    pub evidence: BTreeMap<ControlId, EvidenceStats>,
+    pub audits: BTreeMap<AuditId, Audit>,
+    pub findings: BTreeMap<FindingId, Finding>,
+    pub actions: BTreeMap<ActionId, CorrectiveAction>,
+    pub reviews: BTreeMap<ReviewId, Review>,
+    pub training: BTreeMap<TrainingId, Training>,
+    pub incidents: BTreeMap<IncidentId, Incident>,
+    pub suppliers: BTreeMap<SupplierId, Supplier>,
+    pub continuity_tests: BTreeMap<TestId, (String, CheckResult, Vec<ControlId>, Meta)>,
+    pub erased: BTreeMap<[u8; 32], (String, Meta)>,
+}
+
+impl State {
+    /// The subject of a key, or `ledger` for the genesis signer (the ledger key is not an
+    /// enrolled key) and `unknown` for anything else.
+    pub fn subject_of(&self, key_id: &KeyIdBytes) -> Subject {
+        match self.keys.get(key_id) {
+            Some(k) => k.subject.clone(),
+            None if self.applied == 0 => Subject("ledger".into()),
+            None => Subject("unknown".into()),
+        }
+    }
+
+    /// The current version of the entity an event targets (0 if it does not exist yet), with
+    /// a name for messages. `None` for events that target no versioned entity.
+    pub fn version_of(&self, event: &Event) -> Option<(String, u64)> {
+        use Event as E;
+        let v = |name: String, version: Option<u64>| Some((name, version.unwrap_or(0)));
+        match event {
+            E::RiskIdentified { risk_id, .. }
+            | E::RiskAssessed { risk_id, .. }
+            | E::RiskRescored { risk_id, .. }
+            | E::RiskTreatmentDecided { risk_id, .. }
+            | E::RiskAccepted { risk_id, .. }
+            | E::RiskClosed { risk_id, .. } => v(
+                format!("risk {risk_id}"),
+                self.risks.get(risk_id).map(|r| r.version),
+            ),
+            E::ControlApplicabilitySet { control_id, .. }
+            | E::ImplementationStatusChanged { control_id, .. } => v(
+                format!("control {control_id}"),
+                self.soa.get(control_id).map(|s| s.version),
+            ),
+            E::CorrectiveActionOpened { action_id, .. }
+            | E::RootCauseRecorded { action_id, .. }
+            | E::CorrectiveActionClosed { action_id, .. }
+            | E::CorrectiveActionVerified { action_id, .. } => v(
+                format!("corrective action {action_id}"),
+                self.actions.get(action_id).map(|a| a.version),
+            ),
+            E::AuditPlanned { audit_id, .. } | E::AuditCompleted { audit_id, .. } => v(
+                format!("audit {audit_id}"),
+                self.audits.get(audit_id).map(|a| a.version),
+            ),
+            E::IncidentRecorded { incident_id, .. } | E::IncidentClosed { incident_id, .. } => v(
+                format!("incident {incident_id}"),
+                self.incidents.get(incident_id).map(|i| i.version),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// Applies one accepted event. Never fails; holds no rules.
+pub fn apply(state: &mut State, meta: Meta, event: &Event) {
+    use Event as E;
+    state.applied = state.applied.max(meta.seq + 1);
+    match event {
+        E::Genesis { admins, .. } => {
+            for k in admins {
+                enrol(state, k);
+            }
+        }
+        E::KeyEnrolled(k) => enrol(state, k),
+        E::KeyRevoked { key_id, .. } => {
+            if let Some(k) = state.keys.get_mut(key_id) {
+                k.revoked.get_or_insert(meta.seq);
+            }
+        }
+        E::ArtifactErased { blake3, reason } => {
+            state.erased.insert(*blake3, (reason.clone(), meta));
+        }
+        E::ScopeDefined(scope) => state.scope = Some((scope.clone(), meta)),
+        E::PolicyApproved {
+            policy_id,
+            title,
+            kind,
+            version,
+            published,
+        } => {
+            state.policies.insert(
+                policy_id.clone(),
+                (title.clone(), *kind, version.clone(), *published, meta),
+            );
+        }
+        E::ObjectiveSet {
+            objective_id,
+            description,
+            metric,
+            target,
+        } => {
+            state.objectives.insert(
+                objective_id.clone(),
+                (description.clone(), metric.clone(), target.clone(), meta),
+            );
+        }
+        E::AssetRegistered {
+            asset_id,
+            name,
+            asset_type,
+            owner,
+            classification,
+        } => {
+            state.assets.insert(
+                asset_id.clone(),
+                (
+                    name.clone(),
+                    asset_type.clone(),
+                    owner.clone(),
+                    classification.clone(),
+                    meta,
+                ),
+            );
+        }
+        E::RiskIdentified {
+            risk_id,
+            asset,
+            threat,
+            vulnerability,
+            risk_owner,
+        } => {
+            let version = state.risks.get(risk_id).map_or(0, |r| r.version);
+            let risk = state.risks.entry(risk_id.clone()).or_insert_with(|| Risk {
+                asset: String::new(),
+                threat: String::new(),
+                vulnerability: String::new(),
+                owner: String::new(),
+                inherent: None,
+                residual: None,
+                treatment: None,
+                controls: Vec::new(),
+                plan: String::new(),
+                status: RiskStatus::Identified,
+                acceptance: None,
+                history: Vec::new(),
+                version,
+                created: meta.clone(),
+                updated: meta.clone(),
+            });
+            risk.asset = asset.clone();
+            risk.threat = threat.clone();
+            risk.vulnerability = vulnerability.clone();
+            risk.owner = risk_owner.clone();
+            risk.version += 1;
+            risk.updated = meta;
+        }
+        E::RiskAssessed {
+            risk_id,
+            likelihood,
+            impact,
+        } => {
+            if let Some(r) = state.risks.get_mut(risk_id) {
+                r.inherent = Some((*likelihood, *impact));
+                if r.status == RiskStatus::Identified {
+                    r.status = RiskStatus::Assessed;
+                }
+                r.history.push(ScorePoint {
+                    residual: false,
+                    likelihood: *likelihood,
+                    impact: *impact,
+                    seq: meta.seq,
+                    effective_at: meta.effective_at,
+                });
+                r.version += 1;
+                r.updated = meta;
+            }
+        }
+        E::RiskRescored {
+            risk_id,
+            likelihood,
+            impact,
+            ..
+        } => {
+            if let Some(r) = state.risks.get_mut(risk_id) {
+                r.residual = Some((*likelihood, *impact));
+                r.history.push(ScorePoint {
+                    residual: true,
+                    likelihood: *likelihood,
+                    impact: *impact,
+                    seq: meta.seq,
+                    effective_at: meta.effective_at,
+                });
+                r.version += 1;
+                r.updated = meta;
+            }
+        }
+        E::RiskTreatmentDecided {
+            risk_id,
+            treatment,
+            controls,
+            plan,
+        } => {
+            if let Some(r) = state.risks.get_mut(risk_id) {
+                r.treatment = Some(*treatment);
+                r.controls = controls.clone();
+                r.plan = plan.clone();
+                if matches!(r.status, RiskStatus::Identified | RiskStatus::Assessed) {
+                    r.status = RiskStatus::Treated;
+                }
+                r.version += 1;
+                r.updated = meta;
+            }
+        }
+        E::RiskAccepted {
+            risk_id,
+            justification,
+        } => {
+            if let Some(r) = state.risks.get_mut(risk_id) {
+                r.acceptance = Some((justification.clone(), meta.clone()));
+                r.status = RiskStatus::Accepted;
+                r.version += 1;
+                r.updated = meta;
+            }
+        }
+        E::RiskClosed { risk_id, .. } => {
+            if let Some(r) = state.risks.get_mut(risk_id) {
+                r.status = RiskStatus::Closed;
+                r.version += 1;
+                r.updated = meta;
+            }
+        }
+        E::ControlApplicabilitySet {
+            control_id,
+            applicable,
+            justification,
+            implementation,
+            owner,
+        } => {
+            let row = state.soa.entry(*control_id).or_default();
+            row.applicable = Some(*applicable);
+            row.justification = justification.clone();
+            row.implementation = implementation.clone();
+            row.owner = owner.clone();
+            // A changed row is no longer what management approved.
+            row.approval = None;
+            row.version += 1;
+            row.updated = meta;
+        }
+        E::ControlApproved {
+            control_ids,
+            soa_version,
+        } => {
+            let ids: Vec<ControlId> = if control_ids.is_empty() {
+                state.soa.keys().copied().collect()
+            } else {
+                control_ids.clone()
+            };
+            for id in ids {
+                let row = state.soa.entry(id).or_default();
+                row.approval = Some((soa_version.clone(), meta.clone()));
+            }
+        }
+        E::ImplementationStatusChanged {
+            control_id, status, ..
+        } => {
+            let row = state.soa.entry(*control_id).or_default();
+            row.status = Some(*status);
+            row.approval = None;
+            row.version += 1;
+            row.updated = meta;
+        }
+        E::EvidenceSubmitted {
+            evidence_id,
+            controls,
+            result,
+            collected_at,
+            ..
+        } => {
+            for c in controls {
+                let stats = state.evidence.entry(*c).or_default();
+                stats.count += 1;
+                match result {
+                    CheckResult::Pass => stats.passed += 1,
+                    CheckResult::Fail => stats.failed += 1,
+                }
+                stats.days.insert(collected_at.day_number());
+                let newer = stats
+                    .latest
+                    .as_ref()
+                    .is_none_or(|(_, _, at, _)| *collected_at >= *at);
+                if newer {
+                    stats.latest =
+                        Some((evidence_id.clone(), *result, *collected_at, meta.clone()));
+                }
+            }
+        }
+        E::AuditPlanned {
+            audit_id,
+            scope,
+            auditor,
+            start,
+            end,
+            areas,
+        } => {
+            let version = state.audits.get(audit_id).map_or(0, |a| a.version) + 1;
+            state.audits.insert(
+                audit_id.clone(),
+                Audit {
+                    scope: scope.clone(),
+                    auditor: auditor.clone(),
+                    start: *start,
+                    end: *end,
+                    areas: areas.clone(),
+                    completed: None,
+                    version,
+                    planned: meta,
+                },
+            );
+        }
+        E::AuditCompleted { audit_id, summary } => {
+            if let Some(a) = state.audits.get_mut(audit_id) {
+                a.completed = Some((summary.clone(), meta));
+                a.version += 1;
+            }
+        }
+        E::FindingRaised {
+            finding_id,
+            audit_id,
+            grade,
+            area,
+            description,
+            controls,
+            auditee,
+        } => {
+            state.findings.insert(
+                finding_id.clone(),
+                Finding {
+                    audit_id: audit_id.clone(),
+                    grade: *grade,
+                    area: area.clone(),
+                    description: description.clone(),
+                    controls: controls.clone(),
+                    auditee: auditee.clone(),
+                    raised: meta,
+                },
+            );
+        }
+        E::CorrectiveActionOpened {
+            action_id,
+            finding_id,
+            description,
+            owner,
+        } => {
+            let finding = state.findings.get(finding_id);
+            let version = state.actions.get(action_id).map_or(0, |a| a.version) + 1;
+            let action = CorrectiveAction {
+                finding_id: finding_id.clone(),
+                grade: finding.map(|f| f.grade),
+                raised_at: finding.map_or(meta.effective_at, |f| f.raised.effective_at),
+                description: description.clone(),
+                owner: owner.clone(),
+                status: ActionStatus::Open,
+                root_cause: None,
+                closed: None,
+                verified: None,
+                version,
+                opened: meta,
+            };
+            state.actions.insert(action_id.clone(), action);
+        }
+        E::RootCauseRecorded {
+            action_id,
+            root_cause,
+        } => {
+            if let Some(a) = state.actions.get_mut(action_id) {
+                a.root_cause = Some((root_cause.clone(), meta));
+                a.version += 1;
+            }
+        }
+        E::CorrectiveActionClosed {
+            action_id,
+            resolution,
+        } => {
+            if let Some(a) = state.actions.get_mut(action_id) {
+                a.status = ActionStatus::Closed;
+                a.closed = Some((resolution.clone(), meta));
+                a.version += 1;
+            }
+        }
+        E::CorrectiveActionVerified {
+            action_id,
+            effective,
+            note,
+        } => {
+            if let Some(a) = state.actions.get_mut(action_id) {
+                a.status = if *effective {
+                    ActionStatus::Verified
+                } else {
+                    ActionStatus::Open
+                };
+                a.verified = Some((*effective, note.clone(), meta));
+                a.version += 1;
+            }
+        }
+        E::ManagementReviewHeld {
+            review_id,
+            attendees,
+            inputs_covered,
+            decisions,
+        } => {
+            state.reviews.insert(
+                review_id.clone(),
+                Review {
+                    attendees: attendees.clone(),
+                    inputs: inputs_covered.iter().copied().collect(),
+                    decisions: decisions.clone(),
+                    held: meta,
+                },
+            );
+        }
+        E::TrainingRecorded {
+            training_id,
+            person,
+            course,
+            completed,
+        } => {
+            state.training.insert(
+                training_id.clone(),
+                Training {
+                    person: person.clone(),
+                    course: course.clone(),
+                    completed: *completed,
+                    updated: meta,
+                },
+            );
+        }
+        E::IncidentRecorded {
+            incident_id,
+            title,
+            severity,
+            controls,
+        } => {
+            let version = state.incidents.get(incident_id).map_or(0, |i| i.version) + 1;
+            state.incidents.insert(
+                incident_id.clone(),
+                Incident {
+                    title: title.clone(),
+                    severity: *severity,
+                    controls: controls.clone(),
+                    closed: None,
+                    version,
+                    recorded: meta,
+                },
+            );
+        }
+        E::IncidentClosed {
+            incident_id,
+            resolution,
+        } => {
+            if let Some(i) = state.incidents.get_mut(incident_id) {
+                i.closed = Some((resolution.clone(), meta));
+                i.version += 1;
+            }
+        }
+        E::SupplierAssessed {
+            supplier_id,
+            name,
+            result,
+            notes,
+        } => {
+            let assessments = state
+                .suppliers
+                .get(supplier_id)
+                .map_or(0, |s| s.assessments)
+                + 1;
+            state.suppliers.insert(
+                supplier_id.clone(),
+                Supplier {
+                    name: name.clone(),
+                    result: *result,
+                    notes: notes.clone(),
+                    assessments,
+                    assessed: meta,
+                },
+            );
+        }
+        E::ContinuityTestHeld {
+            test_id,
+            plan,
+            result,
+            controls,
+        } => {
+            state.continuity_tests.insert(
+                test_id.clone(),
+                (plan.clone(), *result, controls.clone(), meta),
+            );
+        }
+    }
+}
+
+fn enrol(state: &mut State, k: &KeyEnrolment) {
+    state.keys.insert(
+        key_id_of(&k.public_key),
+        KeyInfo {
+            subject: k.subject.clone(),
+            roles: k.roles.clone(),
+            revoked: None,
+        },
+    );
+}
+
+/// The ledger's key id: blake3 over `"isms-ledger/v1/key-id\0" || public key` (the same
+/// construction as `ledger::KeyId::of_public_key`, repeated here so the fold needs no ledger).
+pub fn key_id_of(public_key: &[u8; 32]) -> KeyIdBytes {
+    let mut h = blake3::Hasher::new();
+    h.update(b"isms-ledger/v1/key-id\0");
+    h.update(public_key);
+    *h.finalize().as_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DaySet;
+
+    #[test]
+    fn day_set_matches_a_btreeset() {
+        let mut set = DaySet::default();
+        let mut model = std::collections::BTreeSet::new();
+        for d in [500, 10, 700, 499, -3, 10, 1000] {
+            set.insert(d);
+            model.insert(d);
+            assert_eq!(set.first(), model.first().copied());
+            assert_eq!(set.last(), model.last().copied());
+        }
+        for d in -70..1100 {
+            assert_eq!(set.contains(d), model.contains(&d), "{d}");
+        }
+    }
+}
