@@ -86,8 +86,10 @@ pub fn verifier_key(name: &str, public_key: &VerifyingKey) -> String {
 /// Parses a verifier key string back into its name and public key.
 pub fn parse_verifier_key(vkey: &str) -> Result<(String, VerifyingKey), CheckpointError> {
     let bad = |why: &str| CheckpointError::Malformed(format!("verifier key: {why}"));
-    let mut parts = vkey.trim().rsplitn(3, '+');
-    let (Some(key), Some(hash), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
+    // The name comes first and holds no '+'; the base64 key may hold '+', so split from the
+    // left and leave the key whole.
+    let mut parts = vkey.trim().splitn(3, '+');
+    let (Some(name), Some(hash), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(bad("expected <name>+<hash>+<key>"));
     };
     let raw = B64.decode(key).map_err(|_| bad("key is not base64"))?;

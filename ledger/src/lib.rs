@@ -26,7 +26,7 @@ pub use keys::KeyRecord;
 pub use receipt::{Receipt, ReceiptError};
 pub use store::{
     genesis_body, origin_of, Admission, AdmitAll, Appended, ArtifactState, Candidate, Clock, Head,
-    Ledger, LedgerConfig, Prepared, Rejection, SystemClock,
+    Ledger, LedgerConfig, Prepared, Rejection, Staged, SystemClock,
 };
 pub use types::{ArtifactHash, EntryHash, KeyId, LedgerId, Seq, UnixMicros};
 pub use verify::{ChainVerifier, Failure, VerifyError, VerifyReport};

@@ -69,6 +69,9 @@ pub struct LedgerConfig {
     pub max_future_skew_us: i64,
     /// Where `recorded_at` comes from.
     pub clock: Arc<dyn Clock>,
+    /// sled's page cache, in bytes (default 128 MiB; sled's own default is 1 GiB). The
+    /// server's memory is mostly this.
+    pub cache_bytes: u64,
 }
 
 impl Default for LedgerConfig {
@@ -77,6 +80,7 @@ impl Default for LedgerConfig {
             max_body_bytes: 64 * 1024,
             max_future_skew_us: 5 * 60 * 1_000_000,
             clock: Arc::new(SystemClock),
+            cache_bytes: 128 * 1024 * 1024,
         }
     }
 }
@@ -188,6 +192,17 @@ struct Writer {
     frontier: Frontier,
 }
 
+/// The outcome of [`Ledger::stage`]: written to sled, not yet durable.
+#[derive(Debug)]
+pub struct Staged {
+    /// One result per event, in order. None of them may be acknowledged before
+    /// [`Ledger::make_durable`] covered `durable_size`.
+    pub results: Vec<Result<Appended, AppendError>>,
+    /// The ledger size that must be durable before these results are acknowledged (0 when
+    /// nothing was accepted).
+    pub durable_size: u64,
+}
+
 /// A ledger in a sled store.
 pub struct Ledger {
     db: sled::Db,
@@ -197,7 +212,18 @@ pub struct Ledger {
     genesis: Genesis,
     signing_key: Option<SigningKey>,
     writer: Mutex<Writer>,
+    /// The durable head: what readers see and what has been flushed.
     head: RwLock<Head>,
+    /// The head after the last staged batch (written to sled, maybe not yet flushed).
+    staged_head: RwLock<Head>,
+    /// Serialises flushes so that one flush answers every waiter it covers.
+    flush_lock: Mutex<()>,
+    /// Set when a flush failed: what is durable is then unknown, so the ledger takes no more
+    /// appends until it is reopened.
+    poisoned: Mutex<Option<String>>,
+    /// Artifact erasures staged but not yet durable: (ledger size that makes them durable,
+    /// artifact).
+    pending_erasures: Mutex<Vec<(u64, ArtifactHash)>>,
     keys: RwLock<HashMap<KeyId, KeyRecord>>,
 }
 
@@ -362,7 +388,7 @@ impl Ledger {
         config: LedgerConfig,
     ) -> Result<Ledger, LedgerError> {
         let path = path.as_ref().to_path_buf();
-        let db = open_db(&path)?;
+        let db = open_db(&path, &config)?;
         let records = db.open_tree("records")?;
         if records.get(entry_key(0))?.is_some() {
             let existing = Entry::decode(&records.get(entry_key(0))?.unwrap_or_default())
@@ -430,7 +456,7 @@ impl Ledger {
         config: LedgerConfig,
         signing_key: Option<SigningKey>,
     ) -> Result<Ledger, LedgerError> {
-        let db = open_db(path.as_ref())?;
+        let db = open_db(path.as_ref(), &config)?;
         let records = db.open_tree("records")?;
         let artifacts = db.open_tree("artifacts")?;
         let genesis_bytes = records.get(entry_key(0))?.ok_or(LedgerError::NoLedger)?;
@@ -490,6 +516,10 @@ impl Ledger {
             signing_key,
             writer: Mutex::new(Writer { frontier }),
             head: RwLock::new(head),
+            staged_head: RwLock::new(head),
+            flush_lock: Mutex::new(()),
+            poisoned: Mutex::new(None),
+            pending_erasures: Mutex::new(Vec::new()),
             keys: RwLock::new(keys),
         };
         ledger.finish_erasures()?;
@@ -552,6 +582,10 @@ impl Ledger {
 
     /// The entry at `seq`.
     pub fn get(&self, seq: Seq) -> Result<Option<Entry>, LedgerError> {
+        if seq.0 >= self.head().size {
+            // Not there, or staged but not yet durable: readers see durable entries only.
+            return Ok(None);
+        }
         let Some(bytes) = self.records.get(entry_key(seq.0))? else {
             return Ok(None);
         };
@@ -683,7 +717,7 @@ impl Ledger {
     pub fn latest_checkpoint(&self) -> Result<SignedCheckpoint, LedgerError> {
         let (_, note) = self
             .records
-            .scan_prefix([CHECKPOINT])
+            .range(checkpoint_key(0)..=checkpoint_key(self.head().size))
             .next_back()
             .ok_or(LedgerError::NoLedger)??;
         self.read_checkpoint(&note)
@@ -691,6 +725,9 @@ impl Ledger {
 
     /// The stored checkpoint of exactly `size` entries, if one was written.
     pub fn checkpoint_at(&self, size: u64) -> Result<Option<SignedCheckpoint>, LedgerError> {
+        if size > self.head().size {
+            return Ok(None);
+        }
         match self.records.get(checkpoint_key(size))? {
             Some(note) => self.read_checkpoint(&note).map(Some),
             None => Ok(None),
@@ -699,9 +736,18 @@ impl Ledger {
 
     /// The first stored checkpoint that covers `seq` (its size is greater than `seq`).
     pub fn covering_checkpoint(&self, seq: Seq) -> Result<SignedCheckpoint, LedgerError> {
+        self.covering_checkpoint_within(seq, self.head().size)
+    }
+
+    /// The first checkpoint of at most `limit` entries that covers `seq`.
+    fn covering_checkpoint_within(
+        &self,
+        seq: Seq,
+        limit: u64,
+    ) -> Result<SignedCheckpoint, LedgerError> {
         let (_, note) = self
             .records
-            .range(checkpoint_key(seq.0 + 1)..checkpoint_key(u64::MAX))
+            .range(checkpoint_key(seq.0 + 1)..=checkpoint_key(limit))
             .next()
             .ok_or_else(|| LedgerError::OutOfRange(format!("no checkpoint covers seq {seq}")))??;
         self.read_checkpoint(&note)
@@ -710,7 +756,7 @@ impl Ledger {
     /// Every stored checkpoint, smallest first.
     pub fn checkpoints(&self) -> impl Iterator<Item = Result<SignedCheckpoint, LedgerError>> + '_ {
         self.records
-            .scan_prefix([CHECKPOINT])
+            .range(checkpoint_key(0)..=checkpoint_key(self.head().size))
             .map(move |item| self.read_checkpoint(&item?.1))
     }
 
@@ -813,16 +859,45 @@ impl Ledger {
         prepared: Prepared,
         admission: &mut dyn Admission,
     ) -> Vec<Result<Appended, AppendError>> {
+        let mut staged = self.stage(prepared, admission);
+        if let Err(e) = self.make_durable(staged.durable_size) {
+            let message = e.to_string();
+            for r in staged.results.iter_mut() {
+                if r.is_ok() {
+                    *r = Err(AppendError::Store(message.clone()));
+                }
+            }
+        }
+        staged.results
+    }
+
+    /// The writer's half of [`Ledger::commit`] without the flush: the batch is written to
+    /// sled atomically and becomes visible to later stages (idempotency, keys, the Merkle
+    /// tree), but readers and acknowledgements must wait for [`Ledger::make_durable`]. A
+    /// server stages the next batch while the previous one is being flushed, so one flush
+    /// covers many batches.
+    pub fn stage(&self, prepared: Prepared, admission: &mut dyn Admission) -> Staged {
         let Prepared {
             events,
             checks: checked,
         } = prepared;
-        let Some(ledger_key) = self.signing_key.as_ref() else {
-            return events.iter().map(|_| Err(AppendError::ReadOnly)).collect();
+        let refuse_all = |e: &dyn Fn() -> AppendError| Staged {
+            results: events.iter().map(|_| Err(e())).collect(),
+            durable_size: 0,
         };
+        let Some(ledger_key) = self.signing_key.as_ref() else {
+            return refuse_all(&|| AppendError::ReadOnly);
+        };
+        if let Some(why) = self.poisoned.lock().expect("poison lock").clone() {
+            return refuse_all(&|| {
+                AppendError::Store(format!(
+                    "an earlier flush failed ({why}); reopen the ledger"
+                ))
+            });
+        }
 
         let mut writer = self.writer.lock().expect("writer lock");
-        let head = self.head();
+        let head = *self.staged_head.read().expect("head lock");
         let now = self.config.clock.now().max(head.last_recorded_at);
         let mut frontier = writer.frontier.clone();
         let mut batch = sled::Batch::default();
@@ -990,8 +1065,20 @@ impl Ledger {
             .into_iter()
             .map(|r| r.expect("one result per event"))
             .collect();
+        let durable_size = |results: &[Result<Appended, AppendError>]| {
+            results
+                .iter()
+                .flatten()
+                .map(|a| a.seq.0 + 1)
+                .max()
+                .unwrap_or(0)
+        };
         if next == head.size {
-            return results;
+            let durable_size = durable_size(&results);
+            return Staged {
+                results,
+                durable_size,
+            };
         }
         let new_head = Head {
             size: next,
@@ -1010,11 +1097,7 @@ impl Ledger {
         batch.insert(&node_block_key(next - 1), encode_node_block(&new_nodes));
         batch.insert(HEAD, encode_head(&new_head));
 
-        let committed = self
-            .records
-            .apply_batch(batch)
-            .and_then(|()| self.db.flush().map(|_| ()));
-        if let Err(e) = committed {
+        if let Err(e) = self.records.apply_batch(batch) {
             // Nothing is acknowledged. sled's batch is atomic, so after a crash or reopen the
             // store holds either all of it or none; in this process we keep the old head.
             let message = e.to_string();
@@ -1023,11 +1106,19 @@ impl Ledger {
                     *r = Err(AppendError::Store(message.clone()));
                 }
             }
-            return results;
+            let durable_size = durable_size(&results);
+            return Staged {
+                results,
+                durable_size,
+            };
         }
         writer.frontier = frontier;
-        *self.head.write().expect("head lock") = new_head;
         self.keys.write().expect("keys lock").extend(new_keys);
+        self.pending_erasures
+            .lock()
+            .expect("erasure lock")
+            .extend(erasures.into_iter().map(|h| (next, h)));
+        *self.staged_head.write().expect("head lock") = new_head;
         drop(writer);
 
         for r in results.iter_mut().flatten() {
@@ -1035,12 +1126,46 @@ impl Ledger {
                 r.checkpoint_size = next;
             }
         }
-        if !erasures.is_empty() {
+        let durable_size = durable_size(&results);
+        Staged {
+            results,
+            durable_size,
+        }
+    }
+
+    /// Makes every staged batch up to `size` entries durable (one `flush` covers every batch
+    /// staged before it starts) and publishes the new head to readers. Returns at once when
+    /// `size` is already durable. A failed flush poisons the ledger: nothing more is staged
+    /// until it is reopened, because what reached the disk is unknown.
+    pub fn make_durable(&self, size: u64) -> Result<Head, LedgerError> {
+        let head = self.head();
+        if head.size >= size {
+            return Ok(head);
+        }
+        let _flushing = self.flush_lock.lock().expect("flush lock");
+        let head = self.head();
+        if head.size >= size {
+            return Ok(head);
+        }
+        // Everything staged before this read is in sled's log before the flush starts.
+        let target = *self.staged_head.read().expect("head lock");
+        if let Err(e) = self.db.flush() {
+            *self.poisoned.lock().expect("poison lock") = Some(e.to_string());
+            return Err(e.into());
+        }
+        *self.head.write().expect("head lock") = target;
+        let ready: Vec<ArtifactHash> = {
+            let mut pending = self.pending_erasures.lock().expect("erasure lock");
+            let (ready, later) = pending.drain(..).partition(|(at, _)| *at <= target.size);
+            *pending = later;
+            ready.into_iter().map(|(_, h)| h).collect()
+        };
+        if !ready.is_empty() {
             // The erasure entries are durable; removing the bytes can follow. If we crash in
             // between, `open` finishes the job from the `x` markers.
-            let _ = self.remove_artifacts(&erasures);
+            let _ = self.remove_artifacts(&ready);
         }
-        results
+        Ok(target)
     }
 
     /// The record-level checks of every event that need no ledger state, and signature
@@ -1113,17 +1238,24 @@ impl Ledger {
         let Some(seq) = self.seq_of_event(event_id)? else {
             return Ok(None);
         };
-        let entry = self.get(seq)?.ok_or_else(|| LedgerError::Corrupt {
-            seq: seq.0,
-            what: format!("event id index points at a missing entry ({event_id:?})"),
-        })?;
+        let entry = self
+            .records
+            .get(entry_key(seq.0))?
+            .and_then(|bytes| Entry::decode(&bytes).ok())
+            .ok_or_else(|| LedgerError::Corrupt {
+                seq: seq.0,
+                what: format!("event id index points at a missing entry ({event_id:?})"),
+            })?;
         if entry.body != body {
             return Ok(Some(Err(AppendError::EventIdConflict {
                 event_id: event_id.to_string(),
                 seq,
             })));
         }
-        let checkpoint = self.covering_checkpoint(seq)?;
+        // The original may be staged and not yet durable: look among staged checkpoints too
+        // (the caller waits for durability before acknowledging).
+        let staged = self.staged_head.read().expect("head lock").size;
+        let checkpoint = self.covering_checkpoint_within(seq, staged)?;
         Ok(Some(Ok(Appended {
             seq,
             entry_hash: entry.hash(),
@@ -1239,6 +1371,11 @@ impl Ledger {
         self.remove_artifacts(&pending)
     }
 
+    /// Entries written so far, durable or only staged.
+    pub(crate) fn staged_size(&self) -> u64 {
+        self.staged_head.read().expect("head lock").size
+    }
+
     pub(crate) fn records_tree(&self) -> &sled::Tree {
         &self.records
     }
@@ -1253,10 +1390,15 @@ impl Ledger {
 /// Opens the sled database. When a `Ledger` in this process was just dropped, sled's
 /// background flusher may hold the folder's file lock for a few milliseconds more, so a lock
 /// conflict is retried for up to two seconds before it is reported.
-fn open_db(path: &Path) -> Result<sled::Db, LedgerError> {
+fn open_db(path: &Path, config: &LedgerConfig) -> Result<sled::Db, LedgerError> {
     let mut attempts = 0;
     loop {
-        match sled::open(path) {
+        let opened = sled::Config::new()
+            .path(path)
+            .cache_capacity(config.cache_bytes)
+            .mode(sled::Mode::HighThroughput)
+            .open();
+        match opened {
             Err(sled::Error::Io(e)) if attempts < 200 && e.to_string().contains("acquire lock") => {
                 attempts += 1;
                 std::thread::sleep(std::time::Duration::from_millis(10));

@@ -725,7 +725,9 @@ impl Ledger {
         )?;
 
         let mut chunk = Vec::with_capacity(CHUNK);
-        let upper = if range.end >= head { u64::MAX } else { end };
+        // Entries staged but not yet durable are not the record yet; verification stops at the
+        // durable head and, below, refuses entries stored beyond everything staged.
+        let upper = end;
         let feed = |chunk: &mut Vec<(u64, Vec<u8>)>, verifier: &mut ChainVerifier| {
             // The stored nodes this chunk completes, read in one pass over the node blocks
             // instead of one lookup per node.
@@ -756,6 +758,22 @@ impl Ledger {
         }
         if !chunk.is_empty() {
             feed(&mut chunk, &mut verifier)?;
+        }
+        if range.end >= head {
+            let staged = self.staged_size();
+            if let Some(item) = records
+                .range(store::entry_key(staged)..store::entry_key(u64::MAX))
+                .next()
+            {
+                let (k, _) = item.map_err(|e| store_err(e.into()))?;
+                let seq = u64::from_be_bytes(k[1..].try_into().unwrap_or([0xff; 8]));
+                return Err(fail(
+                    seq,
+                    Failure::ExtraEntry,
+                    format!("no entry after the head ({head} entries)"),
+                    format!("an entry at seq {seq}"),
+                ));
+            }
         }
         let expected = (range.end >= head).then_some(head);
         verifier.finish(expected)

@@ -17,8 +17,8 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 const DIR_VAR: &str = "ISMS_CRASH_DIR";
 const ROUND_VAR: &str = "ISMS_CRASH_ROUND";
 
-/// The child: appends batches until it is killed, printing `ack <seq> <event id>` for every
-/// event only after `append` returned (that is, after the flush).
+/// The child: stages two batches at a time and makes them durable with one flush, until it is
+/// killed, printing `ack <seq> <event id>` for every event only after that flush returned.
 #[test]
 #[ignore = "run as a child process by kill_9_never_loses_an_acknowledged_entry"]
 fn crash_child_appender() {
@@ -43,7 +43,16 @@ fn crash_child_appender() {
             })
             .collect();
         let ids: Vec<String> = (0..batch).map(|i| format!("r{round}-b{n}-{i}")).collect();
-        for (result, id) in ledger.append(events).into_iter().zip(ids) {
+        // Two batches staged, then one flush for both, as the server pipelines them.
+        let half = events.len() / 2;
+        let mut events = events;
+        let later = events.split_off(half);
+        let first = ledger.stage(ledger.prepare(events), &mut ledger::AdmitAll);
+        let second = ledger.stage(ledger.prepare(later), &mut ledger::AdmitAll);
+        ledger
+            .make_durable(first.durable_size.max(second.durable_size))
+            .expect("flush");
+        for (result, id) in first.results.into_iter().chain(second.results).zip(ids) {
             let appended = result.expect("append");
             writeln!(stdout, "ack {} {id}", appended.seq).unwrap();
         }
