@@ -6,6 +6,8 @@ use std::{env, path::PathBuf};
 const PROTOS: &[&str] = &[
     "isms/ledger/v1/envelope.proto",
     "isms/ledger/v1/events.proto",
+    "isms/ledger/v1/ledger.proto",
+    "isms/ledger/v1/registers.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -1,2 +1,177 @@
-//! The `isms` command line.
-fn main() {}
+//! The `isms` binary: a thin dispatcher from clap subcommands to the library. Exit codes: 0
+//! ok, 1 verification failed, 2 error.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use isms_cli::server::{self, ServeOptions, TlsFiles};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "isms",
+    version,
+    about = "Tamper-evident evidence ledger for ISO/IEC 27001:2022"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create a ledger folder: ledger key, first admin key (files, mode 0600) and genesis.
+    Init {
+        /// The data folder to create.
+        #[arg(long, default_value = "./isms-data")]
+        data: PathBuf,
+        /// The organisation's name, recorded in the genesis.
+        #[arg(long, default_value = "ISMS")]
+        name: String,
+        /// Who holds the first admin key.
+        #[arg(long, default_value = "admin")]
+        admin_subject: String,
+    },
+    /// Serve the ledger over gRPC.
+    Serve {
+        /// The data folder made by `isms init`.
+        #[arg(long, default_value = "./isms-data")]
+        data: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        listen: SocketAddr,
+        /// Let unauthenticated callers read (demos only).
+        #[arg(long)]
+        allow_anonymous_reads: bool,
+        /// Server certificate chain (PEM); with --tls-key turns on TLS.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// Server private key (PEM).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// CA (PEM) whose client certificates authorize reads (mTLS).
+        #[arg(long, requires = "tls_cert")]
+        client_ca: Option<PathBuf>,
+    },
+    #[command(flatten)]
+    Client(isms_cli::commands::ClientCommand),
+}
+
+/// A failure with the exit code it means.
+enum Failure {
+    /// Something did not verify (exit 1).
+    #[allow(dead_code)] // `isms verify` (next issue) reports through it.
+    Verification(anyhow::Error),
+    /// Anything else (exit 2).
+    Error(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Error(e)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Verification(e)) => {
+            eprintln!("isms: {e:#}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Error(e)) => {
+            eprintln!("isms: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Init {
+            data,
+            name,
+            admin_subject,
+        } => {
+            let made = isms_cli::init::init(&data, &name, &admin_subject)?;
+            println!("ledger {} created in {}", made.ledger_id, data.display());
+            println!("ledger key: {}", made.ledger_key_path.display());
+            println!(
+                "admin key:  {} (move it off the server)",
+                made.admin_key_path.display()
+            );
+            Ok(())
+        }
+        Command::Client(command) => isms_cli::commands::run(command).map_err(|e| {
+            if isms_cli::commands::is_verification_failure(&e) {
+                Failure::Verification(e)
+            } else {
+                Failure::Error(e)
+            }
+        }),
+        Command::Serve {
+            data,
+            listen,
+            allow_anonymous_reads,
+            tls_cert,
+            tls_key,
+            client_ca,
+        } => {
+            let read =
+                |p: &PathBuf| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+            let tls = match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => Some(TlsFiles {
+                    cert_pem: read(&cert)?,
+                    key_pem: read(&key)?,
+                    client_ca_pem: client_ca.as_ref().map(read).transpose()?,
+                }),
+                _ => None,
+            };
+            let options = ServeOptions {
+                listen,
+                allow_anonymous_reads,
+                tls,
+            };
+            serve(data, options).map_err(Failure::Error)
+        }
+    }
+}
+
+fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let ledger = Arc::new(server::open_ledger(&data, ledger::LedgerConfig::default())?);
+        let running = server::start(ledger, options).await?;
+        // Scripts and tests wait for this line to know the port.
+        println!("isms: serving on {}", running.addr);
+        wait_for_signal().await?;
+        eprintln!("isms: shutting down");
+        running.shutdown().await?;
+        eprintln!("isms: stopped; the ledger is flushed");
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    Ok(())
+}

@@ -1,0 +1,375 @@
+//! Load generator for `isms serve`: unary appends from 64 concurrent clients, AppendStream,
+//! p99 latency at 1,000 events/s offered, and server memory while taking in many events, next
+//! to this machine's ed25519 verify limit measured in the same run.
+//!
+//! `cargo bench --bench loadgen`. Environment knobs for quick runs:
+//! LOADGEN_TOTAL (events for the memory phase, default 1,000,000), LOADGEN_PER_CLIENT (unary
+//! appends per client, default 2,000), LOADGEN_STREAM (AppendStream events, default 200,000),
+//! LOADGEN_LATENCY_SECS (default 10).
+//!
+//! The server runs in a child process (this same executable, re-run with
+//! `LOADGEN_SERVE=<data dir>`), so its memory is measured apart from the generator's. Every
+//! event is signed before its phase's clock starts.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::{Signer, SigningKey, Verifier};
+use isms_proto::v1 as pb;
+use isms_proto::v1::event_body::Payload;
+use isms_proto::v1::isms_event::Kind;
+use isms_proto::v1::ledger_client::LedgerClient;
+use ledger::{LedgerId, SignedEvent};
+use prost::Message;
+use tokio_stream::StreamExt;
+use tonic::transport::Channel;
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn now_us() -> i64 {
+    ledger::UnixMicros::now().0
+}
+
+fn evidence(ledger_id: LedgerId, agent: &SigningKey, id: &str) -> pb::AppendRequest {
+    let now = now_us();
+    let body = pb::EventBody {
+        ledger_id: ledger_id.0.to_vec(),
+        event_id: id.into(),
+        effective_at_us: now,
+        client_time_us: now,
+        expected_version: None,
+        artifacts: Vec::new(),
+        payload: Some(Payload::Isms(pb::IsmsEvent {
+            kind: Some(Kind::EvidenceSubmitted(pb::EvidenceSubmitted {
+                evidence_id: id.into(),
+                controls: vec!["A.8.8".into()],
+                artifact_blake3: Vec::new(),
+                result: pb::CheckResult::Pass as i32,
+                collected_at_us: now,
+                summary: "weekly vulnerability scan: 0 critical, 2 high".into(),
+            })),
+        })),
+    };
+    let signed = SignedEvent::sign(agent, body.encode_to_vec());
+    pb::AppendRequest {
+        body: signed.body,
+        key_id: signed.key_id.0.to_vec(),
+        signature: signed.signature.to_vec(),
+    }
+}
+
+/// Signs `n` events named `prefix-i` on every core.
+fn presign(
+    ledger_id: LedgerId,
+    agent: &SigningKey,
+    prefix: &str,
+    n: usize,
+) -> Vec<pb::AppendRequest> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per = n.div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    (t * per..((t + 1) * per).min(n))
+                        .map(|i| evidence(ledger_id, agent, &format!("{prefix}-{i}")))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("signer"))
+            .collect()
+    })
+}
+
+fn server_mode(data: &str) {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let ledger = isms_cli::server::open_ledger(data.as_ref(), ledger::LedgerConfig::default())
+            .expect("open ledger");
+        let options = isms_cli::server::ServeOptions {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            allow_anonymous_reads: false,
+            tls: None,
+        };
+        let running = isms_cli::server::start(Arc::new(ledger), options)
+            .await
+            .expect("start");
+        println!("{}", running.addr);
+        // Runs until the generator kills it.
+        std::future::pending::<()>().await;
+    });
+}
+
+fn status_kib(pid: u32, field: &str) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    text.lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Single-core ed25519 verification rate (one by one, and in batches of 256 as the ledger does).
+fn verify_limit() -> (f64, f64) {
+    let key = SigningKey::from_bytes(&[3; 32]);
+    let public = key.verifying_key();
+    let messages: Vec<Vec<u8>> = (0..20_000u32).map(|i| format!("event {i} with a body of typical length, about two hundred bytes of protobuf .................................................................................................").into_bytes()).collect();
+    let signatures: Vec<_> = messages.iter().map(|m| key.sign(m)).collect();
+    let start = Instant::now();
+    for (m, s) in messages.iter().zip(&signatures) {
+        public.verify(m, s).expect("verifies");
+    }
+    let single = messages.len() as f64 / start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    for (ms, ss) in messages.chunks(256).zip(signatures.chunks(256)) {
+        let refs: Vec<&[u8]> = ms.iter().map(Vec::as_slice).collect();
+        let keys = vec![public; ms.len()];
+        ed25519_dalek::verify_batch(&refs, ss, &keys).expect("batch verifies");
+    }
+    let batch = messages.len() as f64 / start.elapsed().as_secs_f64();
+    (single, batch)
+}
+
+async fn connect(url: &str) -> LedgerClient<Channel> {
+    LedgerClient::connect(url.to_string())
+        .await
+        .expect("connect")
+}
+
+async fn stream_all(url: &str, requests: Vec<pb::AppendRequest>, streams: usize) -> Duration {
+    let per = requests.len().div_ceil(streams);
+    let mut chunks: Vec<Vec<pb::AppendRequest>> = Vec::new();
+    let mut it = requests.into_iter();
+    for _ in 0..streams {
+        chunks.push(it.by_ref().take(per).collect());
+    }
+    let mut clients = Vec::new();
+    for _ in 0..streams {
+        clients.push(connect(url).await);
+    }
+    let start = Instant::now();
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .zip(chunks)
+        .map(|(mut client, chunk)| {
+            tokio::spawn(async move {
+                let n = chunk.len();
+                let mut results = client
+                    .append_stream(tokio_stream::iter(chunk))
+                    .await
+                    .expect("stream")
+                    .into_inner();
+                let mut got = 0;
+                while let Some(r) = results.next().await {
+                    let r = r.expect("result");
+                    if let Some(pb::append_result::Result::Error(e)) = r.result {
+                        panic!("refused: {}", e.message);
+                    }
+                    got += 1;
+                }
+                assert_eq!(got, n);
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("stream task");
+    }
+    start.elapsed()
+}
+
+fn main() {
+    if let Ok(data) = std::env::var("LOADGEN_SERVE") {
+        server_mode(&data);
+        return;
+    }
+    // `cargo bench` passes --bench; there is nothing to filter.
+    let total = env("LOADGEN_TOTAL", 1_000_000) as usize;
+    let per_client = env("LOADGEN_PER_CLIENT", 2_000) as usize;
+    let stream_n = env("LOADGEN_STREAM", 200_000) as usize;
+    let latency_secs = env("LOADGEN_LATENCY_SECS", 10);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+
+    let (verify_single, verify_batch) = verify_limit();
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let made = isms_cli::init::init(&data, "loadgen", "admin").expect("init");
+    let mut child = Command::new(std::env::current_exe().expect("exe"))
+        .env("LOADGEN_SERVE", &data)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn server");
+    let pid = child.id();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("address");
+    let url = format!("http://{}", line.trim());
+
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let agent = SigningKey::from_bytes(&[10; 32]);
+    let ledger_id = made.ledger_id;
+    let report = runtime.block_on(async {
+        let mut admin_client = connect(&url).await;
+        let now = now_us();
+        let enrol = pb::EventBody {
+            ledger_id: ledger_id.0.to_vec(),
+            event_id: "enroll-agent".into(),
+            effective_at_us: now,
+            client_time_us: now,
+            payload: Some(Payload::KeyEnrolled(pb::KeyEnrolled {
+                public_key: agent.verifying_key().to_bytes().to_vec(),
+                subject: "ci/scanner".into(),
+                roles: vec!["agent".into()],
+            })),
+            ..Default::default()
+        };
+        let signed = SignedEvent::sign(&made.admin_key, enrol.encode_to_vec());
+        admin_client
+            .append(pb::AppendRequest {
+                body: signed.body,
+                key_id: signed.key_id.0.to_vec(),
+                signature: signed.signature.to_vec(),
+            })
+            .await
+            .expect("enrol agent");
+        let mut sent = 1usize;
+
+        // Unary, 64 concurrent clients.
+        let unary = presign(ledger_id, &agent, "unary", 64 * per_client);
+        let mut clients = Vec::new();
+        for _ in 0..64 {
+            clients.push(connect(&url).await);
+        }
+        let mut work = unary.into_iter();
+        let jobs: Vec<(LedgerClient<Channel>, Vec<pb::AppendRequest>)> = clients
+            .into_iter()
+            .map(|c| (c, work.by_ref().take(per_client).collect()))
+            .collect();
+        let start = Instant::now();
+        let tasks: Vec<_> = jobs
+            .into_iter()
+            .map(|(mut c, reqs)| {
+                tokio::spawn(async move {
+                    for r in reqs {
+                        c.append(r).await.expect("append");
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("client");
+        }
+        let unary_rate = (64 * per_client) as f64 / start.elapsed().as_secs_f64();
+        sent += 64 * per_client;
+
+        // AppendStream over 4 streams.
+        let streamed = presign(ledger_id, &agent, "stream", stream_n);
+        let took = stream_all(&url, streamed, 4).await;
+        let stream_rate = stream_n as f64 / took.as_secs_f64();
+        sent += stream_n;
+
+        // Latency at 1,000 events/s offered (open loop), 64 connections.
+        let offered = 1_000 * latency_secs as usize;
+        let requests = presign(ledger_id, &agent, "latency", offered);
+        let mut pool = Vec::new();
+        for _ in 0..64 {
+            pool.push(connect(&url).await);
+        }
+        let mut interval = tokio::time::interval(Duration::from_millis(1));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let mut tasks = Vec::with_capacity(offered);
+        for (i, r) in requests.into_iter().enumerate() {
+            interval.tick().await;
+            let mut c = pool[i % 64].clone();
+            tasks.push(tokio::spawn(async move {
+                let start = Instant::now();
+                c.append(r).await.expect("append");
+                start.elapsed()
+            }));
+        }
+        let mut latencies = Vec::with_capacity(offered);
+        for t in tasks {
+            latencies.push(t.await.expect("latency task"));
+        }
+        latencies.sort();
+        let p =
+            |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+        let (p50, p99) = (p(0.50), p(0.99));
+        sent += offered;
+
+        // Memory: keep streaming until the ledger holds `total` events.
+        let mut round = 0;
+        while sent < total {
+            let n = (total - sent).min(200_000);
+            let batch = presign(ledger_id, &agent, &format!("mem{round}"), n);
+            stream_all(&url, batch, 4).await;
+            sent += n;
+            round += 1;
+        }
+        (unary_rate, stream_rate, p50, p99, sent)
+    });
+    let (unary_rate, stream_rate, p50, p99, sent) = report;
+    let hwm = status_kib(pid, "VmHWM:");
+    let rss = status_kib(pid, "VmRSS:");
+    let _ = child.kill();
+    let _ = child.wait();
+
+    println!();
+    println!("isms serve load generator ({cores} cores; server in a child process)");
+    println!("{:<58} {:>14}", "measure", "value");
+    println!(
+        "{:<58} {:>14.0}",
+        "ed25519 verify, one core, one by one (sig/s)", verify_single
+    );
+    println!(
+        "{:<58} {:>14.0}",
+        "ed25519 verify, one core, batches of 256 (sig/s)", verify_batch
+    );
+    println!(
+        "{:<58} {:>14.0}",
+        format!("  x {cores} cores, batched (sig/s)"),
+        verify_batch * cores as f64
+    );
+    println!(
+        "{:<58} {:>14.0}",
+        format!("unary Append, 64 clients x {per_client} (events/s, durable)"),
+        unary_rate
+    );
+    println!(
+        "{:<58} {:>14.0}",
+        format!("AppendStream, 4 streams, {stream_n} events (events/s, durable)"),
+        stream_rate
+    );
+    println!(
+        "{:<58} {:>14.2}",
+        "unary latency p50 at 1,000 events/s offered (ms)",
+        p50.as_secs_f64() * 1e3
+    );
+    println!(
+        "{:<58} {:>14.2}",
+        "unary latency p99 at 1,000 events/s offered (ms)",
+        p99.as_secs_f64() * 1e3
+    );
+    println!("{:<58} {:>14}", "events in the ledger", sent + 1);
+    println!(
+        "{:<58} {:>14.1}",
+        "server peak RSS, VmHWM (MiB)",
+        hwm as f64 / 1024.0
+    );
+    println!(
+        "{:<58} {:>14.1}",
+        "server RSS at the end (MiB)",
+        rss as f64 / 1024.0
+    );
+}

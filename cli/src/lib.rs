@@ -1,0 +1,13 @@
+//! The `isms` command line as a library: the gRPC server (`isms serve`), the ledger set-up
+//! (`isms init`) and the helpers clients share (signing read requests).
+
+pub mod bundle;
+pub mod client;
+pub mod commands;
+pub mod dates;
+pub mod init;
+pub mod output;
+pub mod report;
+pub mod server;
+
+pub use server::auth::sign_read;

@@ -1,0 +1,95 @@
+//! The glue between the ledger's single writer and the ISMS rules: an [`ledger::Admission`]
+//! that hands every candidate event to a `projections::Validator`, and the entry source the
+//! projections' query engine reads the ledger through.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use ledger::{Candidate, Ledger, Rejection, Seq, UnixMicros};
+use projections::query::SourceError;
+use projections::{EntrySource, RawEntry, Role, Subject, Submitter, Timestamp, Validator};
+
+/// Admits an event only if the ISMS rules accept it, against the state after the previous
+/// entry. The validator applies each admitted event at once, so later events of the same batch
+/// see it.
+#[derive(Debug, Default)]
+pub struct IsmsAdmission {
+    validator: Validator,
+}
+
+impl IsmsAdmission {
+    /// Folds every entry the ledger holds into a fresh validator. Called at start-up and after
+    /// a batch failed to commit (the validator had run ahead of what the ledger holds).
+    pub fn rebuild(ledger: &Ledger) -> Result<IsmsAdmission, ledger::LedgerError> {
+        let mut state = projections::State::default();
+        let size = ledger.head().size;
+        for entry in ledger.entries(0..size) {
+            let entry = entry?;
+            projections::validator::fold_entry(
+                &mut state,
+                entry.seq.0,
+                Timestamp(entry.recorded_at.0),
+                &entry.key_id.0,
+                &entry.body,
+            );
+        }
+        Ok(IsmsAdmission {
+            validator: Validator::from_state(state),
+        })
+    }
+}
+
+impl ledger::Admission for IsmsAdmission {
+    fn admit(&mut self, candidate: &Candidate<'_>) -> Result<(), Rejection> {
+        // The ledger has already checked the signature and that the key is valid at this seq;
+        // the roles it holds come from the key record. A role name the domain does not know
+        // grants nothing (the ledger refuses unknown roles at enrolment anyway).
+        let who = Submitter {
+            subject: Subject(candidate.key.subject.clone()),
+            roles: candidate
+                .key
+                .roles
+                .iter()
+                .filter_map(|r| Role::parse(r))
+                .collect(),
+        };
+        self.validator
+            .admit(
+                candidate.seq.0,
+                Timestamp(candidate.recorded_at.0),
+                &who,
+                candidate.body,
+            )
+            .map(|_| ())
+            .map_err(|e| Box::new(e) as Rejection)
+    }
+}
+
+/// The ledger as the projections' query engine sees it.
+#[derive(Debug, Clone)]
+pub struct LedgerSource(pub Arc<Ledger>);
+
+impl EntrySource for LedgerSource {
+    fn len(&self) -> Result<u64, SourceError> {
+        Ok(self.0.head().size)
+    }
+
+    fn entries(&self, range: Range<u64>) -> Result<Vec<RawEntry>, SourceError> {
+        self.0
+            .entries(range)
+            .map(|e| {
+                let e = e?;
+                Ok(RawEntry {
+                    seq: e.seq.0,
+                    recorded_at: Timestamp(e.recorded_at.0),
+                    key_id: e.key_id.0,
+                    body: e.body,
+                })
+            })
+            .collect()
+    }
+
+    fn seq_at_or_before(&self, t: Timestamp) -> Result<Option<u64>, SourceError> {
+        Ok(self.0.seq_at_or_before(UnixMicros(t.0))?.map(|s: Seq| s.0))
+    }
+}

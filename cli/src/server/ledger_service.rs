@@ -1,0 +1,552 @@
+//! The `isms.ledger.v1.Ledger` service: appends through the sequencer, reads straight from the
+//! store (sled reads are safe alongside the single writer).
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures_util::{Stream, StreamExt};
+use isms_proto::v1 as pb;
+use isms_proto::v1::ledger_server;
+use ledger::{
+    Appended, ArtifactHash, ArtifactState, Entry, KeyId, Ledger, LedgerError, Seq, SignedEvent,
+};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::auth::ReadAuth;
+use super::sequencer::{BatchCheckpoint, Committed, Sequencer};
+use super::status::{append_status, ledger_status};
+
+/// Largest artifact PutArtifact takes (the store keeps each artifact as one value).
+pub const MAX_ARTIFACT_BYTES: u64 = 64 * 1024 * 1024;
+/// Bytes per chunk GetArtifact sends.
+const CHUNK_BYTES: usize = 256 * 1024;
+/// Events read from the store per step of a Subscribe catch-up.
+const CATCH_UP_STEP: u64 = 512;
+/// Events a stream hands to the sequencer at once, at most.
+const STREAM_CHUNK: usize = 1024;
+/// Submissions of one AppendStream in flight at once (pipelining across batches).
+const STREAM_IN_FLIGHT: usize = 8;
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// Method paths, as the read-request signature covers them.
+pub mod method {
+    /// `GetEntry`.
+    pub const GET_ENTRY: &str = "/isms.ledger.v1.Ledger/GetEntry";
+    /// `Subscribe`.
+    pub const SUBSCRIBE: &str = "/isms.ledger.v1.Ledger/Subscribe";
+    /// `GetCheckpoint`.
+    pub const GET_CHECKPOINT: &str = "/isms.ledger.v1.Ledger/GetCheckpoint";
+    /// `GetInclusionProof`.
+    pub const GET_INCLUSION_PROOF: &str = "/isms.ledger.v1.Ledger/GetInclusionProof";
+    /// `GetConsistencyProof`.
+    pub const GET_CONSISTENCY_PROOF: &str = "/isms.ledger.v1.Ledger/GetConsistencyProof";
+    /// `PutArtifact`.
+    pub const PUT_ARTIFACT: &str = "/isms.ledger.v1.Ledger/PutArtifact";
+    /// `GetArtifact`.
+    pub const GET_ARTIFACT: &str = "/isms.ledger.v1.Ledger/GetArtifact";
+}
+
+/// The Ledger service.
+#[derive(Debug, Clone)]
+pub struct LedgerService {
+    ledger: Arc<Ledger>,
+    sequencer: Sequencer,
+    auth: Arc<ReadAuth>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl LedgerService {
+    /// A service over `ledger`, appending through `sequencer`.
+    pub fn new(
+        ledger: Arc<Ledger>,
+        sequencer: Sequencer,
+        auth: Arc<ReadAuth>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        LedgerService {
+            ledger,
+            sequencer,
+            auth,
+            shutdown,
+        }
+    }
+}
+
+/// Checks the shape of a submitted event (lengths of key id and signature).
+pub fn signed_event(request: pb::AppendRequest) -> Result<SignedEvent, Status> {
+    let key_id = KeyId::from_slice(&request.key_id).ok_or_else(|| {
+        Status::invalid_argument(format!(
+            "key_id: must be 32 bytes (got {})",
+            request.key_id.len()
+        ))
+    })?;
+    let signature: [u8; 64] = request.signature.as_slice().try_into().map_err(|_| {
+        Status::invalid_argument(format!(
+            "signature: must be 64 bytes (got {})",
+            request.signature.len()
+        ))
+    })?;
+    Ok(SignedEvent {
+        key_id,
+        signature,
+        body: request.body,
+    })
+}
+
+fn entry_message(entry: Entry) -> pb::Entry {
+    let entry_hash = entry.hash().0.to_vec();
+    pb::Entry {
+        seq: entry.seq.0,
+        recorded_at_us: entry.recorded_at.0,
+        prev_hash: entry.prev_hash.0.to_vec(),
+        key_id: entry.key_id.0.to_vec(),
+        signature: entry.signature.to_vec(),
+        body: entry.body,
+        entry_hash,
+    }
+}
+
+/// The receipt of an accepted event. For a fresh entry the batch's checkpoint note is reused,
+/// so building a receipt costs one entry read and one inclusion proof; a retry looks up the
+/// checkpoint that first covered the original.
+pub fn receipt(
+    ledger: &Ledger,
+    appended: &Appended,
+    batch: &BatchCheckpoint,
+) -> Result<pb::Receipt, LedgerError> {
+    let entry = ledger
+        .get(appended.seq)?
+        .ok_or_else(|| LedgerError::OutOfRange(format!("no entry at seq {}", appended.seq)))?;
+    let (size, note) = match &batch.note {
+        Some(note) if !appended.duplicate && appended.checkpoint_size == batch.size => {
+            (batch.size, note.clone())
+        }
+        _ => {
+            let covering = ledger.covering_checkpoint(appended.seq)?;
+            (covering.checkpoint.size, covering.note)
+        }
+    };
+    let path = ledger.inclusion_proof(appended.seq, size)?;
+    Ok(pb::Receipt {
+        seq: appended.seq.0,
+        entry_hash: appended.entry_hash.0.to_vec(),
+        recorded_at_us: entry.recorded_at.0,
+        prev_hash: entry.prev_hash.0.to_vec(),
+        key_id: entry.key_id.0.to_vec(),
+        signature: entry.signature.to_vec(),
+        checkpoint: note,
+        inclusion_path: path.into_iter().map(|h| h.to_vec()).collect(),
+        duplicate: appended.duplicate,
+        checkpoint_size: size,
+    })
+}
+
+fn results_of(ledger: &Ledger, committed: Committed) -> Vec<Result<pb::Receipt, Status>> {
+    committed
+        .results
+        .into_iter()
+        .map(|r| match r {
+            Ok(appended) => {
+                receipt(ledger, &appended, &committed.checkpoint).map_err(|e| ledger_status(&e))
+            }
+            Err(e) => Err(append_status(&e)),
+        })
+        .collect()
+}
+
+fn shutting_down(e: super::sequencer::SubmitError) -> Status {
+    Status::unavailable(e.to_string())
+}
+
+fn checkpoint_message(c: ledger::SignedCheckpoint) -> pb::Checkpoint {
+    pb::Checkpoint {
+        note: c.note,
+        origin: c.checkpoint.origin,
+        size: c.checkpoint.size,
+        root: c.checkpoint.root.to_vec(),
+        time_us: c.checkpoint.time.0,
+    }
+}
+
+#[tonic::async_trait]
+impl ledger_server::Ledger for LedgerService {
+    async fn append(
+        &self,
+        request: Request<pb::AppendRequest>,
+    ) -> Result<Response<pb::Receipt>, Status> {
+        let event = signed_event(request.into_inner())?;
+        let committed = self
+            .sequencer
+            .submit(vec![event])
+            .await
+            .map_err(shutting_down)?;
+        results_of(&self.ledger, committed)
+            .pop()
+            .unwrap_or_else(|| Err(Status::internal("the sequencer returned no result")))
+            .map(Response::new)
+    }
+
+    type AppendStreamStream = BoxStream<pb::AppendResult>;
+
+    async fn append_stream(
+        &self,
+        request: Request<Streaming<pb::AppendRequest>>,
+    ) -> Result<Response<Self::AppendStreamStream>, Status> {
+        let mut incoming = request.into_inner().ready_chunks(STREAM_CHUNK);
+        let (pending_tx, mut pending_rx) = mpsc::channel(STREAM_IN_FLIGHT);
+        let (out_tx, out_rx) = mpsc::channel::<Result<pb::AppendResult, Status>>(STREAM_CHUNK);
+        let sequencer = self.sequencer.clone();
+        // The reader hands each chunk of requests to the sequencer as soon as it arrives and
+        // queues the pending outcome; the writer below answers them strictly in order. So a
+        // stream keeps several batches in flight without reordering its results.
+        tokio::spawn(async move {
+            while let Some(chunk) = incoming.next().await {
+                let mut events = Vec::with_capacity(chunk.len());
+                // Shape errors and transport errors answer at their place in the order.
+                let mut slots: Vec<Option<Status>> = Vec::with_capacity(chunk.len());
+                let mut broken = false;
+                for item in chunk {
+                    match item
+                        .map_err(|s| (s, true))
+                        .and_then(|r| signed_event(r).map_err(|s| (s, false)))
+                    {
+                        Ok(e) => {
+                            events.push(e);
+                            slots.push(None);
+                        }
+                        Err((status, transport)) => {
+                            slots.push(Some(status));
+                            broken |= transport;
+                        }
+                    }
+                }
+                let outcome = if events.is_empty() {
+                    Ok(None)
+                } else {
+                    sequencer.enqueue(events).await.map(Some)
+                };
+                if pending_tx.send((slots, outcome)).await.is_err() || broken {
+                    break;
+                }
+            }
+        });
+        let ledger = self.ledger.clone();
+        tokio::spawn(async move {
+            while let Some((slots, outcome)) = pending_rx.recv().await {
+                let mut receipts = match outcome {
+                    Ok(Some(rx)) => match rx.await {
+                        Ok(committed) => results_of(&ledger, committed).into_iter(),
+                        Err(_) => vec![
+                            Err(Status::unavailable("the server is shutting down"));
+                            slots.len()
+                        ]
+                        .into_iter(),
+                    },
+                    Ok(None) => Vec::new().into_iter(),
+                    Err(e) => vec![Err(shutting_down(e)); slots.len()].into_iter(),
+                };
+                for slot in slots {
+                    let result = match slot {
+                        Some(status) => Err(status),
+                        None => receipts
+                            .next()
+                            .unwrap_or_else(|| Err(Status::internal("missing result"))),
+                    };
+                    let message = pb::AppendResult {
+                        result: Some(match result {
+                            Ok(r) => pb::append_result::Result::Receipt(r),
+                            Err(s) => pb::append_result::Result::Error(pb::AppendError {
+                                code: s.code() as i32,
+                                message: s.message().to_string(),
+                            }),
+                        }),
+                    };
+                    if out_tx.send(Ok(message)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(out_rx))))
+    }
+
+    async fn get_entry(
+        &self,
+        request: Request<pb::GetEntryRequest>,
+    ) -> Result<Response<pb::Entry>, Status> {
+        self.auth.check(&request, method::GET_ENTRY)?;
+        let entry = match request.into_inner().by {
+            Some(pb::get_entry_request::By::Seq(seq)) => self
+                .ledger
+                .get(Seq(seq))
+                .map_err(|e| ledger_status(&e))?
+                .ok_or_else(|| {
+                    Status::not_found(format!(
+                        "seq: no entry at seq {seq} (the ledger has {} entries)",
+                        self.ledger.head().size
+                    ))
+                })?,
+            Some(pb::get_entry_request::By::EventId(id)) => self
+                .ledger
+                .get_by_event_id(&id)
+                .map_err(|e| ledger_status(&e))?
+                .ok_or_else(|| {
+                    Status::not_found(format!("event_id: no entry has event id {id:?}"))
+                })?,
+            None => return Err(Status::invalid_argument("by: give a seq or an event_id")),
+        };
+        Ok(Response::new(entry_message(entry)))
+    }
+
+    type SubscribeStream = BoxStream<pb::Entry>;
+
+    async fn subscribe(
+        &self,
+        request: Request<pb::SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        self.auth.check(&request, method::SUBSCRIBE)?;
+        let mut next = request.into_inner().from_seq;
+        let ledger = self.ledger.clone();
+        let mut committed = self.sequencer.committed();
+        let mut shutdown = self.shutdown.clone();
+        let (tx, rx) = mpsc::channel(256);
+        tokio::spawn(async move {
+            loop {
+                // Mark the current value seen before reading the head: a commit after this
+                // point wakes us, so no entry falls between catch-up and live.
+                committed.borrow_and_update();
+                let head = ledger.head().size;
+                while next < head {
+                    let end = head.min(next + CATCH_UP_STEP);
+                    let entries: Vec<_> = ledger.entries(next..end).collect();
+                    for entry in entries {
+                        let item = entry.map(entry_message).map_err(|e| ledger_status(&e));
+                        let failed = item.is_err();
+                        if tx.send(item).await.is_err() || failed {
+                            return;
+                        }
+                    }
+                    next = end;
+                }
+                tokio::select! {
+                    changed = committed.changed() => if changed.is_err() { return },
+                    _ = shutdown.changed() => {
+                        let _ = tx.send(Err(Status::unavailable("the server is shutting down"))).await;
+                        return;
+                    }
+                    _ = tx.closed() => return,
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn get_checkpoint(
+        &self,
+        request: Request<pb::GetCheckpointRequest>,
+    ) -> Result<Response<pb::Checkpoint>, Status> {
+        self.auth.check(&request, method::GET_CHECKPOINT)?;
+        let size = request.into_inner().size;
+        let checkpoint = if size == 0 {
+            self.ledger.latest_checkpoint()
+        } else {
+            self.ledger.checkpoint_for_size(size)
+        }
+        .map_err(|e| ledger_status(&e))?;
+        Ok(Response::new(checkpoint_message(checkpoint)))
+    }
+
+    async fn get_inclusion_proof(
+        &self,
+        request: Request<pb::GetInclusionProofRequest>,
+    ) -> Result<Response<pb::InclusionProof>, Status> {
+        self.auth.check(&request, method::GET_INCLUSION_PROOF)?;
+        let request = request.into_inner();
+        let size = match request.tree_size {
+            0 => self.ledger.head().size,
+            n => n,
+        };
+        let path = self
+            .ledger
+            .inclusion_proof(Seq(request.seq), size)
+            .map_err(|e| ledger_status(&e))?;
+        let entry = self
+            .ledger
+            .get(Seq(request.seq))
+            .map_err(|e| ledger_status(&e))?
+            .ok_or_else(|| Status::not_found(format!("seq: no entry at seq {}", request.seq)))?;
+        let checkpoint = self
+            .ledger
+            .checkpoint_for_size(size)
+            .map_err(|e| ledger_status(&e))?;
+        Ok(Response::new(pb::InclusionProof {
+            seq: request.seq,
+            tree_size: size,
+            entry_hash: entry.hash().0.to_vec(),
+            path: path.into_iter().map(|h| h.to_vec()).collect(),
+            checkpoint: checkpoint.note,
+        }))
+    }
+
+    async fn get_consistency_proof(
+        &self,
+        request: Request<pb::GetConsistencyProofRequest>,
+    ) -> Result<Response<pb::ConsistencyProof>, Status> {
+        self.auth.check(&request, method::GET_CONSISTENCY_PROOF)?;
+        let request = request.into_inner();
+        let new_size = match request.new_size {
+            0 => self.ledger.head().size,
+            n => n,
+        };
+        if request.old_size == 0 {
+            return Err(Status::invalid_argument(
+                "old_size: must be at least 1 (a checkpoint covers at least one entry)",
+            ));
+        }
+        let path = self
+            .ledger
+            .consistency_proof(request.old_size, new_size)
+            .map_err(|e| ledger_status(&e))?;
+        let old = self
+            .ledger
+            .checkpoint_for_size(request.old_size)
+            .map_err(|e| ledger_status(&e))?;
+        let new = self
+            .ledger
+            .checkpoint_for_size(new_size)
+            .map_err(|e| ledger_status(&e))?;
+        Ok(Response::new(pb::ConsistencyProof {
+            old_size: request.old_size,
+            new_size,
+            path: path.into_iter().map(|h| h.to_vec()).collect(),
+            old_checkpoint: old.note,
+            new_checkpoint: new.note,
+        }))
+    }
+
+    async fn put_artifact(
+        &self,
+        request: Request<Streaming<pb::ArtifactChunk>>,
+    ) -> Result<Response<pb::ArtifactStored>, Status> {
+        // Uploading is not an event, so no event signature covers it: it needs an
+        // authenticated caller even when anonymous reads are on.
+        if request.peer_certs().is_none_or(|c| c.is_empty()) {
+            if request.metadata().get(super::auth::KEY_ID_HEADER).is_none() {
+                return Err(Status::unauthenticated(format!(
+                    "{}: missing; uploading an artifact needs a signed request header or an mTLS client certificate",
+                    super::auth::KEY_ID_HEADER
+                )));
+            }
+            self.auth.check(&request, method::PUT_ARTIFACT)?;
+        }
+        let mut stream = request.into_inner();
+        let mut expected: Option<ArtifactHash> = None;
+        let mut hasher = blake3::Hasher::new();
+        let mut bytes = Vec::new();
+        let mut first = true;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            if first {
+                first = false;
+                expected = Some(ArtifactHash::from_slice(&chunk.blake3).ok_or_else(|| {
+                    Status::invalid_argument(format!(
+                        "blake3: the first chunk must name the expected 32-byte hash (got {} bytes)",
+                        chunk.blake3.len()
+                    ))
+                })?);
+                if chunk.size > MAX_ARTIFACT_BYTES {
+                    return Err(Status::invalid_argument(format!(
+                        "size: {} bytes is larger than the limit of {MAX_ARTIFACT_BYTES} bytes",
+                        chunk.size
+                    )));
+                }
+                bytes.reserve(chunk.size as usize);
+            }
+            if (bytes.len() + chunk.data.len()) as u64 > MAX_ARTIFACT_BYTES {
+                return Err(Status::invalid_argument(format!(
+                    "data: the artifact is larger than the limit of {MAX_ARTIFACT_BYTES} bytes"
+                )));
+            }
+            hasher.update(&chunk.data);
+            bytes.extend_from_slice(&chunk.data);
+        }
+        let expected =
+            expected.ok_or_else(|| Status::invalid_argument("blake3: no chunk was sent"))?;
+        let found = ArtifactHash(*hasher.finalize().as_bytes());
+        if found != expected {
+            return Err(Status::invalid_argument(format!(
+                "blake3: the bytes hash to {found}, not the expected {expected}; nothing was stored"
+            )));
+        }
+        if let ArtifactState::Erased(seq) = self
+            .ledger
+            .artifact_state(&found)
+            .map_err(|e| ledger_status(&e))?
+        {
+            return Err(Status::failed_precondition(format!(
+                "blake3: artifact {found} was erased at seq {seq} and cannot be stored again"
+            )));
+        }
+        let ledger = self.ledger.clone();
+        let size = bytes.len() as u64;
+        let stored = tokio::task::spawn_blocking(move || ledger.put_artifact(&bytes))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| ledger_status(&e))?;
+        Ok(Response::new(pb::ArtifactStored {
+            blake3: stored.0.to_vec(),
+            size,
+        }))
+    }
+
+    type GetArtifactStream = BoxStream<pb::ArtifactChunk>;
+
+    async fn get_artifact(
+        &self,
+        request: Request<pb::GetArtifactRequest>,
+    ) -> Result<Response<Self::GetArtifactStream>, Status> {
+        self.auth.check(&request, method::GET_ARTIFACT)?;
+        let raw = request.into_inner().blake3;
+        let hash = ArtifactHash::from_slice(&raw).ok_or_else(|| {
+            Status::invalid_argument(format!("blake3: must be 32 bytes (got {})", raw.len()))
+        })?;
+        if let ArtifactState::Erased(seq) = self
+            .ledger
+            .artifact_state(&hash)
+            .map_err(|e| ledger_status(&e))?
+        {
+            return Err(Status::not_found(format!(
+                "blake3: artifact {hash} was erased at seq {seq}"
+            )));
+        }
+        let bytes = self
+            .ledger
+            .get_artifact(&hash)
+            .map_err(|e| ledger_status(&e))?
+            .ok_or_else(|| Status::not_found(format!("blake3: no artifact {hash} is stored")))?;
+        let size = bytes.len() as u64;
+        let chunks: Vec<Result<pb::ArtifactChunk, Status>> = if bytes.is_empty() {
+            vec![Ok(pb::ArtifactChunk {
+                blake3: hash.0.to_vec(),
+                size,
+                data: Vec::new(),
+            })]
+        } else {
+            bytes
+                .chunks(CHUNK_BYTES)
+                .enumerate()
+                .map(|(i, data)| {
+                    Ok(pb::ArtifactChunk {
+                        blake3: if i == 0 { hash.0.to_vec() } else { Vec::new() },
+                        size,
+                        data: data.to_vec(),
+                    })
+                })
+                .collect()
+        };
+        Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
+    }
+}

@@ -1,0 +1,210 @@
+//! `isms serve`: the tonic server over one ledger — the Ledger and Registers services, gRPC
+//! health and reflection, TLS and mTLS, and graceful shutdown.
+//!
+//! Shutdown order matters for durability: stop taking new events (the sequencer refuses them
+//! with Unavailable), let the server finish the requests in flight, let the writer commit
+//! everything it already took, then flush and drop the ledger. An append is therefore either
+//! acknowledged after its flush or refused; nothing is half-written (sled batches are atomic).
+
+pub mod admission;
+pub mod auth;
+pub mod ledger_service;
+pub mod registers_service;
+pub mod sequencer;
+pub mod status;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use ed25519_dalek::SigningKey;
+use isms_proto::v1::ledger_server::LedgerServer;
+use isms_proto::v1::registers_server::RegistersServer;
+use ledger::{Ledger, LedgerConfig};
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+
+use self::admission::IsmsAdmission;
+use self::auth::ReadAuth;
+use self::ledger_service::LedgerService;
+use self::registers_service::RegistersService;
+use self::sequencer::Sequencer;
+
+/// The file in the data folder holding the ledger's checkpoint-signing key (hex seed).
+pub const LEDGER_KEY_FILE: &str = "ledger.key";
+/// The sled store inside the data folder.
+pub const STORE_DIR: &str = "store";
+/// How long shutdown waits for open streams before closing them.
+const GRACE: Duration = Duration::from_secs(10);
+/// Largest gRPC message taken, comfortably above the ledger's body limit so oversized bodies
+/// get the ledger's precise error rather than a transport one.
+const MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
+
+/// PEM material for TLS.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    /// Server certificate chain (PEM).
+    pub cert_pem: Vec<u8>,
+    /// Server private key (PEM).
+    pub key_pem: Vec<u8>,
+    /// CA whose client certificates authorize reads (turns on mTLS).
+    pub client_ca_pem: Option<Vec<u8>>,
+}
+
+/// How the server listens and whom it lets read.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// Address to bind; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// Let unauthenticated callers read (for demos only).
+    pub allow_anonymous_reads: bool,
+    /// TLS (and mTLS) material; plaintext HTTP/2 when absent.
+    pub tls: Option<TlsFiles>,
+}
+
+/// Reads a hex-encoded 32-byte ed25519 seed from `path`.
+pub fn read_key_file(path: &Path) -> anyhow::Result<SigningKey> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading key file {}", path.display()))?;
+    let mut seed = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut seed).with_context(|| {
+        format!(
+            "{}: expected 64 hex digits (an ed25519 seed)",
+            path.display()
+        )
+    })?;
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+/// Opens the ledger in a data folder made by `isms init`, able to append.
+pub fn open_ledger(data_dir: &Path, config: LedgerConfig) -> anyhow::Result<Ledger> {
+    let key = read_key_file(&data_dir.join(LEDGER_KEY_FILE))?;
+    let store: PathBuf = data_dir.join(STORE_DIR);
+    Ledger::open(&store, config, Some(key))
+        .with_context(|| format!("opening the ledger in {}", store.display()))
+}
+
+/// A server that is running; dropping it does not stop it, [`RunningServer::shutdown`] does.
+#[derive(Debug)]
+pub struct RunningServer {
+    /// Where it listens (with the real port when 0 was asked for).
+    pub addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningServer {
+    /// Asks the server to stop (as SIGTERM does) without waiting.
+    pub fn trigger_shutdown(&self) {
+        let _ = self.shutdown.send(true);
+    }
+
+    /// Stops the server gracefully and waits until the ledger is flushed and closed.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.trigger_shutdown();
+        self.wait().await
+    }
+
+    /// Waits until the server stops (after a shutdown was triggered).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await.context("server task panicked")?
+    }
+}
+
+/// Binds `options.listen` and serves `ledger` until shutdown is triggered.
+pub async fn start(ledger: Arc<Ledger>, options: ServeOptions) -> anyhow::Result<RunningServer> {
+    let admission = {
+        let ledger = ledger.clone();
+        tokio::task::spawn_blocking(move || IsmsAdmission::rebuild(&ledger))
+            .await
+            .context("rebuilding the rules state")??
+    };
+    let (sequencer, writer) = Sequencer::start(ledger.clone(), admission)?;
+    let auth = Arc::new(ReadAuth::new(ledger.clone(), options.allow_anonymous_reads));
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+
+    let ledger_service = LedgerService::new(
+        ledger.clone(),
+        sequencer.clone(),
+        auth.clone(),
+        shutdown_rx.clone(),
+    );
+    let registers_service = RegistersService::new(ledger.clone(), auth)?;
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<LedgerServer<LedgerService>>()
+        .await;
+    health_reporter
+        .set_serving::<RegistersServer<RegistersService>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(isms_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building the reflection service")?;
+
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &options.tls {
+        let mut config =
+            ServerTlsConfig::new().identity(Identity::from_pem(&tls.cert_pem, &tls.key_pem));
+        if let Some(ca) = &tls.client_ca_pem {
+            // Optional: writers authenticate by their event signatures and readers may use a
+            // signed header instead, so a client without a certificate is still let in.
+            config = config
+                .client_ca_root(Certificate::from_pem(ca))
+                .client_auth_optional(true);
+        }
+        builder = builder.tls_config(config).context("configuring TLS")?;
+    }
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .with_context(|| format!("binding {}", options.listen))?;
+    let addr = listener.local_addr()?;
+    let router = builder
+        .add_service(LedgerServer::new(ledger_service).max_decoding_message_size(MAX_MESSAGE_BYTES))
+        .add_service(
+            RegistersServer::new(registers_service).max_decoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(health_service)
+        .add_service(reflection);
+
+    let mut signal = shutdown_rx.clone();
+    let closer = sequencer.clone();
+    let task = tokio::spawn(async move {
+        let stop = async move {
+            let _ = signal.wait_for(|stop| *stop).await;
+            // From here on, new events are refused; queued ones are still written.
+            closer.close();
+            health_reporter
+                .set_not_serving::<LedgerServer<LedgerService>>()
+                .await;
+        };
+        let serve = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop);
+        let mut serve = std::pin::pin!(serve);
+        let mut waiting = shutdown_rx.clone();
+        let served = tokio::select! {
+            r = &mut serve => r.map_err(anyhow::Error::from),
+            _ = async {
+                let _ = waiting.wait_for(|stop| *stop).await;
+                tokio::time::sleep(GRACE).await;
+            } => Ok(()), // Streams still open after the grace period are cut.
+        };
+        sequencer.close();
+        drop(sequencer);
+        tokio::task::spawn_blocking(move || {
+            writer.join();
+            ledger.flush()
+        })
+        .await
+        .context("joining the sequencer")??;
+        served
+    });
+    Ok(RunningServer {
+        addr,
+        shutdown: shutdown_tx,
+        task,
+    })
+}

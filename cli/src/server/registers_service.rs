@@ -1,0 +1,223 @@
+//! The `isms.ledger.v1.Registers` service: the projections' query engine over the ledger, with
+//! snapshots kept in a derived sled tree (rebuildable, never part of the permanent record).
+
+use std::sync::Arc;
+
+use isms_proto::v1 as pb;
+use isms_proto::v1::registers_server;
+use ledger::{Ledger, Seq, UnixMicros};
+use projections::query::ProjectorConfig;
+use projections::registers::{Readiness, Table};
+use projections::{Projector, Registers, State, Timestamp};
+use tonic::{Request, Response, Status};
+
+use super::admission::LedgerSource;
+use super::auth::ReadAuth;
+use super::status::{ledger_status, query_status};
+
+type Engine = Projector<sled::Tree, Arc<LedgerSource>>;
+
+/// Method paths, as the read-request signature covers them.
+pub mod method {
+    /// `GetRegisters`.
+    pub const GET_REGISTERS: &str = "/isms.ledger.v1.Registers/GetRegisters";
+    /// `Diff`.
+    pub const DIFF: &str = "/isms.ledger.v1.Registers/Diff";
+    /// `Readiness`.
+    pub const READINESS: &str = "/isms.ledger.v1.Registers/Readiness";
+}
+
+/// The Registers service.
+#[derive(Debug, Clone)]
+pub struct RegistersService {
+    ledger: Arc<Ledger>,
+    engine: Arc<Engine>,
+    auth: Arc<ReadAuth>,
+}
+
+impl RegistersService {
+    /// A service over `ledger`.
+    pub fn new(ledger: Arc<Ledger>, auth: Arc<ReadAuth>) -> Result<Self, ledger::LedgerError> {
+        let snapshots = ledger.derived_tree("projection-snapshots")?;
+        let engine = Projector::new(
+            Arc::new(LedgerSource(ledger.clone())),
+            snapshots,
+            ProjectorConfig::default(),
+        );
+        Ok(RegistersService {
+            ledger,
+            engine: Arc::new(engine),
+            auth,
+        })
+    }
+
+    /// The state a query asks for, and the time its due dates are judged at.
+    async fn state(&self, as_of: Option<pb::AsOf>) -> Result<(State, Timestamp), Status> {
+        let engine = self.engine.clone();
+        let ledger = self.ledger.clone();
+        let point = as_of.and_then(|a| a.point);
+        tokio::task::spawn_blocking(move || -> Result<(State, Timestamp), Status> {
+            let q = |e: projections::query::SourceError| query_status(e.as_ref());
+            Ok(match point {
+                None => (engine.latest().map_err(q)?, Timestamp(UnixMicros::now().0)),
+                Some(pb::as_of::Point::RecordedAtUs(t)) => {
+                    (engine.as_of(Timestamp(t)).map_err(q)?, Timestamp(t))
+                }
+                Some(pb::as_of::Point::Seq(seq)) => {
+                    let entry = ledger
+                        .get(Seq(seq))
+                        .map_err(|e| ledger_status(&e))?
+                        .ok_or_else(|| {
+                            Status::not_found(format!("as_of.seq: no entry at seq {seq}"))
+                        })?;
+                    (
+                        engine.as_of_seq(seq).map_err(q)?,
+                        Timestamp(entry.recorded_at.0),
+                    )
+                }
+                Some(pb::as_of::Point::Bitemporal(b)) => (
+                    engine
+                        .bitemporal(Timestamp(b.effective_at_us), Timestamp(b.known_at_us))
+                        .map_err(q)?,
+                    Timestamp(b.effective_at_us),
+                ),
+            })
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+    }
+}
+
+fn cells(cells: Vec<(&'static str, String)>) -> Vec<pb::Cell> {
+    cells
+        .into_iter()
+        .map(|(name, value)| pb::Cell {
+            name: name.to_string(),
+            value,
+        })
+        .collect()
+}
+
+fn table(name: &str, rows: Table) -> pb::Table {
+    pb::Table {
+        name: name.to_string(),
+        rows: rows
+            .into_iter()
+            .map(|(id, c)| pb::Row {
+                id,
+                cells: cells(c),
+            })
+            .collect(),
+    }
+}
+
+#[tonic::async_trait]
+impl registers_server::Registers for RegistersService {
+    async fn get_registers(
+        &self,
+        request: Request<pb::GetRegistersRequest>,
+    ) -> Result<Response<pb::RegistersResponse>, Status> {
+        self.auth.check(&request, method::GET_REGISTERS)?;
+        let request = request.into_inner();
+        let (state, now) = self.state(request.as_of).await?;
+        let all = Registers { state: &state, now }.tables();
+        if let Some(unknown) = request
+            .registers
+            .iter()
+            .find(|r| !all.iter().any(|(name, _)| name == r))
+        {
+            let names: Vec<_> = all.iter().map(|(n, _)| *n).collect();
+            return Err(Status::invalid_argument(format!(
+                "registers: unknown register {unknown:?} (registers are {})",
+                names.join(", ")
+            )));
+        }
+        let tables = all
+            .into_iter()
+            .filter(|(name, _)| {
+                request.registers.is_empty() || request.registers.iter().any(|r| r == name)
+            })
+            .map(|(name, rows)| table(name, rows))
+            .collect();
+        Ok(Response::new(pb::RegistersResponse {
+            entries: state.applied,
+            now_us: now.0,
+            tables,
+        }))
+    }
+
+    async fn diff(
+        &self,
+        request: Request<pb::DiffRequest>,
+    ) -> Result<Response<pb::DiffResponse>, Status> {
+        self.auth.check(&request, method::DIFF)?;
+        let request = request.into_inner();
+        if request.from_us > request.to_us {
+            return Err(Status::invalid_argument(format!(
+                "from_us: {} is after to_us {}",
+                request.from_us, request.to_us
+            )));
+        }
+        let engine = self.engine.clone();
+        let diffs = tokio::task::spawn_blocking(move || {
+            engine.diff(Timestamp(request.from_us), Timestamp(request.to_us))
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(|e| query_status(e.as_ref()))?;
+        let row = |(id, c): (String, Vec<(&'static str, String)>)| pb::Row {
+            id,
+            cells: cells(c),
+        };
+        Ok(Response::new(pb::DiffResponse {
+            registers: diffs
+                .into_iter()
+                .map(|d| pb::RegisterDiff {
+                    register: d.register.to_string(),
+                    added: d.added.into_iter().map(row).collect(),
+                    removed: d.removed.into_iter().map(row).collect(),
+                    changed: d
+                        .changed
+                        .into_iter()
+                        .map(|(id, changes)| pb::ChangedRow {
+                            id,
+                            cells: changes
+                                .into_iter()
+                                .map(|(name, before, after)| pb::CellChange {
+                                    name: name.to_string(),
+                                    before,
+                                    after,
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn readiness(
+        &self,
+        request: Request<pb::ReadinessRequest>,
+    ) -> Result<Response<pb::ReadinessResponse>, Status> {
+        self.auth.check(&request, method::READINESS)?;
+        let (state, now) = self.state(request.into_inner().as_of).await?;
+        let items = Registers { state: &state, now }
+            .readiness()
+            .into_iter()
+            .map(|i| pb::ReadinessItem {
+                stage: i.stage.to_string(),
+                item: i.item.to_string(),
+                status: match i.status {
+                    Readiness::Met => "met",
+                    Readiness::PartlyMet => "partly_met",
+                    Readiness::NotMet => "not_met",
+                }
+                .to_string(),
+                reason: i.reason,
+                entries: i.entries,
+            })
+            .collect();
+        Ok(Response::new(pb::ReadinessResponse { items }))
+    }
+}

@@ -1,0 +1,334 @@
+//! The sequencer: the one writer of the ledger, pipelined in three stages.
+//!
+//! 1. Each submission is *prepared* where it arrives (body checks and batched signature
+//!    verification on a blocking thread), so signatures never wait for the writer.
+//! 2. The writer thread drains the queue and *stages* each drained batch with one
+//!    `Ledger::stage` (one atomic sled batch, one checkpoint), then hands it to the flusher.
+//! 3. The flusher thread makes everything staged so far durable with one `make_durable`
+//!    (one flush) and only then answers every submitter of those batches.
+//!
+//! While one flush runs the writer stages the next batches, so a slow disk makes batches
+//! larger instead of making appends wait in line: group commit, with no receipt before its
+//! flush.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use ledger::{AppendError, Appended, Ledger, Prepared, SignedEvent, Staged};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::admission::IsmsAdmission;
+
+/// Most events one batch takes. Bounds the latency a batch adds and the memory it holds.
+const MAX_BATCH_EVENTS: usize = 8192;
+/// Submissions waiting for the writer. Past this, submitters wait (backpressure).
+const QUEUE_DEPTH: usize = 16_384;
+
+/// What a batch committed: the checkpoint that first covers its new entries. Shared by every
+/// receipt of the batch so the note is read (and its signature checked) once per batch.
+#[derive(Debug)]
+pub struct BatchCheckpoint {
+    /// Tree size of the checkpoint written with the batch.
+    pub size: u64,
+    /// Its signed-note text, if the batch wrote one.
+    pub note: Option<String>,
+}
+
+/// The outcome of one submission: one result per event, in order.
+#[derive(Debug)]
+pub struct Committed {
+    /// One result per submitted event.
+    pub results: Vec<Result<Appended, AppendError>>,
+    /// The checkpoint of the batch that held them.
+    pub checkpoint: Arc<BatchCheckpoint>,
+}
+
+enum Message {
+    Submit(Submission),
+    /// Wakes the writer so it sees that the sequencer is closing.
+    Wake,
+}
+
+struct Submission {
+    prepared: Prepared,
+    reply: oneshot::Sender<Committed>,
+}
+
+/// A staged batch on its way to the flusher, with whom to answer.
+struct StagedBatch {
+    staged: Staged,
+    lengths: Vec<usize>,
+    replies: Vec<oneshot::Sender<Committed>>,
+}
+
+/// Staged batches waiting for a flush. Small: if the disk falls behind, the writer waits
+/// here and the queue in front of it fills, which slows submitters (backpressure).
+const FLUSH_QUEUE: usize = 8;
+
+/// Why a submission was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    /// The server is shutting down and takes no new events.
+    #[error(
+        "the server is shutting down and takes no new events; retry against the restarted server"
+    )]
+    ShuttingDown,
+}
+
+/// The submitting side of the sequencer; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Sequencer {
+    ledger: Arc<Ledger>,
+    queue: mpsc::Sender<Message>,
+    closing: Arc<AtomicBool>,
+    committed: watch::Receiver<u64>,
+}
+
+/// The writer thread's handle, to wait for it at shutdown.
+#[derive(Debug)]
+pub struct WriterThread(std::thread::JoinHandle<()>);
+
+impl WriterThread {
+    /// Waits until the writer has committed everything it took and stopped.
+    pub fn join(self) {
+        let _ = self.0.join();
+    }
+}
+
+impl Sequencer {
+    /// Starts the writer thread over `ledger`, with the ISMS admission rebuilt from it.
+    pub fn start(
+        ledger: Arc<Ledger>,
+        admission: IsmsAdmission,
+    ) -> std::io::Result<(Sequencer, WriterThread)> {
+        let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
+        let (committed_tx, committed) = watch::channel(ledger.head().size);
+        // A dedicated OS thread rather than spawn_blocking: it lives as long as the server and
+        // spends its time in fsync, which must not occupy a runtime worker.
+        let closing = Arc::new(AtomicBool::new(false));
+        let flag = closing.clone();
+        let writer_ledger = ledger.clone();
+        let thread = std::thread::Builder::new()
+            .name("isms-sequencer".into())
+            .spawn(move || run(writer_ledger, admission, rx, committed_tx, flag))?;
+        Ok((
+            Sequencer {
+                ledger,
+                queue,
+                closing,
+                committed,
+            },
+            WriterThread(thread),
+        ))
+    }
+
+    /// Appends `events` (in order, possibly sharing a batch with other submitters) and answers
+    /// once the batch is flushed.
+    pub async fn submit(&self, events: Vec<SignedEvent>) -> Result<Committed, SubmitError> {
+        let rx = self.enqueue(events).await?;
+        rx.await.map_err(|_| SubmitError::ShuttingDown)
+    }
+
+    /// Queues `events` and returns the receiver of their outcome, so a stream can keep
+    /// submitting while earlier submissions are being written.
+    pub async fn enqueue(
+        &self,
+        events: Vec<SignedEvent>,
+    ) -> Result<oneshot::Receiver<Committed>, SubmitError> {
+        if self.closing.load(Ordering::SeqCst) {
+            return Err(SubmitError::ShuttingDown);
+        }
+        let ledger = self.ledger.clone();
+        let prepared = tokio::task::spawn_blocking(move || ledger.prepare(events))
+            .await
+            .map_err(|_| SubmitError::ShuttingDown)?;
+        let (reply, rx) = oneshot::channel();
+        self.queue
+            .send(Message::Submit(Submission { prepared, reply }))
+            .await
+            .map_err(|_| SubmitError::ShuttingDown)?;
+        Ok(rx)
+    }
+
+    /// Refuses every later submission; those already queued are still written, then the
+    /// writer stops. A submission racing with this either makes it into the last batch or is
+    /// refused (its reply channel is dropped): never half-written.
+    pub fn close(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        // If the queue is full the writer is busy and sees the flag after its batch.
+        let _ = self.queue.try_send(Message::Wake);
+    }
+
+    /// The committed ledger size, updated after every batch (for Subscribe).
+    pub fn committed(&self) -> watch::Receiver<u64> {
+        self.committed.clone()
+    }
+}
+
+fn run(
+    ledger: Arc<Ledger>,
+    mut admission: IsmsAdmission,
+    mut rx: mpsc::Receiver<Message>,
+    committed: watch::Sender<u64>,
+    closing: Arc<AtomicBool>,
+) {
+    let (to_flusher, flusher_rx) = std::sync::mpsc::sync_channel::<StagedBatch>(FLUSH_QUEUE);
+    let flusher = {
+        let ledger = ledger.clone();
+        std::thread::Builder::new()
+            .name("isms-flusher".into())
+            .spawn(move || flush_loop(&ledger, flusher_rx, committed))
+    };
+    let Ok(flusher) = flusher else {
+        // Without a flusher nothing could be acknowledged: refuse everything by returning,
+        // which drops the queue and fails every pending reply.
+        return;
+    };
+    // Ends when the sequencer is closed and the queue is drained (or every handle is
+    // dropped): everything that was taken is staged, then flushed, before the thread stops.
+    loop {
+        let mut submissions = Vec::new();
+        let mut count = 0;
+        if !closing.load(Ordering::SeqCst) {
+            match rx.blocking_recv() {
+                Some(Message::Submit(s)) => {
+                    count += s.prepared.len();
+                    submissions.push(s);
+                }
+                Some(Message::Wake) => {}
+                None => break,
+            }
+        }
+        while count < MAX_BATCH_EVENTS {
+            match rx.try_recv() {
+                Ok(Message::Submit(s)) => {
+                    count += s.prepared.len();
+                    submissions.push(s);
+                }
+                Ok(Message::Wake) => {}
+                Err(_) => break,
+            }
+        }
+        if submissions.is_empty() {
+            if closing.load(Ordering::SeqCst) {
+                // Dropping the receiver refuses anything sent from now on.
+                break;
+            }
+            continue;
+        }
+        let mut lengths = Vec::with_capacity(submissions.len());
+        let mut replies = Vec::with_capacity(submissions.len());
+        let mut batch: Option<Prepared> = None;
+        for s in submissions {
+            lengths.push(s.prepared.len());
+            replies.push(s.reply);
+            match batch.as_mut() {
+                Some(b) => b.extend(s.prepared),
+                None => batch = Some(s.prepared),
+            }
+        }
+        let Some(batch) = batch else { continue };
+        let mut staged = ledger.stage(batch, &mut admission);
+        if staged
+            .results
+            .iter()
+            .any(|r| matches!(r, Err(AppendError::Store(_))))
+        {
+            // The validator admitted events the store did not keep: its state is ahead of the
+            // ledger. Rebuild it from what the ledger holds.
+            match IsmsAdmission::rebuild(&ledger) {
+                Ok(fresh) => admission = fresh,
+                Err(e) => {
+                    for r in staged.results.iter_mut() {
+                        if r.is_ok() {
+                            *r = Err(AppendError::Store(format!(
+                                "rebuilding the rules state failed: {e}"
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+        let batch = StagedBatch {
+            staged,
+            lengths,
+            replies,
+        };
+        if to_flusher.send(batch).is_err() {
+            break;
+        }
+    }
+    drop(to_flusher);
+    let _ = flusher.join();
+}
+
+/// Takes every staged batch waiting, makes them durable with one flush, then answers them.
+fn flush_loop(
+    ledger: &Ledger,
+    rx: std::sync::mpsc::Receiver<StagedBatch>,
+    committed: watch::Sender<u64>,
+) {
+    while let Ok(first) = rx.recv() {
+        let mut batches = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            batches.push(more);
+        }
+        let needed = batches
+            .iter()
+            .map(|b| b.staged.durable_size)
+            .max()
+            .unwrap_or(0);
+        let durable = ledger.make_durable(needed);
+        if let Ok(head) = &durable {
+            committed.send_if_modified(|size| {
+                let grew = head.size > *size;
+                *size = (*size).max(head.size);
+                grew
+            });
+        }
+        for batch in batches {
+            answer(
+                ledger,
+                batch,
+                durable.as_ref().map(|_| ()).map_err(|e| e.to_string()),
+            );
+        }
+    }
+}
+
+/// Sends each submitter its results, or store errors if the flush failed.
+fn answer(ledger: &Ledger, batch: StagedBatch, durable: Result<(), String>) {
+    let StagedBatch {
+        staged,
+        lengths,
+        replies,
+    } = batch;
+    let mut results = staged.results;
+    if let Err(why) = durable {
+        for r in results.iter_mut() {
+            if r.is_ok() {
+                *r = Err(AppendError::Store(format!("flush failed: {why}")));
+            }
+        }
+    }
+    let size = results
+        .iter()
+        .flatten()
+        .filter(|a| !a.duplicate)
+        .map(|a| a.checkpoint_size)
+        .max()
+        .unwrap_or(0);
+    let note = if size > 0 {
+        ledger.checkpoint_at(size).ok().flatten().map(|c| c.note)
+    } else {
+        None
+    };
+    let checkpoint = Arc::new(BatchCheckpoint { size, note });
+    let mut results = results.into_iter();
+    for (len, reply) in lengths.into_iter().zip(replies) {
+        let _ = reply.send(Committed {
+            results: results.by_ref().take(len).collect(),
+            checkpoint: checkpoint.clone(),
+        });
+    }
+}
