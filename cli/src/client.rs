@@ -1,0 +1,343 @@
+//! The gRPC client side of `isms`: one connection to `isms serve`, read requests signed with
+//! the caller's key (the header scheme of `server::auth`), signed appends, and the reads the
+//! commands share (the whole chain, the latest checkpoint, artifacts).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use anyhow::Context as _;
+use ed25519_dalek::SigningKey;
+use futures_util::StreamExt as _;
+use isms_proto::v1 as pb;
+use isms_proto::v1::ledger_client::LedgerClient;
+use isms_proto::v1::registers_client::RegistersClient;
+use ledger::{Entry, EntryHash, KeyId, Seq, SignedEvent, UnixMicros};
+use prost::Message as _;
+use tonic::transport::{Channel, Endpoint};
+use tonic::Request;
+
+use crate::server::auth::sign_read;
+use crate::server::ledger_service::method as lm;
+
+/// The default server address.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
+/// Largest message the client takes (entries are small; artifacts come in chunks).
+const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+/// Bytes per PutArtifact chunk.
+const CHUNK_BYTES: usize = 256 * 1024;
+
+/// Where the server is and which key signs (the flags every client command shares).
+#[derive(clap::Args, Debug, Clone)]
+pub struct ConnectArgs {
+    /// The server's address.
+    #[arg(long, env = "ISMS_SERVER", default_value = DEFAULT_SERVER)]
+    pub server: String,
+    /// The key file (hex ed25519 seed, mode 0600) that signs reads and writes.
+    #[arg(long, env = "ISMS_KEY")]
+    pub key: Option<PathBuf>,
+}
+
+/// A connection to `isms serve` on behalf of one key.
+#[derive(Debug, Clone)]
+pub struct Client {
+    ledger: LedgerClient<Channel>,
+    registers: RegistersClient<Channel>,
+    key: Option<SigningKey>,
+}
+
+/// The last read-request time used, so two requests of one process never sign the same
+/// (method, time): the server refuses a repeated signature as a replay.
+static LAST_READ_US: AtomicI64 = AtomicI64::new(0);
+
+fn fresh_time_us() -> i64 {
+    let now = UnixMicros::now().0;
+    let mut last = LAST_READ_US.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(last + 1);
+        match LAST_READ_US.compare_exchange(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(seen) => last = seen,
+        }
+    }
+}
+
+/// Reads a key file written by `isms init` or `isms key new`.
+pub fn read_key(path: &Path) -> anyhow::Result<SigningKey> {
+    crate::server::read_key_file(path)
+}
+
+impl Client {
+    /// Connects to `args.server`, loading `args.key` if given.
+    pub async fn connect(args: &ConnectArgs) -> anyhow::Result<Client> {
+        let key = args.key.as_deref().map(read_key).transpose()?;
+        Self::connect_with(&args.server, key).await
+    }
+
+    /// Connects to `server` with an already loaded key.
+    pub async fn connect_with(server: &str, key: Option<SigningKey>) -> anyhow::Result<Client> {
+        let url = if server.contains("://") {
+            server.to_string()
+        } else {
+            format!("http://{server}")
+        };
+        let channel = Endpoint::from_shared(url.clone())
+            .with_context(|| format!("--server {url:?} is not a valid address"))?
+            .connect()
+            .await
+            .with_context(|| format!("connecting to {url} (is `isms serve` running?)"))?;
+        Ok(Client {
+            ledger: LedgerClient::new(channel.clone())
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            registers: RegistersClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES),
+            key,
+        })
+    }
+
+    /// The signing key, or an error that says how to give one.
+    pub fn key(&self) -> anyhow::Result<&SigningKey> {
+        self.key
+            .as_ref()
+            .context("this command needs a key: pass --key FILE (or set ISMS_KEY)")
+    }
+
+    /// The key id of the signing key.
+    pub fn key_id(&self) -> anyhow::Result<KeyId> {
+        Ok(KeyId::of_public_key(self.key()?.verifying_key().as_bytes()))
+    }
+
+    /// A request for `method` carrying the signed read headers (none without a key: the
+    /// server may allow anonymous reads).
+    pub fn read<T>(&self, message: T, method: &str) -> Request<T> {
+        let mut request = Request::new(message);
+        if let Some(key) = &self.key {
+            sign_read(request.metadata_mut(), key, method, fresh_time_us());
+        }
+        request
+    }
+
+    /// The Ledger service client.
+    pub fn ledger(&mut self) -> &mut LedgerClient<Channel> {
+        &mut self.ledger
+    }
+
+    /// The Registers service client.
+    pub fn registers(&mut self) -> &mut RegistersClient<Channel> {
+        &mut self.registers
+    }
+
+    /// Signs `body` with the client's key and appends it, returning the receipt.
+    pub async fn append(&mut self, body: Vec<u8>) -> anyhow::Result<pb::Receipt> {
+        let request = append_request(self.key()?, body);
+        Ok(self.ledger.append(request).await?.into_inner())
+    }
+
+    /// Appends many signed bodies over one stream; one result per body, in order.
+    pub async fn append_many(
+        &mut self,
+        bodies: Vec<Vec<u8>>,
+    ) -> anyhow::Result<Vec<Result<pb::Receipt, pb::AppendError>>> {
+        let key = self.key()?.clone();
+        let requests: Vec<pb::AppendRequest> = bodies
+            .into_iter()
+            .map(|b| append_request(&key, b))
+            .collect();
+        let expected = requests.len();
+        let mut stream = self
+            .ledger
+            .append_stream(tokio_stream::iter(requests))
+            .await?
+            .into_inner();
+        let mut out = Vec::with_capacity(expected);
+        while let Some(item) = stream.next().await {
+            out.push(match item?.result {
+                Some(pb::append_result::Result::Receipt(r)) => Ok(r),
+                Some(pb::append_result::Result::Error(e)) => Err(e),
+                None => anyhow::bail!("the server sent an empty append result"),
+            });
+        }
+        anyhow::ensure!(
+            out.len() == expected,
+            "the server answered {} of {expected} events",
+            out.len()
+        );
+        Ok(out)
+    }
+
+    /// One entry by seq.
+    pub async fn entry(&mut self, seq: u64) -> anyhow::Result<Entry> {
+        let request = self.read(
+            pb::GetEntryRequest {
+                by: Some(pb::get_entry_request::By::Seq(seq)),
+            },
+            lm::GET_ENTRY,
+        );
+        let message = self
+            .ledger
+            .get_entry(request)
+            .await
+            .with_context(|| format!("reading entry {seq}"))?
+            .into_inner();
+        entry_of(message)
+    }
+
+    /// The latest checkpoint (its size is the ledger's size when it was read).
+    pub async fn latest_checkpoint(&mut self) -> anyhow::Result<pb::Checkpoint> {
+        self.checkpoint(0).await
+    }
+
+    /// The checkpoint of `size` entries (0: the latest).
+    pub async fn checkpoint(&mut self, size: u64) -> anyhow::Result<pb::Checkpoint> {
+        let request = self.read(pb::GetCheckpointRequest { size }, lm::GET_CHECKPOINT);
+        Ok(self
+            .ledger
+            .get_checkpoint(request)
+            .await
+            .context("reading the checkpoint")?
+            .into_inner())
+    }
+
+    /// Entries `from..to`, in order, through Subscribe (which would go on with live entries:
+    /// the stream is dropped once `to` is reached). `progress` is told each entry.
+    pub async fn entries(
+        &mut self,
+        from: u64,
+        to: u64,
+        progress: &dyn Fn(u64),
+    ) -> anyhow::Result<Vec<Entry>> {
+        let mut out = Vec::with_capacity(to.saturating_sub(from) as usize);
+        if from >= to {
+            return Ok(out);
+        }
+        let request = self.read(pb::SubscribeRequest { from_seq: from }, lm::SUBSCRIBE);
+        let mut stream = self
+            .ledger
+            .subscribe(request)
+            .await
+            .context("reading the entries")?
+            .into_inner();
+        while let Some(item) = stream.next().await {
+            let entry = entry_of(item.context("reading the entries")?)?;
+            let seq = entry.seq.0;
+            out.push(entry);
+            progress(seq + 1 - from);
+            if seq + 1 >= to {
+                break;
+            }
+        }
+        anyhow::ensure!(
+            out.len() as u64 == to - from,
+            "the server sent {} entries, {} were expected",
+            out.len(),
+            to - from
+        );
+        Ok(out)
+    }
+
+    /// Uploads an artifact (chunked), returning its blake3 hash.
+    pub async fn put_artifact(&mut self, bytes: Vec<u8>) -> anyhow::Result<[u8; 32]> {
+        let hash = *blake3::hash(&bytes).as_bytes();
+        let size = bytes.len() as u64;
+        let mut chunks: Vec<pb::ArtifactChunk> = bytes
+            .chunks(CHUNK_BYTES)
+            .map(|c| pb::ArtifactChunk {
+                blake3: Vec::new(),
+                size: 0,
+                data: c.to_vec(),
+            })
+            .collect();
+        if chunks.is_empty() {
+            chunks.push(pb::ArtifactChunk::default());
+        }
+        chunks[0].blake3 = hash.to_vec();
+        chunks[0].size = size;
+        let request = self.read(tokio_stream::iter(chunks), lm::PUT_ARTIFACT);
+        let stored = self
+            .ledger
+            .put_artifact(request)
+            .await
+            .context("uploading the artifact")?
+            .into_inner();
+        anyhow::ensure!(
+            stored.blake3 == hash,
+            "the server stored the artifact under another hash"
+        );
+        Ok(hash)
+    }
+
+    /// Downloads an artifact (`None` if the server does not have it or it was erased).
+    pub async fn get_artifact(&mut self, hash: &[u8; 32]) -> anyhow::Result<Option<Vec<u8>>> {
+        let request = self.read(
+            pb::GetArtifactRequest {
+                blake3: hash.to_vec(),
+            },
+            lm::GET_ARTIFACT,
+        );
+        let mut stream = match self.ledger.get_artifact(request).await {
+            Ok(s) => s.into_inner(),
+            Err(s) if s.code() == tonic::Code::NotFound => return Ok(None),
+            Err(s) => return Err(s).context("downloading an artifact"),
+        };
+        let mut bytes = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(c) => bytes.extend_from_slice(&c.data),
+                Err(s) if s.code() == tonic::Code::NotFound => return Ok(None),
+                Err(s) => return Err(s).context("downloading an artifact"),
+            }
+        }
+        Ok(Some(bytes))
+    }
+
+    /// The ledger id, from the genesis entry.
+    pub async fn ledger_id(&mut self) -> anyhow::Result<Vec<u8>> {
+        let genesis = self.entry(0).await?;
+        let body = pb::EventBody::decode(genesis.body.as_slice())
+            .context("the genesis body is not an EventBody")?;
+        Ok(body.ledger_id)
+    }
+}
+
+/// Signs `body` into an AppendRequest.
+pub fn append_request(key: &SigningKey, body: Vec<u8>) -> pb::AppendRequest {
+    let signed = SignedEvent::sign(key, body);
+    pb::AppendRequest {
+        body: signed.body,
+        key_id: signed.key_id.0.to_vec(),
+        signature: signed.signature.to_vec(),
+    }
+}
+
+/// The ledger's entry from its wire form, checking the field lengths.
+pub fn entry_of(m: pb::Entry) -> anyhow::Result<Entry> {
+    let seq = m.seq;
+    let bad = |what: &str| anyhow::anyhow!("entry {seq} from the server: {what}");
+    Ok(Entry {
+        seq: Seq(m.seq),
+        recorded_at: UnixMicros(m.recorded_at_us),
+        prev_hash: EntryHash::from_slice(&m.prev_hash)
+            .ok_or_else(|| bad("prev_hash is not 32 bytes"))?,
+        key_id: KeyId::from_slice(&m.key_id).ok_or_else(|| bad("key_id is not 32 bytes"))?,
+        signature: m
+            .signature
+            .as_slice()
+            .try_into()
+            .map_err(|_| bad("signature is not 64 bytes"))?,
+        body: m.body,
+    })
+}
+
+/// Describes a refused append for a person: the gRPC code name and the server's message.
+pub fn describe_refusal(code: i32, message: &str) -> String {
+    format!("{:?}: {message}", tonic::Code::from(code))
+}
+
+/// Runs an async body on a fresh runtime (the binary's commands are synchronous at the top).
+pub fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    Ok(runtime.block_on(future))
+}

@@ -1,0 +1,81 @@
+//! The client commands of `isms` (issue 5): one module per command group, each a gRPC client
+//! of `isms serve` except `key new`, `verify --offline` and `demo`. main.rs flattens
+//! [`ClientCommand`] into its own subcommands and maps [`VerificationFailed`] to exit code 1.
+
+pub mod demo;
+pub mod evidence;
+pub mod keys;
+pub mod log;
+pub mod prove;
+pub mod registers;
+pub mod report;
+pub mod submit;
+pub mod verify;
+
+use std::fmt;
+
+use clap::Subcommand;
+
+/// "The ledger (or bundle, or proof) did not verify": the binary exits with 1, not 2.
+#[derive(Debug)]
+pub struct VerificationFailed(pub String);
+
+impl fmt::Display for VerificationFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "verification FAILED: {}", self.0)
+    }
+}
+
+impl std::error::Error for VerificationFailed {}
+
+/// Whether an error means "did not verify" (exit 1) rather than "could not run" (exit 2).
+pub fn is_verification_failure(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<VerificationFailed>().is_some()
+}
+
+/// The client commands.
+#[derive(Subcommand, Debug)]
+pub enum ClientCommand {
+    /// Make, enrol, revoke and list keys.
+    #[command(subcommand)]
+    Key(keys::KeyCommand),
+    /// Submit ISMS records from YAML or JSON files in the seed guide's own shapes.
+    Submit(submit::SubmitArgs),
+    /// Upload evidence artifacts and record them against controls.
+    #[command(subcommand)]
+    Evidence(evidence::EvidenceCommand),
+    /// Show a register (risks, SoA, findings, actions, evidence, KPIs, readiness).
+    Register(registers::RegisterArgs),
+    /// What changed in the registers between two dates.
+    Diff(registers::DiffArgs),
+    /// List the ledger's entries, filtered by kind, key, entity or time.
+    Log(log::LogArgs),
+    /// Verify the whole ledger (from the server, or offline from an exported bundle).
+    Verify(verify::VerifyArgs),
+    /// Write a bundle (entries, checkpoints, keys, optionally artifacts) for offline checks.
+    Export(verify::ExportArgs),
+    /// Get inclusion and consistency proofs as JSON, or check one offline.
+    #[command(subcommand)]
+    Prove(prove::ProveCommand),
+    /// Write a self-contained HTML report of the ISMS as of a date.
+    Report(report::ReportArgs),
+    /// Build a year of realistic ISMS activity in a fresh folder and show it.
+    Demo(demo::DemoArgs),
+}
+
+/// Runs one client command.
+pub fn run(command: ClientCommand) -> anyhow::Result<()> {
+    match command {
+        ClientCommand::Key(c) => keys::run(c),
+        ClientCommand::Submit(a) => submit::run(a),
+        ClientCommand::Evidence(c) => evidence::run(c),
+        ClientCommand::Register(a) => registers::run_register(a),
+        ClientCommand::Diff(a) => registers::run_diff(a),
+        ClientCommand::Log(a) => log::run(a),
+        ClientCommand::Verify(a) => verify::run_verify(a),
+        ClientCommand::Export(a) => verify::run_export(a),
+        ClientCommand::Prove(c) => prove::run(c),
+        ClientCommand::Report(a) => report::run(a),
+        ClientCommand::Demo(a) => demo::run(a),
+    }
+}

@@ -1,0 +1,311 @@
+//! `isms register NAME` and `isms diff`: the registers the server rebuilds from the ledger, at
+//! any recorded time (`--as-of`) or bitemporally (`--effective`), and what changed between two
+//! dates.
+
+use clap::{Args, ValueEnum};
+use isms_proto::v1 as pb;
+
+use crate::client::{block_on, Client, ConnectArgs};
+use crate::dates::{self, BareDate};
+use crate::output::{print_json, Format, FormatArgs, TextTable};
+use crate::server::registers_service::method as rm;
+
+/// The registers `isms register` shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RegisterName {
+    /// The risk register (inherent and residual scores, treatment, controls).
+    Risks,
+    /// The Statement of Applicability (all 93 Annex A controls).
+    Soa,
+    /// Audit findings.
+    Findings,
+    /// Corrective actions with their SLA due dates and what is overdue.
+    Actions,
+    /// Evidence per control (counts, latest, 3-month coverage).
+    Evidence,
+    /// The seed's KPIs.
+    Kpis,
+    /// The certification readiness checklists (stage 1, stage 2, surveillance).
+    Readiness,
+}
+
+impl RegisterName {
+    /// The server's table name.
+    pub fn table(self) -> &'static str {
+        match self {
+            RegisterName::Risks => "risk_register",
+            RegisterName::Soa => "soa",
+            RegisterName::Findings => "findings",
+            RegisterName::Actions => "corrective_actions",
+            RegisterName::Evidence => "evidence",
+            RegisterName::Kpis => "kpis",
+            RegisterName::Readiness => "readiness",
+        }
+    }
+}
+
+/// Which point in time a register query reads.
+#[derive(Args, Debug, Clone, Default)]
+pub struct PointArgs {
+    /// What the register said at this time (transaction time; a date means its end).
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// Bitemporal: what was in effect at this time, as known at --as-of (default now).
+    #[arg(long)]
+    pub effective: Option<String>,
+}
+
+impl PointArgs {
+    /// The AsOf message.
+    pub fn as_of(&self) -> anyhow::Result<Option<pb::AsOf>> {
+        let known = self
+            .as_of
+            .as_deref()
+            .map(|t| dates::parse(t, BareDate::EndOfDay))
+            .transpose()?;
+        let point = match (&self.effective, known) {
+            (Some(e), known) => Some(pb::as_of::Point::Bitemporal(pb::Bitemporal {
+                effective_at_us: dates::parse(e, BareDate::EndOfDay)?,
+                known_at_us: known.unwrap_or_else(|| ledger::UnixMicros::now().0),
+            })),
+            (None, Some(t)) => Some(pb::as_of::Point::RecordedAtUs(t)),
+            (None, None) => None,
+        };
+        Ok(point.map(|p| pb::AsOf { point: Some(p) }))
+    }
+}
+
+/// `isms register`.
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  isms register risks --key admin.key\n  isms register risks \
+                        --key admin.key --as-of 2025-03-31\n  isms register soa --key admin.key \
+                        --csv > soa.csv\n  isms register actions --key auditor.key --effective \
+                        2025-06-30 --as-of 2025-12-31 --json"
+)]
+pub struct RegisterArgs {
+    /// Which register.
+    #[arg(value_enum)]
+    register: RegisterName,
+    #[command(flatten)]
+    point: PointArgs,
+    #[command(flatten)]
+    connect: ConnectArgs,
+    #[command(flatten)]
+    format: FormatArgs,
+}
+
+/// A register as fetched: the table, the entries folded and the time due dates are judged at.
+#[derive(Clone, Debug)]
+pub struct Fetched {
+    /// Rows as text.
+    pub table: TextTable,
+    /// Entries folded into it (0 for readiness, which does not say).
+    pub entries: u64,
+    /// The query time.
+    pub now_us: i64,
+}
+
+/// Turns a server table into a text table: `id` first, then every cell name in order.
+pub fn text_table(id_name: &str, table: &pb::Table) -> TextTable {
+    let mut columns: Vec<String> = vec![id_name.to_string()];
+    for row in &table.rows {
+        for cell in &row.cells {
+            if !columns.contains(&cell.name) {
+                columns.push(cell.name.clone());
+            }
+        }
+    }
+    let mut out = TextTable::new(columns.clone());
+    for row in &table.rows {
+        let mut cells = vec![row.id.clone()];
+        for c in &columns[1..] {
+            cells.push(
+                row.cells
+                    .iter()
+                    .find(|x| &x.name == c)
+                    .map(|x| x.value.clone())
+                    .unwrap_or_default(),
+            );
+        }
+        out.push(cells);
+    }
+    out
+}
+
+/// Fetches one register.
+pub async fn fetch(
+    client: &mut Client,
+    register: RegisterName,
+    as_of: Option<pb::AsOf>,
+) -> anyhow::Result<Fetched> {
+    if register == RegisterName::Readiness {
+        let request = client.read(pb::ReadinessRequest { as_of }, rm::READINESS);
+        let items = client
+            .registers()
+            .readiness(request)
+            .await?
+            .into_inner()
+            .items;
+        let mut table = TextTable::new(["stage", "item", "status", "reason", "entries"]);
+        for i in items {
+            table.push(vec![
+                i.stage,
+                i.item,
+                i.status,
+                i.reason,
+                i.entries
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ]);
+        }
+        return Ok(Fetched {
+            table,
+            entries: 0,
+            now_us: 0,
+        });
+    }
+    let request = client.read(
+        pb::GetRegistersRequest {
+            as_of,
+            registers: vec![register.table().to_string()],
+        },
+        rm::GET_REGISTERS,
+    );
+    let response = client
+        .registers()
+        .get_registers(request)
+        .await?
+        .into_inner();
+    let table = response
+        .tables
+        .iter()
+        .find(|t| t.name == register.table())
+        .map(|t| text_table(id_column(register), t))
+        .unwrap_or_else(|| TextTable::new([id_column(register)]));
+    Ok(Fetched {
+        table,
+        entries: response.entries,
+        now_us: response.now_us,
+    })
+}
+
+fn id_column(register: RegisterName) -> &'static str {
+    match register {
+        RegisterName::Risks => "risk",
+        RegisterName::Soa | RegisterName::Evidence => "control",
+        RegisterName::Findings => "finding",
+        RegisterName::Actions => "action",
+        RegisterName::Kpis => "kpi",
+        RegisterName::Readiness => "item",
+    }
+}
+
+/// Runs `isms register`.
+pub fn run_register(args: RegisterArgs) -> anyhow::Result<()> {
+    let as_of = args.point.as_of()?;
+    let fetched = block_on(async {
+        let mut client = Client::connect(&args.connect).await?;
+        fetch(&mut client, args.register, as_of).await
+    })??;
+    match args.format.format() {
+        Format::Json => print_json(&serde_json::json!({
+            "register": args.register.table(),
+            "entries": fetched.entries,
+            "as_of": (fetched.now_us != 0).then(|| dates::show_time(fetched.now_us)),
+            "rows": fetched.table.to_json(),
+        })),
+        format => {
+            if format == Format::Table && fetched.now_us != 0 {
+                println!(
+                    "{} as of {} ({} entries)\n",
+                    args.register.table(),
+                    dates::show_time(fetched.now_us),
+                    fetched.entries
+                );
+            }
+            fetched.table.print(format);
+        }
+    }
+    Ok(())
+}
+
+/// `isms diff`.
+#[derive(Args, Debug)]
+#[command(after_help = "Example:\n  isms diff --key admin.key --from 2025-03-31 --to 2025-06-30")]
+pub struct DiffArgs {
+    /// The earlier time (a date means its end).
+    #[arg(long)]
+    from: String,
+    /// The later time (a date means its end).
+    #[arg(long)]
+    to: String,
+    #[command(flatten)]
+    connect: ConnectArgs,
+    #[command(flatten)]
+    format: FormatArgs,
+}
+
+/// Runs `isms diff`.
+pub fn run_diff(args: DiffArgs) -> anyhow::Result<()> {
+    let from_us = dates::parse(&args.from, BareDate::EndOfDay)?;
+    let to_us = dates::parse(&args.to, BareDate::EndOfDay)?;
+    let response = block_on(async {
+        let mut client = Client::connect(&args.connect).await?;
+        let request = client.read(pb::DiffRequest { from_us, to_us }, rm::DIFF);
+        anyhow::Ok(client.registers().diff(request).await?.into_inner())
+    })??;
+    let mut table = TextTable::new(["register", "id", "change", "field", "before", "after"]);
+    let cells = |row: &pb::Row| {
+        row.cells
+            .iter()
+            .map(|c| format!("{}={}", c.name, c.value))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    for d in &response.registers {
+        for r in &d.added {
+            table.push(vec![
+                d.register.clone(),
+                r.id.clone(),
+                "added".into(),
+                String::new(),
+                String::new(),
+                cells(r),
+            ]);
+        }
+        for r in &d.removed {
+            table.push(vec![
+                d.register.clone(),
+                r.id.clone(),
+                "removed".into(),
+                String::new(),
+                cells(r),
+                String::new(),
+            ]);
+        }
+        for c in &d.changed {
+            for x in &c.cells {
+                table.push(vec![
+                    d.register.clone(),
+                    c.id.clone(),
+                    "changed".into(),
+                    x.name.clone(),
+                    x.before.clone(),
+                    x.after.clone(),
+                ]);
+            }
+        }
+    }
+    if args.format.format() == Format::Table {
+        println!(
+            "changes from {} to {}\n",
+            dates::show_time(from_us),
+            dates::show_time(to_us)
+        );
+    }
+    table.print(args.format.format());
+    Ok(())
+}

@@ -1,0 +1,460 @@
+//! `isms submit FILE...`: YAML or JSON in the seed guide's own shapes — the example risk
+//! register, the SoA template, the audit plan — and the project's shapes for what the seed
+//! only describes (findings, corrective actions, verifications; see `--help`), turned into
+//! domain events, signed with the caller's key and appended in one stream.
+//!
+//! Event ids are `<file stem>-<first 8 hex of the file's blake3>-<n>`: submitting the same
+//! file twice is refused as a duplicate instead of recording everything a second time.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::Args;
+use isms_proto::v1 as pb;
+use projections::model::{
+    ActionId, ArtifactRef, AuditId, Event, FindingGrade, FindingId, Timestamp,
+};
+use projections::wire::{encode_to_vec, BodyHeader};
+use projections::{seed, ControlId};
+use serde::Deserialize;
+
+use crate::client::{block_on, describe_refusal, Client, ConnectArgs};
+use crate::dates::{self, BareDate};
+use crate::output::{progress, Format, FormatArgs, TextTable};
+
+/// Events sent per AppendStream call by `isms submit`.
+const IMPORT_SLICE: usize = 256;
+
+/// `isms submit`.
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Shapes (YAML or JSON, detected by their top-level key):\n  \
+  risk_assessment.example_risk_register   the seed's risk register (a list of risks)\n  \
+  soa_template                            the seed's Statement of Applicability (a map)\n  \
+  internal_audit.audit_plan_template      the seed's audit plan\n  \
+  findings: [{id, audit_id, grade, area, description, controls, auditee, date}]\n  \
+  corrective_actions: [{id, finding_id, description, owner, root_cause, resolution, date}]\n  \
+  verifications: [{action_id, effective, note, date}]\n\n\
+Examples:\n  isms submit --key admin.key fixtures/seed/risk_assessment.yaml \
+fixtures/seed/soa_template.yaml\n  isms submit --key auditor.key --effective 2025-03-14 findings.yaml"
+)]
+pub struct SubmitArgs {
+    #[command(flatten)]
+    connect: ConnectArgs,
+    /// When the submitted things happened (a date or RFC 3339); default now. Items with their
+    /// own `date` keep it.
+    #[arg(long)]
+    effective: Option<String>,
+    /// The files to submit, in order.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    #[command(flatten)]
+    format: FormatArgs,
+}
+
+/// An event ready to be signed: its id, when it happened, what it is and what it refers to.
+#[derive(Clone, Debug)]
+pub struct Pending {
+    /// The idempotency key.
+    pub event_id: String,
+    /// When it happened (unix us).
+    pub effective_at: i64,
+    /// The event.
+    pub event: Event,
+    /// Artifacts it refers to.
+    pub artifacts: Vec<ArtifactRef>,
+}
+
+/// What became of one submitted event.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// The event id.
+    pub event_id: String,
+    /// Its kind.
+    pub kind: &'static str,
+    /// Its entity.
+    pub entity: String,
+    /// The receipt, or why it was refused.
+    pub result: Result<pb::Receipt, pb::AppendError>,
+}
+
+/// Signs and appends `pending` over one stream.
+pub async fn append_events(
+    client: &mut Client,
+    ledger_id: &[u8],
+    pending: Vec<Pending>,
+) -> anyhow::Result<Vec<Outcome>> {
+    let now = ledger::UnixMicros::now().0;
+    let bodies = pending
+        .iter()
+        .map(|p| {
+            let header = BodyHeader {
+                ledger_id: ledger_id.to_vec(),
+                event_id: p.event_id.clone(),
+                effective_at: Timestamp(p.effective_at),
+                client_time: Timestamp(now),
+                expected_version: None,
+                artifacts: p.artifacts.clone(),
+            };
+            encode_to_vec(&header, &p.event)
+        })
+        .collect();
+    let results = client.append_many(bodies).await?;
+    Ok(pending
+        .into_iter()
+        .zip(results)
+        .map(|(p, result)| Outcome {
+            kind: p.event.kind().name(),
+            entity: super::log::entity_of(&p.event),
+            event_id: p.event_id,
+            result,
+        })
+        .collect())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FindingYaml {
+    #[serde(alias = "finding_id")]
+    id: String,
+    audit_id: String,
+    grade: String,
+    #[serde(default)]
+    area: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    controls: Vec<String>,
+    #[serde(default)]
+    auditee: String,
+    date: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActionYaml {
+    #[serde(alias = "action_id")]
+    id: String,
+    finding_id: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    owner: String,
+    root_cause: Option<String>,
+    resolution: Option<String>,
+    date: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerificationYaml {
+    action_id: String,
+    effective: bool,
+    #[serde(default)]
+    note: String,
+    date: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct FindingsDoc {
+    findings: Vec<FindingYaml>,
+}
+
+#[derive(Deserialize)]
+struct ActionsDoc {
+    corrective_actions: Vec<ActionYaml>,
+}
+
+#[derive(Deserialize)]
+struct VerificationsDoc {
+    verifications: Vec<VerificationYaml>,
+}
+
+fn grade(field: &str, raw: &str) -> anyhow::Result<FindingGrade> {
+    Ok(
+        match raw.trim().to_lowercase().replace([' ', '-'], "_").as_str() {
+            "major" | "major_nonconformity" => FindingGrade::MajorNonconformity,
+            "minor" | "minor_nonconformity" => FindingGrade::MinorNonconformity,
+            "observation" => FindingGrade::Observation,
+            "positive" | "positive_finding" => FindingGrade::PositiveFinding,
+            _ => anyhow::bail!(
+                "{field}: {raw:?} is not a finding grade (major_nonconformity, \
+             minor_nonconformity, observation, positive_finding)"
+            ),
+        },
+    )
+}
+
+fn controls(field: &str, raw: &[String]) -> anyhow::Result<Vec<ControlId>> {
+    raw.iter()
+        .enumerate()
+        .map(|(i, c)| {
+            ControlId::parse(c).map_err(|p| anyhow::anyhow!("{field}[{i}]: {c:?}: {}", p.explain()))
+        })
+        .collect()
+}
+
+/// The events a document holds, each with its own effective time if it states one.
+pub fn events_of(text: &str, file: &str) -> anyhow::Result<Vec<(Event, Option<i64>)>> {
+    let value: serde_norway::Value =
+        serde_norway::from_str(text).with_context(|| format!("{file}: not YAML or JSON"))?;
+    let has = |key: &str| value.get(key).is_some();
+    let plain = |events: Vec<Event>| events.into_iter().map(|e| (e, None)).collect();
+    let date = |d: &Option<String>, field: String| -> anyhow::Result<Option<i64>> {
+        d.as_deref()
+            .map(|d| dates::parse(d, BareDate::StartOfDay).context(field))
+            .transpose()
+    };
+    if value
+        .get("risk_assessment")
+        .is_some_and(|r| r.get("example_risk_register").is_some())
+    {
+        return Ok(plain(seed::risk_register_events(text)?));
+    }
+    if has("soa_template") {
+        return Ok(plain(seed::soa_events(text)?));
+    }
+    if value
+        .get("internal_audit")
+        .is_some_and(|r| r.get("audit_plan_template").is_some())
+    {
+        let event = seed::audit_plan_event(text)?;
+        // The plan is recorded when it was made; its dates are inside the event.
+        return Ok(vec![(event, None)]);
+    }
+    if has("findings") {
+        let doc: FindingsDoc = serde_norway::from_str(text).context("findings")?;
+        return doc
+            .findings
+            .into_iter()
+            .enumerate()
+            .map(|(n, f)| {
+                let at = |x: &str| format!("findings[{n}].{x}");
+                Ok((
+                    Event::FindingRaised {
+                        finding_id: FindingId::parse(&at("id"), &f.id)?,
+                        audit_id: AuditId::parse(&at("audit_id"), &f.audit_id)?,
+                        grade: grade(&at("grade"), &f.grade)?,
+                        area: f.area,
+                        description: f.description,
+                        controls: controls(&at("controls"), &f.controls)?,
+                        auditee: f.auditee,
+                    },
+                    date(&f.date, at("date"))?,
+                ))
+            })
+            .collect();
+    }
+    if has("corrective_actions") {
+        let doc: ActionsDoc = serde_norway::from_str(text).context("corrective_actions")?;
+        let mut out = Vec::new();
+        for (n, a) in doc.corrective_actions.into_iter().enumerate() {
+            let at = |x: &str| format!("corrective_actions[{n}].{x}");
+            let action_id = ActionId::parse(&at("id"), &a.id)?;
+            let when = date(&a.date, at("date"))?;
+            out.push((
+                Event::CorrectiveActionOpened {
+                    action_id: action_id.clone(),
+                    finding_id: FindingId::parse(&at("finding_id"), &a.finding_id)?,
+                    description: a.description,
+                    owner: a.owner,
+                },
+                when,
+            ));
+            if let Some(root_cause) = a.root_cause {
+                out.push((
+                    Event::RootCauseRecorded {
+                        action_id: action_id.clone(),
+                        root_cause,
+                    },
+                    when,
+                ));
+            }
+            if let Some(resolution) = a.resolution {
+                out.push((
+                    Event::CorrectiveActionClosed {
+                        action_id,
+                        resolution,
+                    },
+                    when,
+                ));
+            }
+        }
+        return Ok(out);
+    }
+    if has("verifications") {
+        let doc: VerificationsDoc = serde_norway::from_str(text).context("verifications")?;
+        return doc
+            .verifications
+            .into_iter()
+            .enumerate()
+            .map(|(n, v)| {
+                let at = |x: &str| format!("verifications[{n}].{x}");
+                Ok((
+                    Event::CorrectiveActionVerified {
+                        action_id: ActionId::parse(&at("action_id"), &v.action_id)?,
+                        effective: v.effective,
+                        note: v.note,
+                    },
+                    date(&v.date, at("date"))?,
+                ))
+            })
+            .collect();
+    }
+    anyhow::bail!(
+        "{file}: not a shape isms knows (risk_assessment.example_risk_register, soa_template, \
+         internal_audit.audit_plan_template, findings, corrective_actions, verifications); \
+         see `isms submit --help`"
+    )
+}
+
+/// The pending events of one file.
+pub fn pending_of(path: &Path, default_effective: i64) -> anyhow::Result<Vec<Pending>> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = String::from_utf8(bytes.clone())
+        .with_context(|| format!("{}: not UTF-8 text", path.display()))?;
+    let file = path.display().to_string();
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "submit".into());
+    let hash = blake3::hash(&bytes).to_hex();
+    let events = events_of(&text, &file).with_context(|| format!("reading {file}"))?;
+    Ok(events
+        .into_iter()
+        .enumerate()
+        .map(|(n, (event, effective))| Pending {
+            event_id: format!("{stem}-{}-{n:03}", &hash[..8]),
+            effective_at: effective.unwrap_or(default_effective),
+            event,
+            artifacts: Vec::new(),
+        })
+        .collect())
+}
+
+/// Prints outcomes; errors if any event was refused.
+pub fn report(outcomes: &[Outcome], format: Format) -> anyhow::Result<()> {
+    let mut table = TextTable::new(["event_id", "kind", "entity", "seq", "result"]);
+    let mut refused = Vec::new();
+    for o in outcomes {
+        let (seq, result) = match &o.result {
+            Ok(r) if r.duplicate => (
+                r.seq.to_string(),
+                "duplicate (already recorded)".to_string(),
+            ),
+            Ok(r) => (r.seq.to_string(), "accepted".to_string()),
+            Err(e) => {
+                let why = describe_refusal(e.code, &e.message);
+                refused.push(format!("{}: {why}", o.event_id));
+                (String::new(), format!("refused: {why}"))
+            }
+        };
+        table.push(vec![
+            o.event_id.clone(),
+            o.kind.into(),
+            o.entity.clone(),
+            seq,
+            result,
+        ]);
+    }
+    table.print(format);
+    if !refused.is_empty() {
+        anyhow::bail!(
+            "{} of {} events were refused:\n  {}",
+            refused.len(),
+            outcomes.len(),
+            refused.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
+/// Runs `isms submit`.
+pub fn run(args: SubmitArgs) -> anyhow::Result<()> {
+    let effective = match &args.effective {
+        Some(t) => dates::parse(t, BareDate::StartOfDay)?,
+        None => ledger::UnixMicros::now().0,
+    };
+    let mut pending = Vec::new();
+    for file in &args.files {
+        pending.extend(pending_of(file, effective)?);
+    }
+    let outcomes = block_on(async {
+        let mut client = Client::connect(&args.connect).await?;
+        client.key()?;
+        let ledger_id = client.ledger_id().await?;
+        // Large imports go in slices so the bar moves; each slice is one stream.
+        let bar = progress(pending.len() as u64, "submitting");
+        let mut outcomes = Vec::with_capacity(pending.len());
+        let mut rest = pending;
+        while !rest.is_empty() {
+            let tail = rest.split_off(rest.len().min(IMPORT_SLICE));
+            outcomes.extend(append_events(&mut client, &ledger_id, rest).await?);
+            bar.set_position(outcomes.len() as u64);
+            rest = tail;
+        }
+        bar.finish_and_clear();
+        anyhow::Ok(outcomes)
+    })??;
+    report(&outcomes, args.format.format())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RISKS: &str = include_str!("../../../fixtures/seed/risk_assessment.yaml");
+    const SOA: &str = include_str!("../../../fixtures/seed/soa_template.yaml");
+    const AUDIT: &str = include_str!("../../../fixtures/seed/internal_audit.yaml");
+
+    #[test]
+    fn the_seed_fixtures_are_recognised_as_written() {
+        // Three risks, each identified, assessed, treated and rescored.
+        assert_eq!(events_of(RISKS, "r").unwrap().len(), 12);
+        assert_eq!(events_of(SOA, "s").unwrap().len(), 20);
+        let audit = events_of(AUDIT, "a").unwrap();
+        assert!(matches!(audit[..], [(Event::AuditPlanned { .. }, None)]));
+    }
+
+    #[test]
+    fn findings_actions_and_verifications_take_their_own_dates() {
+        let findings = "findings:\n  - id: F-1\n    audit_id: IA-1\n    grade: major\n    \
+                        controls: [A.8.8]\n    date: 2025-03-14\n";
+        let events = events_of(findings, "f").unwrap();
+        assert_eq!(
+            events[0].1,
+            Some(Timestamp::parse_date("2025-03-14").unwrap().0)
+        );
+        let actions = r#"{"corrective_actions": [{"id": "CA-1", "finding_id": "F-1",
+            "root_cause": "no owner", "resolution": "owner named"}]}"#;
+        let kinds: Vec<_> = events_of(actions, "a")
+            .unwrap()
+            .iter()
+            .map(|(e, _)| e.kind().name())
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "corrective_action_opened",
+                "root_cause_recorded",
+                "corrective_action_closed"
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_shapes_and_bad_fields_are_named() {
+        let e = events_of("other: 1\n", "x.yaml").unwrap_err();
+        assert!(format!("{e:#}").contains("not a shape"));
+        let bad = "findings:\n  - id: F-1\n    audit_id: IA-1\n    grade: terrible\n";
+        let e = events_of(bad, "f").unwrap_err();
+        assert!(format!("{e:#}").contains("findings[0].grade"), "{e:#}");
+        let bad = "findings:\n  - id: F-1\n    audit_id: IA-1\n    grade: minor\n    \
+                   controls: [A.9.9]\n";
+        let e = events_of(bad, "f").unwrap_err();
+        assert!(
+            format!("{e:#}").contains("findings[0].controls[0]"),
+            "{e:#}"
+        );
+    }
+}

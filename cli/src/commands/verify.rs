@@ -1,0 +1,245 @@
+//! `isms verify` (against the server, or `--offline` from a bundle with the ledger's public key
+//! alone) and `isms export` (writes the bundle, docs/BUNDLE.md).
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Args;
+use ed25519_dalek::VerifyingKey;
+
+use super::keys::ledger_key_of;
+use super::log::{fetch_all, keys_of};
+use super::VerificationFailed;
+use crate::bundle::{self, ledger_vkey, Bundle, Manifest, Verified, VerifyFailure};
+use crate::client::{block_on, Client, ConnectArgs};
+use crate::dates;
+use crate::output::{print_json, progress};
+
+/// `isms verify`.
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  isms verify --key auditor.key --ledger-key ledger.vkey\n  \
+                        isms verify --offline isms-2025.bundle --ledger-key \
+                        'isms-ledger/4f…+1a2b3c4d+AW…'\n\nExit codes: 0 verified, 1 did not \
+                        verify (the failing entry is named), 2 error."
+)]
+pub struct VerifyArgs {
+    /// Verify this bundle (from `isms export`) without any server.
+    #[arg(long, value_name = "BUNDLE")]
+    offline: Option<PathBuf>,
+    /// The ledger's public key: a signed-note verifier key, 64 hex digits, or a file holding
+    /// either (`isms key list` prints it). Required with --offline.
+    #[arg(long, value_name = "VKEY_OR_FILE")]
+    ledger_key: Option<String>,
+    #[command(flatten)]
+    connect: ConnectArgs,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The verification result as JSON.
+pub fn verified_json(v: &Verified) -> serde_json::Value {
+    let c = &v.checkpoint.checkpoint;
+    serde_json::json!({
+        "ok": true,
+        "entries": v.report.entries + v.report.from,
+        "checkpoints_checked": v.report.checkpoints,
+        "artifacts_checked": v.artifacts,
+        "root": hex::encode(v.report.root),
+        "checkpoint": {
+            "origin": c.origin,
+            "size": c.size,
+            "root": hex::encode(c.root),
+            "time": dates::show_time(c.time.0),
+            "note": v.checkpoint.note,
+        }
+    })
+}
+
+/// One line per fact, for people.
+pub fn verified_text(v: &Verified) -> String {
+    let c = &v.checkpoint.checkpoint;
+    let mut out = format!(
+        "verified: {} entries (seq 0..={}), {} checkpoint(s) checked",
+        c.size,
+        c.size.saturating_sub(1),
+        v.report.checkpoints
+    );
+    if v.artifacts > 0 {
+        out.push_str(&format!(", {} artifact(s)", v.artifacts));
+    }
+    out.push_str(&format!(
+        "\nroot {} at size {}, signed by the ledger key at {}\nrests on checkpoint:\n{}",
+        hex::encode(c.root),
+        c.size,
+        dates::show_time(c.time.0),
+        v.checkpoint.note.trim_end()
+    ));
+    out
+}
+
+fn failed(e: VerifyFailure, json: bool) -> anyhow::Error {
+    if json {
+        let seq = match &e {
+            VerifyFailure::Chain(c) => Some(c.seq),
+            VerifyFailure::Read(r) => r.entry,
+            _ => None,
+        };
+        print_json(&serde_json::json!({ "ok": false, "seq": seq, "error": e.to_string() }));
+    }
+    VerificationFailed(e.to_string()).into()
+}
+
+/// Verifies what the server holds now; with `ledger_key` unset, trusts the key the genesis
+/// names (and says so).
+pub async fn verify_server(
+    client: &mut Client,
+    ledger_key: Option<VerifyingKey>,
+) -> anyhow::Result<(Result<Verified, VerifyFailure>, bool)> {
+    let (trusted, key) = match ledger_key {
+        Some(k) => (true, k),
+        None => (false, ledger_key_of(client).await?.1),
+    };
+    let (entries, checkpoint) = fetch_all(client, "fetching").await?;
+    let raw: Vec<Vec<u8>> = entries.iter().map(|e| e.encode()).collect();
+    let bar = progress(raw.len() as u64, "verifying");
+    let result = bundle::verify_chain(&raw, &[checkpoint.note], &key, &|n| bar.set_position(n));
+    bar.finish_and_clear();
+    Ok((result, trusted))
+}
+
+/// Runs `isms verify`.
+pub fn run_verify(args: VerifyArgs) -> anyhow::Result<()> {
+    let ledger_key = args
+        .ledger_key
+        .as_deref()
+        .map(bundle::parse_ledger_key)
+        .transpose()
+        .context("--ledger-key")?;
+    let (result, trusted) = match &args.offline {
+        Some(path) => {
+            let key = ledger_key.context(
+                "--offline needs --ledger-key: the bundle alone cannot say which ledger it is",
+            )?;
+            let bytes =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let result = match Bundle::from_bytes(&bytes) {
+                Err(e) => Err(VerifyFailure::Read(e)),
+                Ok(parsed) => {
+                    let bar = progress(parsed.entries.len() as u64, "verifying");
+                    let r = bundle::verify_parsed(&parsed, &key, &|n| bar.set_position(n));
+                    bar.finish_and_clear();
+                    r
+                }
+            };
+            (result, true)
+        }
+        None => block_on(async {
+            let mut client = Client::connect(&args.connect).await?;
+            verify_server(&mut client, ledger_key).await
+        })??,
+    };
+    let verified = result.map_err(|e| failed(e, args.json))?;
+    if args.json {
+        let mut value = verified_json(&verified);
+        value["ledger_key_given"] = serde_json::Value::Bool(trusted);
+        print_json(&value);
+    } else {
+        println!("{}", verified_text(&verified));
+        if !trusted {
+            println!(
+                "note: no --ledger-key given; the ledger key was taken from the server's own \
+                 genesis entry"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `isms export`.
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Example:\n  isms export --key auditor.key --out isms-2025.bundle --artifacts\n  \
+                        isms verify --offline isms-2025.bundle --ledger-key ledger.vkey"
+)]
+pub struct ExportArgs {
+    /// The bundle file to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// Include the artifacts' content (evidence files) as well.
+    #[arg(long)]
+    artifacts: bool,
+    #[command(flatten)]
+    connect: ConnectArgs,
+}
+
+/// Fetches everything a bundle holds from the server.
+pub async fn build_bundle(client: &mut Client, with_artifacts: bool) -> anyhow::Result<Bundle> {
+    let (origin, ledger_key) = ledger_key_of(client).await?;
+    let (entries, checkpoint) = fetch_all(client, "exporting").await?;
+    let mut artifacts = Vec::new();
+    if with_artifacts {
+        let hashes: BTreeSet<[u8; 32]> = entries
+            .iter()
+            .flat_map(|e| {
+                projections::wire::decode_body(&e.body)
+                    .map(|env| env.artifacts.iter().map(|a| a.blake3).collect::<Vec<_>>())
+                    .unwrap_or_default()
+            })
+            .collect();
+        let bar = progress(hashes.len() as u64, "artifacts");
+        for hash in hashes {
+            if let Some(content) = client.get_artifact(&hash).await? {
+                artifacts.push((hash, content));
+            } else {
+                eprintln!(
+                    "isms: artifact {} is not on the server (erased?); left out",
+                    hex::encode(hash)
+                );
+            }
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+    }
+    let genesis = ledger::ChainVerifier::from_genesis(&entries[0].encode())
+        .map_err(|e| anyhow::anyhow!("the genesis entry does not verify: {e}"))?;
+    Ok(Bundle {
+        manifest: Manifest {
+            ledger_id: genesis.genesis().ledger_id.to_hex(),
+            origin: origin.clone(),
+            ledger_key: ledger_vkey(&origin, &ledger_key),
+            entries: entries.len() as u64,
+            checkpoints: 1,
+            artifacts: artifacts.len() as u64,
+            exported_at: dates::show_time(ledger::UnixMicros::now().0),
+        },
+        keys: keys_of(&entries),
+        entries: entries.iter().map(|e| e.encode()).collect(),
+        checkpoints: vec![checkpoint.note],
+        artifacts,
+    })
+}
+
+/// Runs `isms export`.
+pub fn run_export(args: ExportArgs) -> anyhow::Result<()> {
+    let bundle = block_on(async {
+        let mut client = Client::connect(&args.connect).await?;
+        build_bundle(&mut client, args.artifacts).await
+    })??;
+    let bytes = bundle.to_bytes();
+    std::fs::write(&args.out, &bytes).with_context(|| format!("writing {}", args.out.display()))?;
+    println!(
+        "wrote {} ({} bytes): {} entries, {} checkpoint(s), {} key(s), {} artifact(s)",
+        args.out.display(),
+        bytes.len(),
+        bundle.manifest.entries,
+        bundle.checkpoints.len(),
+        bundle.keys.len(),
+        bundle.artifacts.len()
+    );
+    println!("ledger key (as the genesis states it; confirm it out of band):");
+    println!("  {}", bundle.manifest.ledger_key);
+    Ok(())
+}

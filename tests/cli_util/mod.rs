@@ -1,0 +1,145 @@
+//! Shared set-up for the end-to-end CLI tests: the real `isms` binary (built by `cargo test`
+//! beside the test executables), fresh temp dirs, and a real `isms serve` on 127.0.0.1 with an
+//! ephemeral port, stopped when the test ends (ripgrep's `tests/util.rs` is the model).
+#![allow(dead_code)]
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `isms` binary: test executables live in target/<profile>/deps, the binary one up.
+pub fn isms_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>");
+    let bin = dir.join(format!("isms{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo test --workspace`",
+        bin.display()
+    );
+    bin
+}
+
+/// A command for the binary with a clean environment for its own variables.
+pub fn isms(dir: &Path) -> Command {
+    let mut cmd = Command::new(isms_bin());
+    cmd.current_dir(dir)
+        .env_remove("ISMS_SERVER")
+        .env_remove("ISMS_KEY")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// The result of one run, with the text of both streams.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code (-1 if killed).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+/// Runs `isms args...` in `dir`.
+pub fn run(dir: &Path, args: &[&str]) -> Run {
+    isms(dir).args(args).output().expect("running isms").into()
+}
+
+/// Runs `isms args...` and insists on exit code 0; returns stdout.
+pub fn ok(dir: &Path, args: &[&str]) -> String {
+    let r = run(dir, args);
+    assert_eq!(
+        r.code, 0,
+        "isms {args:?} exited {}\nstdout:\n{}\nstderr:\n{}",
+        r.code, r.stdout, r.stderr
+    );
+    r.stdout
+}
+
+/// A running `isms serve`; killed on drop.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl Server {
+    /// Starts `isms serve --data data` on an ephemeral port and waits for its address line.
+    pub fn start(dir: &Path, data: &str) -> Server {
+        let mut child = isms(dir)
+            .args(["serve", "--data", data, "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawning isms serve");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("isms: serving on ") {
+                    let _ = tx.send(addr.trim().to_string());
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("isms serve printed its address");
+        Server {
+            child,
+            url: format!("http://{addr}"),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh ledger: `isms init --data data` in a new temp dir.
+pub fn init_ledger() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    ok(
+        dir.path(),
+        &["init", "--data", "data", "--name", "Example Ltd"],
+    );
+    dir
+}
+
+/// Waits for `child` at most `limit`, killing it after; returns whether it exited in time.
+pub fn wait_with_limit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let start = Instant::now();
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The repository root (for fixtures).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
