@@ -35,7 +35,9 @@ fn write(dir: &Path, name: &str, text: &str) {
 fn every_client_command_shows_an_example_in_its_help() {
     let dir = tempfile::tempdir().expect("temp dir");
     for cmd in [
-        &["key", "new"][..],
+        &["init"][..],
+        &["serve"],
+        &["key", "new"],
         &["key", "enroll"],
         &["key", "revoke"],
         &["key", "list"],

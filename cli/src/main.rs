@@ -24,6 +24,9 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Create a ledger folder: ledger key, first admin key (files, mode 0600) and genesis.
+    #[command(
+        after_help = "Example:\n  isms init --data ./isms-data --name 'Example Ltd' --admin-subject ciso@example.com"
+    )]
     Init {
         /// The data folder to create.
         #[arg(long, default_value = "./isms-data")]
@@ -36,6 +39,9 @@ enum Command {
         admin_subject: String,
     },
     /// Serve the ledger over gRPC.
+    #[command(
+        after_help = "Examples:\n  isms serve --data ./isms-data\n  isms serve --data ./isms-data --listen 0.0.0.0:50051 \\\n    --tls-cert server.pem --tls-key server.key --client-ca auditors-ca.pem"
+    )]
     Serve {
         /// The data folder made by `isms init`.
         #[arg(long, default_value = "./isms-data")]
@@ -63,7 +69,6 @@ enum Command {
 /// A failure with the exit code it means.
 enum Failure {
     /// Something did not verify (exit 1).
-    #[allow(dead_code)] // `isms verify` (next issue) reports through it.
     Verification(anyhow::Error),
     /// Anything else (exit 2).
     Error(anyhow::Error),

@@ -1496,9 +1496,31 @@ pub(crate) fn decode_genesis(entry: &Entry) -> Result<Genesis, LedgerError> {
     Ok(genesis)
 }
 
+/// Decompresses an Ed25519 public key, remembering the result per thread: decompression
+/// (a field square root) costs about as much as a batched signature check, and a ledger has
+/// few keys but many signatures.
+fn verifying_key(public_key: &[u8; 32]) -> Option<VerifyingKey> {
+    thread_local! {
+        static KEYS: std::cell::RefCell<HashMap<[u8; 32], VerifyingKey>> =
+            std::cell::RefCell::new(HashMap::new());
+    }
+    KEYS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some(key) = cache.get(public_key) {
+            return Some(*key);
+        }
+        let key = VerifyingKey::from_bytes(public_key).ok()?;
+        if cache.len() >= 4096 {
+            cache.clear();
+        }
+        cache.insert(*public_key, key);
+        Some(key)
+    })
+}
+
 /// Verifies one event signature.
 pub(crate) fn verify_one(public_key: &[u8; 32], event: &SignedEvent) -> bool {
-    let Ok(key) = VerifyingKey::from_bytes(public_key) else {
+    let Some(key) = verifying_key(public_key) else {
         return false;
     };
     key.verify(
@@ -1514,7 +1536,7 @@ pub(crate) fn verify_batch<'a>(items: impl Iterator<Item = ([u8; 32], &'a Signed
     let mut signatures = Vec::new();
     let mut keys = Vec::new();
     for (public_key, event) in items {
-        let Ok(key) = VerifyingKey::from_bytes(&public_key) else {
+        let Some(key) = verifying_key(&public_key) else {
             return false;
         };
         messages.push(entry::signing_input(&event.body));

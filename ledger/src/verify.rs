@@ -138,10 +138,10 @@ pub struct ChainVerifier {
     pending: Vec<std::sync::mpsc::Receiver<Option<VerifyError>>>,
 }
 
-/// The lowest seq whose signature fails, checking in batches of 128 on all cores.
+/// The lowest seq whose signature fails, checking in batches of 512 on all cores.
 fn first_bad_signature(to_check: &[([u8; 32], SignedEvent, u64)]) -> Option<VerifyError> {
     to_check
-        .par_chunks(128)
+        .par_chunks(512)
         .filter_map(|part| {
             if store::verify_batch(part.iter().map(|(k, e, _)| (*k, e))) {
                 return None;

@@ -43,7 +43,8 @@ use crate::server::{self, ServeOptions, LEDGER_KEY_FILE, STORE_DIR};
                         --as-of 2025-03-31"
 )]
 pub struct DemoArgs {
-    /// The folder to create (refuses a non-empty one unless --force).
+    /// The folder to create (an earlier demo's folder is replaced; any other non-empty folder
+    /// is refused unless --force).
     #[arg(long, default_value = "./isms-demo")]
     dir: PathBuf,
     /// Reuse a non-empty folder: its `data`, `keys` and outputs are replaced.
@@ -817,9 +818,12 @@ fn prepare(dir: &Path, force: bool) -> anyhow::Result<()> {
             .with_context(|| format!("reading {}", dir.display()))?
             .next()
             .is_some();
-        if non_empty && !force {
+        // A folder an earlier demo made is replaced without asking, so the README's first
+        // command can be run again; anything else needs --force.
+        let earlier_demo = dir.join(DEMO_MARKER).exists();
+        if non_empty && !force && !earlier_demo {
             anyhow::bail!(
-                "{} is not empty; pass --force to replace the demo in it, or choose --dir",
+                "{} is not empty and was not made by `isms demo`; pass --force to replace the demo in it, or choose --dir",
                 dir.display()
             );
         }
@@ -836,8 +840,15 @@ fn prepare(dir: &Path, force: bool) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir.join("keys"))
         .with_context(|| format!("creating {}", dir.display()))?;
     std::fs::create_dir_all(dir.join("data"))?;
+    std::fs::write(
+        dir.join(DEMO_MARKER),
+        "made by `isms demo`; running it again replaces this folder's demo\n",
+    )?;
     Ok(())
 }
+
+/// The file that marks a folder as made by `isms demo`.
+const DEMO_MARKER: &str = ".isms-demo";
 
 /// The risk register as of two points, side by side.
 fn side_by_side(march: &TextTable, today: &TextTable) -> TextTable {

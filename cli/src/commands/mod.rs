@@ -1,4 +1,4 @@
-//! The client commands of `isms` (issue 5): one module per command group, each a gRPC client
+//! The client commands of `isms`: one module per command group, each a gRPC client
 //! of `isms serve` except `key new`, `verify --offline` and `demo`. main.rs flattens
 //! [`ClientCommand`] into its own subcommands and maps [`VerificationFailed`] to exit code 1.
 
