@@ -43,6 +43,8 @@ const CHECKPOINT: u8 = b'c';
 const KEY: u8 = b'k';
 const ERASED: u8 = b'x';
 const HEAD: &[u8] = b"h";
+/// Below this many events, `prepare` works on the calling thread instead of the pool.
+const SMALL_PREPARE: usize = 16;
 
 /// A source of the current time for `recorded_at`.
 pub trait Clock: Send + Sync + std::fmt::Debug {
@@ -1183,32 +1185,47 @@ impl Ledger {
             .map(|e| keys.get(&e.key_id).map(|k| k.public_key))
             .collect();
         drop(keys);
-        let checks: Vec<_> = events
-            .par_iter()
-            .map(|e| rules::check_body(&e.body, &ledger_id, max))
-            .collect();
+        // A handful of events is checked on the calling thread: handing them to the pool
+        // costs more in wake-ups than the checks themselves.
+        let small = events.len() < SMALL_PREPARE;
+        let checks: Vec<_> = if small {
+            events
+                .iter()
+                .map(|e| rules::check_body(&e.body, &ledger_id, max))
+                .collect()
+        } else {
+            events
+                .par_iter()
+                .map(|e| rules::check_body(&e.body, &ledger_id, max))
+                .collect()
+        };
         // Signatures of events with a known key, verified in parallel chunks; a chunk that
         // fails batch verification is re-checked one by one to find the culprits.
         let indices: Vec<usize> = (0..events.len())
             .filter(|&i| checks[i].is_ok() && known[i].is_some())
             .collect();
         let known = &known;
-        let verified: Vec<(usize, bool)> = indices
-            .par_chunks(256)
-            .flat_map_iter(|chunk| {
-                let all = verify_batch(
-                    chunk
-                        .iter()
-                        .map(|&i| (known[i].expect("filtered"), &events[i])),
-                );
-                chunk.iter().map(move |&i| {
+        let check_chunk = |chunk: &[usize]| {
+            let all = verify_batch(
+                chunk
+                    .iter()
+                    .map(|&i| (known[i].expect("filtered"), &events[i])),
+            );
+            chunk
+                .iter()
+                .map(|&i| {
                     (
                         i,
                         all || verify_one(&known[i].expect("filtered"), &events[i]),
                     )
                 })
-            })
-            .collect();
+                .collect::<Vec<_>>()
+        };
+        let verified: Vec<(usize, bool)> = if small {
+            check_chunk(&indices)
+        } else {
+            indices.par_chunks(256).flat_map_iter(check_chunk).collect()
+        };
         let mut ok = vec![false; events.len()];
         for (i, good) in verified {
             ok[i] = good;

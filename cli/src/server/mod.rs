@@ -24,7 +24,6 @@ use isms_proto::v1::ledger_server::LedgerServer;
 use isms_proto::v1::registers_server::RegistersServer;
 use ledger::{Ledger, LedgerConfig};
 use tokio::sync::watch;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 use self::admission::IsmsAdmission;
@@ -182,7 +181,11 @@ pub async fn start(ledger: Arc<Ledger>, options: ServeOptions) -> anyhow::Result
                 .set_not_serving::<LedgerServer<LedgerService>>()
                 .await;
         };
-        let serve = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop);
+        // Without TCP_NODELAY a small response waits for the peer's delayed ACK (about 40 ms
+        // here): every unary append took that long no matter how fast it was written.
+        let incoming =
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+        let serve = router.serve_with_incoming_shutdown(incoming, stop);
         let mut serve = std::pin::pin!(serve);
         let mut waiting = shutdown_rx.clone();
         let served = tokio::select! {

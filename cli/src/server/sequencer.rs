@@ -138,10 +138,17 @@ impl Sequencer {
         if self.closing.load(Ordering::SeqCst) {
             return Err(SubmitError::ShuttingDown);
         }
-        let ledger = self.ledger.clone();
-        let prepared = tokio::task::spawn_blocking(move || ledger.prepare(events))
-            .await
-            .map_err(|_| SubmitError::ShuttingDown)?;
+        // A few events (a unary append) are prepared right here: one signature check costs
+        // less than a hop to the blocking pool. Larger submissions go to it, where prepare
+        // spreads over every core.
+        let prepared = if events.len() <= 4 {
+            self.ledger.prepare(events)
+        } else {
+            let ledger = self.ledger.clone();
+            tokio::task::spawn_blocking(move || ledger.prepare(events))
+                .await
+                .map_err(|_| SubmitError::ShuttingDown)?
+        };
         let (reply, rx) = oneshot::channel();
         self.queue
             .send(Message::Submit(Submission { prepared, reply }))
