@@ -393,9 +393,15 @@ fn demo_then_export_verify_offline_prove_and_tamper() {
         out.contains("RISK-006") && out.contains("verified: "),
         "{out}"
     );
-    let again = run(d, &["demo", "--dir", "demo"]);
-    assert_eq!(again.code, 2);
-    assert!(again.stderr.contains("not empty"), "{}", again.stderr);
+    // Running it again replaces the earlier demo; a folder it did not make is refused.
+    let again = ok(d, &["demo", "--dir", "demo"]);
+    assert!(again.contains("verified: "), "{again}");
+    std::fs::create_dir(d.join("mine")).unwrap();
+    std::fs::write(d.join("mine/notes.txt"), "mine").unwrap();
+    let refused = run(d, &["demo", "--dir", "mine"]);
+    assert_eq!(refused.code, 2);
+    assert!(refused.stderr.contains("not empty"), "{}", refused.stderr);
+    assert!(d.join("mine/notes.txt").exists());
 
     let server = Server::start(d, "demo/data");
     let s = server.url.as_str();

@@ -162,6 +162,18 @@ impl KeyGrant {
         KeyId::of_public_key(&self.public_key)
     }
 
+    /// The key record this grant makes, enrolled by the entry at `seq`.
+    pub fn record(&self, seq: crate::Seq) -> crate::KeyRecord {
+        crate::KeyRecord {
+            key_id: self.key_id(),
+            public_key: self.public_key,
+            subject: self.subject.clone(),
+            roles: self.roles.clone(),
+            enrolled_at: seq,
+            revoked_at: None,
+        }
+    }
+
     pub(crate) fn to_view(&self) -> KeyEnrolledView {
         KeyEnrolledView {
             public_key: self.public_key.to_vec(),

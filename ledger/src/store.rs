@@ -223,6 +223,8 @@ pub struct Ledger {
     /// Set when a flush failed: what is durable is then unknown, so the ledger takes no more
     /// appends until it is reopened.
     poisoned: Mutex<Option<String>>,
+    /// Recent and high-level Merkle nodes, for proofs and receipts.
+    nodes: NodeCache,
     /// Artifact erasures staged but not yet durable: (ledger size that makes them durable,
     /// artifact).
     pending_erasures: Mutex<Vec<(u64, ArtifactHash)>>,
@@ -289,6 +291,78 @@ fn find_in_block(block: &[u8], level: u8, index: u64) -> Option<[u8; 32]> {
         }
     }
     None
+}
+
+/// How many of the latest node blocks stay in memory for proofs and receipts.
+const RECENT_BLOCKS: usize = 512;
+/// Nodes at this level and above are few (one per 4,096 entries) and sit in almost every
+/// proof, so they are kept in memory once read.
+const HIGH_LEVEL: u8 = 12;
+
+/// Merkle nodes kept in memory so that receipts and proofs rarely read sled: the latest node
+/// blocks (which hold every low-level sibling of a recent entry) and every high-level node
+/// read so far. Only a cache: sled holds them all.
+#[derive(Default)]
+pub(crate) struct NodeCache {
+    /// last seq of a block → (first seq it covers, the block).
+    recent: RwLock<std::collections::BTreeMap<u64, (u64, Arc<Vec<u8>>)>>,
+    high: RwLock<HashMap<(u8, u64), merkle::Hash>>,
+}
+
+impl NodeCache {
+    fn get(&self, level: u8, index: u64) -> Option<merkle::Hash> {
+        if level >= HIGH_LEVEL {
+            if let Some(h) = self.high.read().expect("cache lock").get(&(level, index)) {
+                return Some(*h);
+            }
+        }
+        let seq = completing_seq(level, index);
+        let recent = self.recent.read().expect("cache lock");
+        let (_, (first, block)) = recent.range(seq..).next()?;
+        if *first > seq {
+            return None;
+        }
+        find_in_block(block, level, index)
+    }
+
+    fn remember_high(&self, level: u8, index: u64, hash: merkle::Hash) {
+        if level >= HIGH_LEVEL {
+            self.high
+                .write()
+                .expect("cache lock")
+                .insert((level, index), hash);
+        }
+    }
+
+    fn add_block(&self, first: u64, last: u64, block: Vec<u8>) {
+        for (level, index, hash) in decode_node_block(&block) {
+            self.remember_high(level, index, hash);
+        }
+        let mut recent = self.recent.write().expect("cache lock");
+        recent.insert(last, (first, Arc::new(block)));
+        while recent.len() > RECENT_BLOCKS {
+            recent.pop_first();
+        }
+    }
+}
+
+/// Merkle nodes from the cache, else from sled (remembering high-level ones).
+pub(crate) struct CachedNodes<'a> {
+    pub(crate) cache: &'a NodeCache,
+    pub(crate) records: &'a sled::Tree,
+}
+
+impl NodeSource for CachedNodes<'_> {
+    type Error = LedgerError;
+
+    fn node(&self, level: u8, index: u64) -> Result<merkle::Hash, LedgerError> {
+        if let Some(hash) = self.cache.get(level, index) {
+            return Ok(hash);
+        }
+        let hash = SledNodes(self.records).node(level, index)?;
+        self.cache.remember_high(level, index, hash);
+        Ok(hash)
+    }
 }
 
 /// Reads Merkle nodes from the node blocks (`m` keys) of the records tree. The block that
@@ -522,6 +596,7 @@ impl Ledger {
             flush_lock: Mutex::new(()),
             poisoned: Mutex::new(None),
             pending_erasures: Mutex::new(Vec::new()),
+            nodes: NodeCache::default(),
             keys: RwLock::new(keys),
         };
         ledger.finish_erasures()?;
@@ -674,7 +749,7 @@ impl Ledger {
     /// The Merkle root over the first `size` entries.
     pub fn root_at(&self, size: u64) -> Result<[u8; 32], LedgerError> {
         self.check_size(size)?;
-        merkle::root_at::<Blake3Hasher, _>(&SledNodes(&self.records), size)
+        merkle::root_at::<Blake3Hasher, _>(&self.cached_nodes(), size)
     }
 
     fn check_size(&self, size: u64) -> Result<(), LedgerError> {
@@ -695,7 +770,7 @@ impl Ledger {
                 "seq {seq} is not inside a tree of size {size}"
             )));
         }
-        merkle::inclusion_proof::<Blake3Hasher, _>(&SledNodes(&self.records), seq.0, size)
+        merkle::inclusion_proof::<Blake3Hasher, _>(&self.cached_nodes(), seq.0, size)
             .map_err(merkle_err)
     }
 
@@ -711,7 +786,7 @@ impl Ledger {
                 "old size {old_size} is larger than new size {new_size}"
             )));
         }
-        merkle::consistency_proof::<Blake3Hasher, _>(&SledNodes(&self.records), old_size, new_size)
+        merkle::consistency_proof::<Blake3Hasher, _>(&self.cached_nodes(), old_size, new_size)
             .map_err(merkle_err)
     }
 
@@ -1007,14 +1082,7 @@ impl Ledger {
 
             match &action {
                 RecordAction::KeyEnrolled(grant) => {
-                    let record = KeyRecord {
-                        key_id: grant.key_id(),
-                        public_key: grant.public_key,
-                        subject: grant.subject.clone(),
-                        roles: grant.roles.clone(),
-                        enrolled_at: seq,
-                        revoked_at: None,
-                    };
+                    let record = grant.record(seq);
                     batch.insert(prefixed(KEY, &record.key_id.0), record.encode());
                     new_keys.insert(record.key_id, record);
                 }
@@ -1096,7 +1164,8 @@ impl Ledger {
         }
         .sign(ledger_key);
         batch.insert(&checkpoint_key(next), checkpoint.note.as_bytes());
-        batch.insert(&node_block_key(next - 1), encode_node_block(&new_nodes));
+        let node_block = encode_node_block(&new_nodes);
+        batch.insert(&node_block_key(next - 1), node_block.clone());
         batch.insert(HEAD, encode_head(&new_head));
 
         if let Err(e) = self.records.apply_batch(batch) {
@@ -1115,6 +1184,7 @@ impl Ledger {
             };
         }
         writer.frontier = frontier;
+        self.nodes.add_block(head.size, next - 1, node_block);
         self.keys.write().expect("keys lock").extend(new_keys);
         self.pending_erasures
             .lock()
@@ -1388,6 +1458,13 @@ impl Ledger {
         self.remove_artifacts(&pending)
     }
 
+    fn cached_nodes(&self) -> CachedNodes<'_> {
+        CachedNodes {
+            cache: &self.nodes,
+            records: &self.records,
+        }
+    }
+
     /// Entries written so far, durable or only staged.
     pub(crate) fn staged_size(&self) -> u64 {
         self.staged_head.read().expect("head lock").size
@@ -1436,14 +1513,7 @@ fn genesis_keys(genesis: &Genesis) -> Vec<KeyRecord> {
         enrolled_at: Seq(0),
         revoked_at: Some(Seq(1)),
     }];
-    out.extend(genesis.admins.iter().map(|a| KeyRecord {
-        key_id: a.key_id(),
-        public_key: a.public_key,
-        subject: a.subject.clone(),
-        roles: a.roles.clone(),
-        enrolled_at: Seq(0),
-        revoked_at: None,
-    }));
+    out.extend(genesis.admins.iter().map(|a| a.record(Seq(0))));
     out
 }
 

@@ -641,14 +641,8 @@ impl ChainVerifier {
 fn apply_key_action(keys: &mut HashMap<KeyId, KeyRecord>, action: &RecordAction, seq: Seq) {
     match action {
         RecordAction::KeyEnrolled(grant) => {
-            keys.entry(grant.key_id()).or_insert(KeyRecord {
-                key_id: grant.key_id(),
-                public_key: grant.public_key,
-                subject: grant.subject.clone(),
-                roles: grant.roles.clone(),
-                enrolled_at: seq,
-                revoked_at: None,
-            });
+            keys.entry(grant.key_id())
+                .or_insert_with(|| grant.record(seq));
         }
         RecordAction::KeyRevoked(id) => {
             if let Some(k) = keys.get_mut(id) {

@@ -527,3 +527,36 @@ fn staged_batches_are_invisible_until_a_flush_makes_them_durable() {
         .unwrap();
     f.ledger.verify(&|_| {}).unwrap();
 }
+
+/// Proofs come from an in-memory node cache when they can; a cold cache (after a reopen) must
+/// give the very same proofs from sled.
+#[test]
+fn proofs_are_the_same_from_the_cache_and_from_sled() {
+    let mut f = Fixture::new();
+    for batch in 0..40 {
+        let events = (0..(batch % 9 + 1))
+            .map(|i| f.event(&f.admin, &format!("c{batch}-{i}"), b"x"))
+            .collect();
+        f.ledger.append(events);
+    }
+    let size = f.ledger.head().size;
+    let warm: Vec<_> = (0..size)
+        .map(|seq| f.ledger.inclusion_proof(Seq(seq), size).unwrap())
+        .collect();
+    let warm_consistency: Vec<_> = (1..size)
+        .map(|old| f.ledger.consistency_proof(old, size).unwrap())
+        .collect();
+    f = f.restart();
+    for (seq, proof) in warm.iter().enumerate() {
+        assert_eq!(
+            &f.ledger.inclusion_proof(Seq(seq as u64), size).unwrap(),
+            proof
+        );
+    }
+    for (i, proof) in warm_consistency.iter().enumerate() {
+        assert_eq!(
+            &f.ledger.consistency_proof(i as u64 + 1, size).unwrap(),
+            proof
+        );
+    }
+}

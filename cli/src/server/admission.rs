@@ -5,7 +5,7 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use ledger::{Candidate, Ledger, Rejection, Seq, UnixMicros};
+use ledger::{Candidate, Ledger, Rejection};
 use projections::query::SourceError;
 use projections::{EntrySource, RawEntry, Role, Subject, Submitter, Timestamp, Validator};
 
@@ -69,27 +69,17 @@ impl ledger::Admission for IsmsAdmission {
 #[derive(Debug, Clone)]
 pub struct LedgerSource(pub Arc<Ledger>);
 
+// Delegates to the projections' own `EntrySource` for `Ledger`, so the two cannot drift.
 impl EntrySource for LedgerSource {
     fn len(&self) -> Result<u64, SourceError> {
-        Ok(self.0.head().size)
+        EntrySource::len(&*self.0)
     }
 
     fn entries(&self, range: Range<u64>) -> Result<Vec<RawEntry>, SourceError> {
-        self.0
-            .entries(range)
-            .map(|e| {
-                let e = e?;
-                Ok(RawEntry {
-                    seq: e.seq.0,
-                    recorded_at: Timestamp(e.recorded_at.0),
-                    key_id: e.key_id.0,
-                    body: e.body,
-                })
-            })
-            .collect()
+        EntrySource::entries(&*self.0, range)
     }
 
     fn seq_at_or_before(&self, t: Timestamp) -> Result<Option<u64>, SourceError> {
-        Ok(self.0.seq_at_or_before(UnixMicros(t.0))?.map(|s: Seq| s.0))
+        EntrySource::seq_at_or_before(&*self.0, t)
     }
 }

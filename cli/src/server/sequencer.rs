@@ -1,7 +1,9 @@
 //! The sequencer: the one writer of the ledger, pipelined in three stages.
 //!
-//! 1. Each submission is *prepared* where it arrives (body checks and batched signature
-//!    verification on a blocking thread), so signatures never wait for the writer.
+//! 1. Submissions are *prepared* before the writer sees them (body checks and batched
+//!    signature verification): a large one on a blocking thread where it arrives, small ones
+//!    (unary appends) gathered by a preparer thread so that concurrent requests share one
+//!    batched signature check. Signatures never wait for the writer.
 //! 2. The writer thread drains the queue and *stages* each drained batch with one
 //!    `Ledger::stage` (one atomic sled batch, one checkpoint), then hands it to the flusher.
 //! 3. The flusher thread makes everything staged so far durable with one `make_durable`
@@ -51,8 +53,21 @@ enum Message {
 
 struct Submission {
     prepared: Prepared,
-    reply: oneshot::Sender<Committed>,
+    /// Who submitted which events, in order: (number of events, where to answer).
+    parts: Vec<(usize, oneshot::Sender<Committed>)>,
 }
+
+/// A small submission waiting for the preparer.
+enum Raw {
+    Events(Vec<SignedEvent>, oneshot::Sender<Committed>),
+    /// Wakes the preparer so it sees that the sequencer is closing.
+    Wake,
+}
+
+/// Most events the preparer gathers into one `prepare`.
+const MAX_PREPARE_EVENTS: usize = 1024;
+/// Submissions of at most this many events go through the preparer.
+const SMALL_SUBMISSION: usize = 4;
 
 /// A staged batch on its way to the flusher, with whom to answer.
 struct StagedBatch {
@@ -80,18 +95,24 @@ pub enum SubmitError {
 pub struct Sequencer {
     ledger: Arc<Ledger>,
     queue: mpsc::Sender<Message>,
+    small: mpsc::Sender<Raw>,
     closing: Arc<AtomicBool>,
     committed: watch::Receiver<u64>,
 }
 
-/// The writer thread's handle, to wait for it at shutdown.
+/// The preparer's and the writer's threads, to wait for them at shutdown.
 #[derive(Debug)]
-pub struct WriterThread(std::thread::JoinHandle<()>);
+pub struct WriterThread {
+    preparer: std::thread::JoinHandle<()>,
+    writer: std::thread::JoinHandle<()>,
+}
 
 impl WriterThread {
-    /// Waits until the writer has committed everything it took and stopped.
+    /// Waits until the preparer has handed over what it took and the writer has committed
+    /// everything it took, and both stopped.
     pub fn join(self) {
-        let _ = self.0.join();
+        let _ = self.preparer.join();
+        let _ = self.writer.join();
     }
 }
 
@@ -108,17 +129,27 @@ impl Sequencer {
         let closing = Arc::new(AtomicBool::new(false));
         let flag = closing.clone();
         let writer_ledger = ledger.clone();
-        let thread = std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("isms-sequencer".into())
             .spawn(move || run(writer_ledger, admission, rx, committed_tx, flag))?;
+        let (small, small_rx) = mpsc::channel(QUEUE_DEPTH);
+        let preparer = {
+            let ledger = ledger.clone();
+            let queue = queue.clone();
+            let closing = closing.clone();
+            std::thread::Builder::new()
+                .name("isms-preparer".into())
+                .spawn(move || prepare_loop(&ledger, small_rx, &queue, &closing))?
+        };
         Ok((
             Sequencer {
                 ledger,
                 queue,
+                small,
                 closing,
                 committed,
             },
-            WriterThread(thread),
+            WriterThread { preparer, writer },
         ))
     }
 
@@ -138,20 +169,27 @@ impl Sequencer {
         if self.closing.load(Ordering::SeqCst) {
             return Err(SubmitError::ShuttingDown);
         }
-        // A few events (a unary append) are prepared right here: one signature check costs
-        // less than a hop to the blocking pool. Larger submissions go to it, where prepare
-        // spreads over every core.
-        let prepared = if events.len() <= 4 {
-            self.ledger.prepare(events)
-        } else {
-            let ledger = self.ledger.clone();
-            tokio::task::spawn_blocking(move || ledger.prepare(events))
-                .await
-                .map_err(|_| SubmitError::ShuttingDown)?
-        };
         let (reply, rx) = oneshot::channel();
+        if events.len() <= SMALL_SUBMISSION {
+            // Gathered with other small submissions, so their signatures are checked in one
+            // batch instead of one by one.
+            self.small
+                .send(Raw::Events(events, reply))
+                .await
+                .map_err(|_| SubmitError::ShuttingDown)?;
+            return Ok(rx);
+        }
+        // A large submission is prepared on the blocking pool, where prepare spreads over
+        // every core.
+        let ledger = self.ledger.clone();
+        let prepared = tokio::task::spawn_blocking(move || ledger.prepare(events))
+            .await
+            .map_err(|_| SubmitError::ShuttingDown)?;
         self.queue
-            .send(Message::Submit(Submission { prepared, reply }))
+            .send(Message::Submit(Submission {
+                parts: vec![(prepared.len(), reply)],
+                prepared,
+            }))
             .await
             .map_err(|_| SubmitError::ShuttingDown)?;
         Ok(rx)
@@ -162,7 +200,8 @@ impl Sequencer {
     /// refused (its reply channel is dropped): never half-written.
     pub fn close(&self) {
         self.closing.store(true, Ordering::SeqCst);
-        // If the queue is full the writer is busy and sees the flag after its batch.
+        // If a queue is full its thread is busy and sees the flag after its batch.
+        let _ = self.small.try_send(Raw::Wake);
         let _ = self.queue.try_send(Message::Wake);
     }
 
@@ -227,8 +266,10 @@ fn run(
         let mut replies = Vec::with_capacity(submissions.len());
         let mut batch: Option<Prepared> = None;
         for s in submissions {
-            lengths.push(s.prepared.len());
-            replies.push(s.reply);
+            for (len, reply) in s.parts {
+                lengths.push(len);
+                replies.push(reply);
+            }
             match batch.as_mut() {
                 Some(b) => b.extend(s.prepared),
                 None => batch = Some(s.prepared),
@@ -267,6 +308,53 @@ fn run(
     }
     drop(to_flusher);
     let _ = flusher.join();
+}
+
+/// Gathers small submissions, prepares them together (one batched signature check) and hands
+/// them to the writer. Stops once the sequencer is closing and nothing small is waiting.
+fn prepare_loop(
+    ledger: &Ledger,
+    mut rx: mpsc::Receiver<Raw>,
+    queue: &mpsc::Sender<Message>,
+    closing: &AtomicBool,
+) {
+    loop {
+        let mut events = Vec::new();
+        let mut parts = Vec::new();
+        let mut take = |raw: Raw, events: &mut Vec<SignedEvent>| {
+            if let Raw::Events(e, reply) = raw {
+                parts.push((e.len(), reply));
+                events.extend(e);
+            }
+        };
+        if !closing.load(Ordering::SeqCst) {
+            match rx.blocking_recv() {
+                Some(raw) => take(raw, &mut events),
+                None => return,
+            }
+        }
+        while events.len() < MAX_PREPARE_EVENTS {
+            match rx.try_recv() {
+                Ok(raw) => take(raw, &mut events),
+                Err(_) => break,
+            }
+        }
+        if parts.is_empty() {
+            if closing.load(Ordering::SeqCst) {
+                // Dropping the receiver refuses anything sent from now on.
+                return;
+            }
+            continue;
+        }
+        let prepared = ledger.prepare(events);
+        if queue
+            .blocking_send(Message::Submit(Submission { prepared, parts }))
+            .is_err()
+        {
+            // The writer has stopped: the replies are dropped, so these events are refused.
+            return;
+        }
+    }
 }
 
 /// Takes every staged batch waiting, makes them durable with one flush, then answers them.
