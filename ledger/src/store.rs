@@ -299,13 +299,16 @@ const RECENT_BLOCKS: usize = 512;
 /// proof, so they are kept in memory once read.
 const HIGH_LEVEL: u8 = 12;
 
+/// Node blocks by the last seq they cover: (first seq they cover, the block).
+type RecentBlocks = std::collections::BTreeMap<u64, (u64, Arc<Vec<u8>>)>;
+
 /// Merkle nodes kept in memory so that receipts and proofs rarely read sled: the latest node
 /// blocks (which hold every low-level sibling of a recent entry) and every high-level node
 /// read so far. Only a cache: sled holds them all.
 #[derive(Default)]
 pub(crate) struct NodeCache {
     /// last seq of a block → (first seq it covers, the block).
-    recent: RwLock<std::collections::BTreeMap<u64, (u64, Arc<Vec<u8>>)>>,
+    recent: RwLock<RecentBlocks>,
     high: RwLock<HashMap<(u8, u64), merkle::Hash>>,
 }
 
