@@ -6,13 +6,22 @@
 //! [`SnapshotStore`], so it runs on a real ledger (see `ledger_glue`) or on plain vectors in
 //! tests. Snapshots are bincode of [`State`]: rebuildable, never part of the permanent record;
 //! an unreadable snapshot is ignored and rebuilt.
+//!
+//! Score history is kept out of the snapshotted state, so decoding a snapshot costs the same
+//! however long the history: each snapshot also stores the score points of its own interval
+//! (a segment, read only when its chain is not yet in memory), and the engine links the
+//! segments into a shared chain that states reference instead of copying.
 
-use std::{collections::BTreeMap, ops::Range, sync::Mutex};
+use std::{
+    collections::BTreeMap,
+    ops::Range,
+    sync::{Arc, Mutex},
+};
 
 use crate::{
-    model::{KeyIdBytes, Timestamp},
+    model::{KeyIdBytes, RiskId, Timestamp},
     registers::{Registers, Table},
-    state::State,
+    state::{HistorySegment, ScorePoint, State},
     validator::{apply_envelope, fold_entry},
     wire,
 };
@@ -111,9 +120,9 @@ impl SnapshotStore for sled::Tree {
     }
 }
 
-/// Snapshot format version: bumped whenever `State` changes shape, so old snapshots are
-/// ignored (and rebuilt) instead of misread.
-const SNAPSHOT_FORMAT: u8 = 1;
+/// Snapshot format version: bumped whenever `State` or the snapshot layout changes shape, so
+/// old snapshots are ignored (and rebuilt) instead of misread.
+const SNAPSHOT_FORMAT: u8 = 2;
 
 /// How the engine is tuned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,6 +145,9 @@ pub struct Projector<S, P> {
     source: P,
     snapshots: S,
     config: ProjectorConfig,
+    /// The score-history chain ending at each snapshot key, once built or loaded: derived
+    /// and immutable, so every query starting from that snapshot shares it.
+    history: Mutex<BTreeMap<u64, Arc<HistorySegment>>>,
 }
 
 /// A row's cells by field name.
@@ -213,6 +225,7 @@ where
             source,
             snapshots,
             config,
+            history: Mutex::default(),
         }
     }
 
@@ -225,18 +238,30 @@ where
         let mut state = State::default();
         let mut at = 0;
         let mut floor = applied;
-        // Walk down past unreadable snapshots (older format) to one we can use.
+        // Walk down past unreadable snapshots (older format, or a history chain that cannot
+        // be followed) to one we can use.
         while let Some((key, bytes)) = self.snapshots.floor(floor)? {
-            if let Some(s) = decode_snapshot(&bytes) {
-                state = s;
-                at = key;
+            let mut unusable = key;
+            if let Some(mut s) = decode_snapshot(&bytes) {
+                match self.history_at(key, &bytes)? {
+                    Ok(sealed) => {
+                        s.history.set_sealed(sealed);
+                        state = s;
+                        at = key;
+                        break;
+                    }
+                    // Snapshots between the broken link and `key` mostly chain through it:
+                    // skip them rather than follow the chain down to it again from each.
+                    Err(broken) => unusable = broken,
+                }
+            }
+            if unusable == 0 {
                 break;
             }
-            if key == 0 {
-                break;
-            }
-            floor = key - 1;
+            floor = unusable - 1;
         }
+        // The snapshot each written segment continues from.
+        let mut from = at;
         let mut next = at;
         while next < applied {
             let end = applied.min((next / k + 1) * k);
@@ -245,10 +270,67 @@ where
             }
             next = end;
             if next % k == 0 {
-                self.snapshots.put(next, encode_snapshot(&state))?;
+                let (points, segment) = state.history.seal();
+                self.snapshots
+                    .put(next, encode_snapshot(&state, from, &points))?;
+                self.history_cache()?.insert(next, segment);
+                from = next;
             }
         }
         Ok(state)
+    }
+
+    fn history_cache(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, BTreeMap<u64, Arc<HistorySegment>>>, SourceError> {
+        Ok(self.history.lock().map_err(|_| "history lock poisoned")?)
+    }
+
+    /// The score-history chain ending at snapshot `key` (whose bytes are `bytes`): from
+    /// memory, or by following the segments' `from` links down through the store.
+    /// `Err(broken)` if the snapshot at `broken` is missing or unreadable (or links upwards):
+    /// the chain cannot be trusted, so the caller treats `key` as unusable.
+    #[allow(clippy::type_complexity)]
+    fn history_at(
+        &self,
+        key: u64,
+        bytes: &[u8],
+    ) -> Result<Result<Option<Arc<HistorySegment>>, u64>, SourceError> {
+        let mut cache = self.history_cache()?;
+        if let Some(seg) = cache.get(&key) {
+            return Ok(Ok(Some(seg.clone())));
+        }
+        let Some((mut from, points)) = decode_segment(bytes) else {
+            return Ok(Err(key));
+        };
+        let mut pending = vec![(key, points)];
+        let mut prev = loop {
+            let top = pending[pending.len() - 1].0;
+            if from >= top {
+                // A link that does not go down would never end.
+                return Ok(Err(top));
+            }
+            if from == 0 {
+                break None;
+            }
+            if let Some(seg) = cache.get(&from) {
+                break Some(seg.clone());
+            }
+            let Some((found, bytes)) = self.snapshots.floor(from)? else {
+                return Ok(Err(from));
+            };
+            let Some((below, points)) = decode_segment(&bytes).filter(|_| found == from) else {
+                return Ok(Err(from));
+            };
+            pending.push((from, points));
+            from = below;
+        };
+        for (key, points) in pending.into_iter().rev() {
+            let seg = Arc::new(HistorySegment { points, prev });
+            cache.insert(key, seg.clone());
+            prev = Some(seg);
+        }
+        Ok(Ok(prev))
     }
 
     /// The state after entry `seq` (inclusive).
@@ -312,16 +394,42 @@ where
     }
 }
 
-fn encode_snapshot(state: &State) -> Vec<u8> {
-    let mut out = vec![SNAPSHOT_FORMAT];
+/// The score points recorded in one snapshot interval, and the snapshot it continues from.
+type Segment = (u64, BTreeMap<RiskId, Vec<ScorePoint>>);
+
+/// Layout: format byte, state length (u64 LE), the state (without score history), then the
+/// interval's segment. The length lets a query decode the state alone.
+fn encode_snapshot(
+    state: &State,
+    from: u64,
+    points: &BTreeMap<RiskId, Vec<ScorePoint>>,
+) -> Vec<u8> {
     // Serializing plain data into a Vec cannot fail.
-    out.extend(bincode::serialize(state).expect("State serializes"));
+    let state = bincode::serialize(state).expect("State serializes");
+    let segment = bincode::serialize(&(from, points)).expect("segment serializes");
+    let mut out = Vec::with_capacity(9 + state.len() + segment.len());
+    out.push(SNAPSHOT_FORMAT);
+    out.extend((state.len() as u64).to_le_bytes());
+    out.extend(state);
+    out.extend(segment);
     out
 }
 
-fn decode_snapshot(bytes: &[u8]) -> Option<State> {
-    match bytes.split_first() {
-        Some((&SNAPSHOT_FORMAT, rest)) => bincode::deserialize(rest).ok(),
-        _ => None,
+/// The state part and the segment part of a snapshot.
+fn split_snapshot(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (&format, rest) = bytes.split_first()?;
+    if format != SNAPSHOT_FORMAT || rest.len() < 8 {
+        return None;
     }
+    let (len, rest) = rest.split_at(8);
+    let len = usize::try_from(u64::from_le_bytes(len.try_into().ok()?)).ok()?;
+    (len <= rest.len()).then(|| rest.split_at(len))
+}
+
+fn decode_snapshot(bytes: &[u8]) -> Option<State> {
+    bincode::deserialize(split_snapshot(bytes)?.0).ok()
+}
+
+fn decode_segment(bytes: &[u8]) -> Option<Segment> {
+    bincode::deserialize(split_snapshot(bytes)?.1).ok()
 }

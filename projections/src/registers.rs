@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use crate::{
     catalog::{catalog, ControlId},
     model::*,
-    state::{ActionStatus, Meta, RiskStatus, State},
+    state::{ActionStatus, Meta, RiskHistory, RiskStatus, State},
 };
 
 /// A register rendered as rows of named cells, keyed by the row's id.
@@ -37,8 +37,9 @@ pub struct RiskRow {
     pub controls: Vec<ControlId>,
     pub status: RiskStatus,
     pub accepted: Option<Meta>,
-    /// (residual?, score, entry) in the order recorded.
-    pub history: Vec<(bool, Score, u64)>,
+    /// (residual?, score, entry) in the order recorded, collected when read: the history
+    /// grows with every rescoring, the rest of the row does not.
+    pub history: RiskHistory,
     pub version: u64,
 }
 
@@ -181,11 +182,7 @@ impl Registers<'_> {
                 controls: r.controls.clone(),
                 status: r.status,
                 accepted: r.acceptance.as_ref().map(|(_, m)| m.clone()),
-                history: r
-                    .history
-                    .iter()
-                    .map(|p| (p.residual, Score::of(p.likelihood, p.impact), p.seq))
-                    .collect(),
+                history: self.state.history.of(id),
                 version: r.version,
             })
             .collect()

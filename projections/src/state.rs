@@ -3,7 +3,11 @@
 //! (possible in a bitemporal fold that hides later-effective entries) is applied as far as
 //! it makes sense and otherwise ignored.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt,
+    sync::Arc,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -35,7 +39,7 @@ pub struct KeyInfo {
 }
 
 /// One score on a risk's history. Kept small (no strings): the history is the one part of
-/// the state that grows with every rescoring, and snapshots are decoded on every query.
+/// the state that grows with every rescoring.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScorePoint {
     /// `inherent` or `residual`.
@@ -80,7 +84,6 @@ pub struct Risk {
     pub plan: String,
     pub status: RiskStatus,
     pub acceptance: Option<(String, Meta)>,
-    pub history: Vec<ScorePoint>,
     pub version: u64,
     pub created: Meta,
     pub updated: Meta,
@@ -315,6 +318,10 @@ pub struct State {
     pub suppliers: BTreeMap<SupplierId, Supplier>,
     pub continuity_tests: BTreeMap<TestId, (String, CheckResult, Vec<ControlId>, Meta)>,
     pub erased: BTreeMap<[u8; 32], (String, Meta)>,
+    /// Every risk's score history. Not serialized: it is the one part of the state that grows
+    /// with history, and the snapshot every query decodes must not (see [`ScoreHistory`]).
+    #[serde(skip)]
+    pub history: ScoreHistory,
 }
 
 impl State {
@@ -365,6 +372,169 @@ impl State {
             ),
             _ => None,
         }
+    }
+}
+
+/// Every risk's score history, in the order recorded: sealed segments shared with the query
+/// engine (immutable, one per snapshot interval, stored next to the snapshot that ends it)
+/// plus the points applied since the last seal. Cloning it copies one `Arc` and the short
+/// tail, so a query's cost does not grow with the number of rescorings; the full history is
+/// walked only when a register reads it. Equality compares the histories, not how they are
+/// split into segments, so a snapshot-backed state equals the naive fold.
+#[derive(Clone, Default)]
+pub struct ScoreHistory {
+    sealed: Option<Arc<HistorySegment>>,
+    tail: BTreeMap<RiskId, Vec<ScorePoint>>,
+}
+
+/// The points of one snapshot interval, linked to the segment before it.
+pub(crate) struct HistorySegment {
+    pub(crate) points: BTreeMap<RiskId, Vec<ScorePoint>>,
+    pub(crate) prev: Option<Arc<HistorySegment>>,
+}
+
+impl Drop for HistorySegment {
+    // The chain has one link per snapshot interval: unlink it iteratively so dropping a long
+    // history cannot overflow the stack through nested drops.
+    fn drop(&mut self) {
+        let mut next = self.prev.take();
+        while let Some(seg) = next {
+            next = Arc::try_unwrap(seg)
+                .ok()
+                .and_then(|mut only| only.prev.take());
+        }
+    }
+}
+
+impl fmt::Debug for HistorySegment {
+    // Not derived: that would print the whole chain, recursively.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HistorySegment")
+            .field("risks", &self.points.len())
+            .field("prev", &self.prev.is_some())
+            .finish()
+    }
+}
+
+impl ScoreHistory {
+    fn push(&mut self, risk: &RiskId, point: ScorePoint) {
+        self.tail.entry(risk.clone()).or_default().push(point);
+    }
+
+    /// One risk's history (a cheap handle; the points are collected when read).
+    pub fn of(&self, risk: &RiskId) -> RiskHistory {
+        RiskHistory {
+            sealed: self.sealed.clone(),
+            tail: self.tail.get(risk).cloned().unwrap_or_default(),
+            risk: risk.clone(),
+        }
+    }
+
+    /// Every risk's history, in the order recorded. Walks the whole history.
+    pub fn flatten(&self) -> BTreeMap<RiskId, Vec<ScorePoint>> {
+        let mut out: BTreeMap<RiskId, Vec<ScorePoint>> = BTreeMap::new();
+        for seg in chain(&self.sealed) {
+            for (risk, points) in &seg.points {
+                out.entry(risk.clone())
+                    .or_default()
+                    .extend_from_slice(points);
+            }
+        }
+        for (risk, points) in &self.tail {
+            out.entry(risk.clone())
+                .or_default()
+                .extend_from_slice(points);
+        }
+        out
+    }
+
+    /// Seals the tail: returns its points (to be stored with a snapshot) and links them as a
+    /// new segment, which is also returned for the engine to share with later queries.
+    pub(crate) fn seal(&mut self) -> (BTreeMap<RiskId, Vec<ScorePoint>>, Arc<HistorySegment>) {
+        let points = std::mem::take(&mut self.tail);
+        let seg = Arc::new(HistorySegment {
+            points: points.clone(),
+            prev: self.sealed.take(),
+        });
+        self.sealed = Some(seg.clone());
+        (points, seg)
+    }
+
+    /// The sealed history of a state decoded from a snapshot (whose tail is empty).
+    pub(crate) fn set_sealed(&mut self, sealed: Option<Arc<HistorySegment>>) {
+        self.sealed = sealed;
+    }
+}
+
+/// The segments of a chain, oldest first.
+fn chain(head: &Option<Arc<HistorySegment>>) -> Vec<&HistorySegment> {
+    let mut segs = Vec::new();
+    let mut next = head.as_deref();
+    while let Some(seg) = next {
+        segs.push(seg);
+        next = seg.prev.as_deref();
+    }
+    segs.reverse();
+    segs
+}
+
+impl PartialEq for ScoreHistory {
+    fn eq(&self, other: &Self) -> bool {
+        self.flatten() == other.flatten()
+    }
+}
+
+impl Eq for ScoreHistory {}
+
+impl fmt::Debug for ScoreHistory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.flatten().fmt(f)
+    }
+}
+
+/// One risk's score history as a register row holds it: building the row costs nothing that
+/// grows with history; reading the points walks it.
+#[derive(Clone)]
+pub struct RiskHistory {
+    sealed: Option<Arc<HistorySegment>>,
+    tail: Vec<ScorePoint>,
+    risk: RiskId,
+}
+
+impl RiskHistory {
+    /// The points, in the order recorded.
+    pub fn points(&self) -> Vec<ScorePoint> {
+        let mut out = Vec::new();
+        for seg in chain(&self.sealed) {
+            if let Some(points) = seg.points.get(&self.risk) {
+                out.extend_from_slice(points);
+            }
+        }
+        out.extend_from_slice(&self.tail);
+        out
+    }
+
+    /// (residual?, score, entry) in the order recorded.
+    pub fn iter(&self) -> std::vec::IntoIter<(bool, Score, u64)> {
+        self.points()
+            .into_iter()
+            .map(|p| (p.residual, Score::of(p.likelihood, p.impact), p.seq))
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+}
+
+impl PartialEq for RiskHistory {
+    fn eq(&self, other: &Self) -> bool {
+        self.points() == other.points()
+    }
+}
+
+impl Eq for RiskHistory {}
+
+impl fmt::Debug for RiskHistory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
     }
 }
 
@@ -449,7 +619,6 @@ pub fn apply(state: &mut State, meta: Meta, event: &Event) {
                 plan: String::new(),
                 status: RiskStatus::Identified,
                 acceptance: None,
-                history: Vec::new(),
                 version,
                 created: meta.clone(),
                 updated: meta.clone(),
@@ -471,13 +640,16 @@ pub fn apply(state: &mut State, meta: Meta, event: &Event) {
                 if r.status == RiskStatus::Identified {
                     r.status = RiskStatus::Assessed;
                 }
-                r.history.push(ScorePoint {
-                    residual: false,
-                    likelihood: *likelihood,
-                    impact: *impact,
-                    seq: meta.seq,
-                    effective_at: meta.effective_at,
-                });
+                state.history.push(
+                    risk_id,
+                    ScorePoint {
+                        residual: false,
+                        likelihood: *likelihood,
+                        impact: *impact,
+                        seq: meta.seq,
+                        effective_at: meta.effective_at,
+                    },
+                );
                 r.version += 1;
                 r.updated = meta;
             }
@@ -490,13 +662,16 @@ pub fn apply(state: &mut State, meta: Meta, event: &Event) {
         } => {
             if let Some(r) = state.risks.get_mut(risk_id) {
                 r.residual = Some((*likelihood, *impact));
-                r.history.push(ScorePoint {
-                    residual: true,
-                    likelihood: *likelihood,
-                    impact: *impact,
-                    seq: meta.seq,
-                    effective_at: meta.effective_at,
-                });
+                state.history.push(
+                    risk_id,
+                    ScorePoint {
+                        residual: true,
+                        likelihood: *likelihood,
+                        impact: *impact,
+                        seq: meta.seq,
+                        effective_at: meta.effective_at,
+                    },
+                );
                 r.version += 1;
                 r.updated = meta;
             }
