@@ -488,6 +488,11 @@ fn demo_then_export_verify_offline_prove_and_tamper() {
     let offline = json(&offline);
     assert_eq!(offline["ok"], true);
     assert!(offline["artifacts_checked"].as_u64().unwrap() > 40);
+    // The bundle carries every checkpoint the demo's batches wrote, and each was checked.
+    assert!(
+        offline["checkpoints_checked"].as_u64().unwrap() > 10,
+        "{offline}"
+    );
 
     // Another ledger's key: exit 1.
     ok(d, &["key", "new", "--out", "other.key"]);

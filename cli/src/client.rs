@@ -186,6 +186,28 @@ impl Client {
         self.checkpoint(0).await
     }
 
+    /// Every stored checkpoint of at most `to_size` entries, smallest first.
+    pub async fn checkpoints(&mut self, to_size: u64) -> anyhow::Result<Vec<pb::Checkpoint>> {
+        let request = self.read(
+            pb::ListCheckpointsRequest {
+                from_size: 0,
+                to_size,
+            },
+            lm::LIST_CHECKPOINTS,
+        );
+        let mut stream = self
+            .ledger
+            .list_checkpoints(request)
+            .await
+            .context("listing the checkpoints")?
+            .into_inner();
+        let mut out = Vec::new();
+        while let Some(c) = stream.message().await.context("listing the checkpoints")? {
+            out.push(c);
+        }
+        Ok(out)
+    }
+
     /// The checkpoint of `size` entries (0: the latest).
     pub async fn checkpoint(&mut self, size: u64) -> anyhow::Result<pb::Checkpoint> {
         let request = self.read(pb::GetCheckpointRequest { size }, lm::GET_CHECKPOINT);

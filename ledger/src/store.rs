@@ -293,8 +293,10 @@ fn find_in_block(block: &[u8], level: u8, index: u64) -> Option<[u8; 32]> {
     None
 }
 
-/// How many of the latest node blocks stay in memory for proofs and receipts.
-const RECENT_BLOCKS: usize = 512;
+/// How many bytes of the latest node blocks stay in memory for proofs and receipts (a block
+/// of 1,000 entries is about 80 KiB; large batches make larger blocks, so the bound is in
+/// bytes, not blocks).
+const RECENT_BLOCK_BYTES: usize = 8 * 1024 * 1024;
 /// Nodes at this level and above are few (one per 4,096 entries) and sit in almost every
 /// proof, so they are kept in memory once read.
 const HIGH_LEVEL: u8 = 12;
@@ -307,8 +309,8 @@ type RecentBlocks = std::collections::BTreeMap<u64, (u64, Arc<Vec<u8>>)>;
 /// read so far. Only a cache: sled holds them all.
 #[derive(Default)]
 pub(crate) struct NodeCache {
-    /// last seq of a block → (first seq it covers, the block).
-    recent: RwLock<RecentBlocks>,
+    /// last seq of a block → (first seq it covers, the block), with their total size.
+    recent: RwLock<(RecentBlocks, usize)>,
     high: RwLock<HashMap<(u8, u64), merkle::Hash>>,
 }
 
@@ -321,7 +323,7 @@ impl NodeCache {
         }
         let seq = completing_seq(level, index);
         let recent = self.recent.read().expect("cache lock");
-        let (_, (first, block)) = recent.range(seq..).next()?;
+        let (_, (first, block)) = recent.0.range(seq..).next()?;
         if *first > seq {
             return None;
         }
@@ -342,9 +344,14 @@ impl NodeCache {
             self.remember_high(level, index, hash);
         }
         let mut recent = self.recent.write().expect("cache lock");
-        recent.insert(last, (first, Arc::new(block)));
-        while recent.len() > RECENT_BLOCKS {
-            recent.pop_first();
+        let (blocks, bytes) = &mut *recent;
+        *bytes += block.len();
+        blocks.insert(last, (first, Arc::new(block)));
+        // Keep at least the newest block, however large.
+        while *bytes > RECENT_BLOCK_BYTES && blocks.len() > 1 {
+            if let Some((_, (_, old))) = blocks.pop_first() {
+                *bytes -= old.len();
+            }
         }
     }
 }

@@ -103,9 +103,15 @@ pub async fn verify_server(
         None => (false, ledger_key_of(client).await?.1),
     };
     let (entries, checkpoint) = fetch_all(client, "fetching").await?;
+    let notes: Vec<String> = client
+        .checkpoints(checkpoint.size)
+        .await?
+        .into_iter()
+        .map(|c| c.note)
+        .collect();
     let raw: Vec<Vec<u8>> = entries.iter().map(|e| e.encode()).collect();
     let bar = progress(raw.len() as u64, "verifying");
-    let result = bundle::verify_chain(&raw, &[checkpoint.note], &key, &|n| bar.set_position(n));
+    let result = bundle::verify_chain(&raw, &notes, &key, &|n| bar.set_position(n));
     bar.finish_and_clear();
     Ok((result, trusted))
 }
@@ -179,6 +185,14 @@ pub struct ExportArgs {
 pub async fn build_bundle(client: &mut Client, with_artifacts: bool) -> anyhow::Result<Bundle> {
     let (origin, ledger_key) = ledger_key_of(client).await?;
     let (entries, checkpoint) = fetch_all(client, "exporting").await?;
+    // Every checkpoint the ledger signed up to the exported size: the receipts clients hold
+    // rest on them, and each is checked against the entries.
+    let checkpoints: Vec<String> = client
+        .checkpoints(checkpoint.size)
+        .await?
+        .into_iter()
+        .map(|c| c.note)
+        .collect();
     let mut artifacts = Vec::new();
     if with_artifacts {
         let hashes: BTreeSet<[u8; 32]> = entries
@@ -211,13 +225,13 @@ pub async fn build_bundle(client: &mut Client, with_artifacts: bool) -> anyhow::
             origin: origin.clone(),
             ledger_key: ledger_vkey(&origin, &ledger_key),
             entries: entries.len() as u64,
-            checkpoints: 1,
+            checkpoints: checkpoints.len() as u64,
             artifacts: artifacts.len() as u64,
             exported_at: dates::show_time(ledger::UnixMicros::now().0),
         },
         keys: keys_of(&entries),
         entries: entries.iter().map(|e| e.encode()).collect(),
-        checkpoints: vec![checkpoint.note],
+        checkpoints,
         artifacts,
     })
 }

@@ -39,6 +39,8 @@ pub mod method {
     pub const SUBSCRIBE: &str = "/isms.ledger.v1.Ledger/Subscribe";
     /// `GetCheckpoint`.
     pub const GET_CHECKPOINT: &str = "/isms.ledger.v1.Ledger/GetCheckpoint";
+    /// `ListCheckpoints`.
+    pub const LIST_CHECKPOINTS: &str = "/isms.ledger.v1.Ledger/ListCheckpoints";
     /// `GetInclusionProof`.
     pub const GET_INCLUSION_PROOF: &str = "/isms.ledger.v1.Ledger/GetInclusionProof";
     /// `GetConsistencyProof`.
@@ -357,6 +359,30 @@ impl ledger_server::Ledger for LedgerService {
         }
         .map_err(|e| ledger_status(&e))?;
         Ok(Response::new(checkpoint_message(checkpoint)))
+    }
+
+    type ListCheckpointsStream = BoxStream<pb::Checkpoint>;
+
+    async fn list_checkpoints(
+        &self,
+        request: Request<pb::ListCheckpointsRequest>,
+    ) -> Result<Response<Self::ListCheckpointsStream>, Status> {
+        self.auth.check(&request, method::LIST_CHECKPOINTS)?;
+        let request = request.into_inner();
+        let to = match request.to_size {
+            0 => u64::MAX,
+            n => n,
+        };
+        let checkpoints: Vec<Result<pb::Checkpoint, Status>> = self
+            .ledger
+            .checkpoints()
+            .filter(|c| match c {
+                Ok(c) => (request.from_size..=to).contains(&c.checkpoint.size),
+                Err(_) => true, // a read error is reported, not skipped
+            })
+            .map(|c| c.map(checkpoint_message).map_err(|e| ledger_status(&e)))
+            .collect();
+        Ok(Response::new(Box::pin(tokio_stream::iter(checkpoints))))
     }
 
     async fn get_inclusion_proof(
