@@ -71,7 +71,7 @@ pub struct LedgerConfig {
     pub max_future_skew_us: i64,
     /// Where `recorded_at` comes from.
     pub clock: Arc<dyn Clock>,
-    /// sled's page cache, in bytes (default 128 MiB; sled's own default is 1 GiB). The
+    /// sled's page cache, in bytes (default 64 MiB; sled's own default is 1 GiB). The
     /// server's memory is mostly this.
     pub cache_bytes: u64,
 }
@@ -82,7 +82,7 @@ impl Default for LedgerConfig {
             max_body_bytes: 64 * 1024,
             max_future_skew_us: 5 * 60 * 1_000_000,
             clock: Arc::new(SystemClock),
-            cache_bytes: 128 * 1024 * 1024,
+            cache_bytes: 64 * 1024 * 1024,
         }
     }
 }
