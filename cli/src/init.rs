@@ -25,8 +25,8 @@ pub struct Initialized {
     pub admin_key: SigningKey,
 }
 
-/// Writes `bytes` to a new file readable by its owner only (mode 0600), refusing to overwrite.
-fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
+/// Writes `text` to a new file readable by its owner only (mode 0600), refusing to overwrite.
+pub fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

@@ -1,7 +1,6 @@
 //! `isms key new | enroll | revoke | list`: key files on disk (mode 0600), and the
 //! `key_enrolled` / `key_revoked` entries an admin signs.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -80,21 +79,7 @@ pub struct RevokeArgs {
 }
 
 /// Writes a new secret file readable by its owner only (0600), refusing to overwrite.
-pub fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()?;
-    Ok(())
-}
+pub use crate::init::write_secret;
 
 /// Makes a key file and its `.pub` beside it; returns the key.
 pub fn new_key_file(path: &Path) -> anyhow::Result<SigningKey> {
