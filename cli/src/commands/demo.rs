@@ -37,7 +37,7 @@ use crate::server::{self, ServeOptions, LEDGER_KEY_FILE, STORE_DIR};
 /// `isms demo`.
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Example:\n  cargo run --release --bin isms -- demo\n  isms demo --dir \
+    after_help = "Example:\n  cargo run --release -p isms-cli -- demo\n  isms demo --dir \
                         /tmp/isms-demo --force\n\nAfterwards:\n  isms serve --data \
                         isms-demo/data &\n  isms register risks --key isms-demo/keys/ciso.key \
                         --as-of 2025-03-31"
