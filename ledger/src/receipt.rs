@@ -4,7 +4,7 @@
 use ed25519_dalek::VerifyingKey;
 
 use crate::checkpoint::{Checkpoint, CheckpointError, SignedCheckpoint};
-use crate::merkle::{self, Blake3Hasher, MerkleHasher, ProofError};
+use crate::merkle::ProofError;
 use crate::{Entry, EntryHash, KeyId, Seq, UnixMicros};
 
 /// Proof that an event is entry `seq` of the ledger.
@@ -87,9 +87,9 @@ impl Receipt {
                 size: checkpoint.size,
             });
         }
-        merkle::verify_inclusion::<Blake3Hasher>(
-            &Blake3Hasher::hash_leaf(&self.entry_hash.0),
-            self.seq.0,
+        crate::verify::verify_entry_inclusion(
+            &self.entry_hash,
+            self.seq,
             checkpoint.size,
             &self.inclusion_path,
             &checkpoint.root,

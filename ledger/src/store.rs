@@ -1514,7 +1514,7 @@ fn open_db(path: &Path, config: &LedgerConfig) -> Result<sled::Db, LedgerError> 
 
 /// The keys the genesis makes valid: the ledger key (it signs the genesis itself, holds no
 /// role, and signs nothing else) and the first admins.
-fn genesis_keys(genesis: &Genesis) -> Vec<KeyRecord> {
+pub(crate) fn genesis_keys(genesis: &Genesis) -> Vec<KeyRecord> {
     let mut out = vec![KeyRecord {
         key_id: KeyId::of_public_key(&genesis.ledger_public_key),
         public_key: genesis.ledger_public_key,
@@ -1525,10 +1525,6 @@ fn genesis_keys(genesis: &Genesis) -> Vec<KeyRecord> {
     }];
     out.extend(genesis.admins.iter().map(|a| a.record(Seq(0))));
     out
-}
-
-pub(crate) fn genesis_keys_of(genesis: &Genesis) -> Vec<KeyRecord> {
-    genesis_keys(genesis)
 }
 
 /// The body of a genesis entry.

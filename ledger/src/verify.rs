@@ -201,7 +201,7 @@ impl ChainVerifier {
                 "an invalid point",
             )
         })?;
-        let keys = store::genesis_keys_of(&genesis)
+        let keys = store::genesis_keys(&genesis)
             .into_iter()
             .map(|k| (k.key_id, k))
             .collect();
