@@ -71,17 +71,14 @@ pub enum DecodeError {
 impl Entry {
     /// The fixed-layout encoding (see the module docs and docs/FORMAT.md).
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(HEADER_LEN + self.body.len());
-        out.push(FORMAT_VERSION);
-        out.extend_from_slice(&self.seq.0.to_be_bytes());
-        out.extend_from_slice(&self.recorded_at.0.to_be_bytes());
-        out.extend_from_slice(&self.prev_hash.0);
-        out.extend_from_slice(&self.key_id.0);
-        out.extend_from_slice(&self.signature);
-        // Bodies are bounded far below 4 GiB by the ledger's configuration.
-        out.extend_from_slice(&(self.body.len() as u32).to_be_bytes());
-        out.extend_from_slice(&self.body);
-        out
+        encode_parts(
+            self.seq,
+            self.recorded_at,
+            &self.prev_hash,
+            &self.key_id,
+            &self.signature,
+            &self.body,
+        )
     }
 
     /// Reads the fixed-layout encoding; every byte must be accounted for.
@@ -113,6 +110,29 @@ impl Entry {
     pub fn hash(&self) -> EntryHash {
         hash_encoded(&self.encode())
     }
+}
+
+/// The fixed-layout encoding of an entry from its parts, without building an [`Entry`] (the
+/// writer encodes straight from the submitted event).
+pub fn encode_parts(
+    seq: Seq,
+    recorded_at: UnixMicros,
+    prev_hash: &EntryHash,
+    key_id: &KeyId,
+    signature: &[u8; 64],
+    body: &[u8],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+    out.push(FORMAT_VERSION);
+    out.extend_from_slice(&seq.0.to_be_bytes());
+    out.extend_from_slice(&recorded_at.0.to_be_bytes());
+    out.extend_from_slice(&prev_hash.0);
+    out.extend_from_slice(&key_id.0);
+    out.extend_from_slice(signature);
+    // Bodies are bounded far below 4 GiB by the ledger's configuration.
+    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    out.extend_from_slice(body);
+    out
 }
 
 /// The entry hash of an already-encoded entry.

@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod entry;
 pub mod envelope;
 mod error;
+mod event_index;
 pub mod keys;
 pub mod merkle;
 pub mod receipt;

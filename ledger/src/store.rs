@@ -29,6 +29,7 @@ use rayon::prelude::*;
 
 use crate::checkpoint::{Checkpoint, SignedCheckpoint};
 use crate::entry::{self, Entry, SignedEvent, RECORDED_AT_OFFSET};
+use crate::event_index::{self, EventIndex};
 use crate::envelope::{EnvelopeView, Genesis, GenesisView, KeyGrant, RecordAction};
 use crate::keys::{KeyRecord, ADMIN_ROLE};
 use crate::merkle::{self, Blake3Hasher, Frontier, NodeSource};
@@ -37,7 +38,10 @@ use crate::rules;
 use crate::{AppendError, ArtifactHash, EntryHash, KeyId, LedgerError, LedgerId, Seq, UnixMicros};
 
 const ENTRY: u8 = b'e';
-const EVENT_ID: u8 = b'i';
+/// Event-id index blocks (`j` + first seq of a batch); `i` was the per-entry index of
+/// ledgers written before the index moved to blocks, removed when such a ledger is opened.
+const EVENT_INDEX: u8 = b'j';
+const LEGACY_EVENT_ID: u8 = b'i';
 const NODE: u8 = b'm';
 const CHECKPOINT: u8 = b'c';
 const KEY: u8 = b'k';
@@ -229,6 +233,8 @@ pub struct Ledger {
     /// artifact).
     pending_erasures: Mutex<Vec<(u64, ArtifactHash)>>,
     keys: RwLock<HashMap<KeyId, KeyRecord>>,
+    /// Event id → seq, for every staged entry.
+    events: RwLock<EventIndex>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -405,6 +411,12 @@ pub(crate) fn entry_key(seq: u64) -> [u8; 9] {
 }
 
 /// The key of the node block of the batch whose last entry is `last_seq`.
+fn event_index_key(first_seq: u64) -> [u8; 9] {
+    let mut key = [EVENT_INDEX; 9];
+    key[1..].copy_from_slice(&first_seq.to_be_bytes());
+    key
+}
+
 pub(crate) fn node_block_key(last_seq: u64) -> [u8; 9] {
     let mut k = [NODE; 9];
     k[1..].copy_from_slice(&last_seq.to_be_bytes());
@@ -508,7 +520,10 @@ impl Ledger {
         let mut frontier = Frontier::new();
         let mut batch = sled::Batch::default();
         batch.insert(&entry_key(0), encoded);
-        batch.insert(prefixed(EVENT_ID, b"genesis"), &0u64.to_be_bytes());
+        batch.insert(
+            &event_index_key(0),
+            event_index::encode_block(&[event_index::id_hash("genesis")]),
+        );
         let nodes = frontier.push::<Blake3Hasher>(&entry_hash.0);
         batch.insert(&node_block_key(0), encode_node_block(&nodes));
         for record in genesis_keys(&genesis) {
@@ -593,6 +608,7 @@ impl Ledger {
             })?;
             keys.insert(key_id, record);
         }
+        let events = load_event_index(&records, size)?;
         let ledger = Ledger {
             db,
             records,
@@ -608,6 +624,7 @@ impl Ledger {
             pending_erasures: Mutex::new(Vec::new()),
             nodes: NodeCache::default(),
             keys: RwLock::new(keys),
+            events: RwLock::new(events),
         };
         ledger.finish_erasures()?;
         Ok(ledger)
@@ -686,18 +703,35 @@ impl Ledger {
 
     /// The entry whose body has `event_id`.
     pub fn get_by_event_id(&self, event_id: &str) -> Result<Option<Entry>, LedgerError> {
-        match self.seq_of_event(event_id)? {
-            Some(seq) => self.get(seq),
-            None => Ok(None),
-        }
+        let durable = self.head().size;
+        Ok(self
+            .find_event(event_id, event_index::id_hash(event_id))?
+            .filter(|entry| entry.seq.0 < durable))
     }
 
-    fn seq_of_event(&self, event_id: &str) -> Result<Option<Seq>, LedgerError> {
-        Ok(self
-            .records
-            .get(prefixed(EVENT_ID, event_id.as_bytes()))?
-            .and_then(|v| be_u64(&v))
-            .map(Seq))
+    /// The staged or durable entry holding `event_id`: the index names candidates by hash,
+    /// and the event id in each candidate's body decides.
+    fn find_event(&self, event_id: &str, hash: u64) -> Result<Option<Entry>, LedgerError> {
+        let candidates: Vec<u64> = self
+            .events
+            .read()
+            .expect("index lock")
+            .candidates(hash)
+            .collect();
+        for seq in candidates {
+            let entry = self
+                .records
+                .get(entry_key(seq))?
+                .and_then(|bytes| Entry::decode(&bytes).ok())
+                .ok_or_else(|| LedgerError::Corrupt {
+                    seq,
+                    what: format!("the event-id index points at a missing entry ({event_id:?})"),
+                })?;
+            if event_index::event_id_of(&entry.body).as_deref() == Some(event_id) {
+                return Ok(Some(entry));
+            }
+        }
+        Ok(None)
     }
 
     /// Entries with seq in `range`, in order (stopping at the head).
@@ -994,6 +1028,7 @@ impl Ledger {
         let mut new_keys: HashMap<KeyId, KeyRecord> = HashMap::new();
         let mut erasures = Vec::new();
         let mut new_nodes = Vec::new();
+        let mut id_hashes = Vec::with_capacity(events.len());
         let mut next = head.size;
         let mut prev_hash = head.last_hash;
         let keys = self.keys.read().expect("keys lock");
@@ -1026,7 +1061,8 @@ impl Ledger {
                 }));
                 continue;
             }
-            match self.duplicate_of(&view.event_id, &event.body) {
+            let id_hash = event_index::id_hash(&view.event_id);
+            match self.duplicate_of(&view.event_id, id_hash, &event.body) {
                 Ok(None) => {}
                 Ok(Some(found)) => {
                     results.push(Some(found));
@@ -1112,21 +1148,17 @@ impl Ledger {
                 }
                 RecordAction::None | RecordAction::Genesis(_) => {}
             }
-            let entry = Entry {
+            let encoded = entry::encode_parts(
                 seq,
-                recorded_at: now,
-                prev_hash,
-                key_id: event.key_id,
-                signature: event.signature,
-                body: event.body.clone(),
-            };
-            let encoded = entry.encode();
+                now,
+                &prev_hash,
+                &event.key_id,
+                &event.signature,
+                &event.body,
+            );
             let entry_hash = entry::hash_encoded(&encoded);
             batch.insert(&entry_key(seq.0), encoded);
-            batch.insert(
-                prefixed(EVENT_ID, view.event_id.as_bytes()),
-                &seq.0.to_be_bytes(),
-            );
+            id_hashes.push(id_hash);
             new_nodes.extend(frontier.push::<Blake3Hasher>(&entry_hash.0));
             in_batch.insert(view.event_id.clone(), i);
             prev_hash = entry_hash;
@@ -1176,6 +1208,10 @@ impl Ledger {
         batch.insert(&checkpoint_key(next), checkpoint.note.as_bytes());
         let node_block = encode_node_block(&new_nodes);
         batch.insert(&node_block_key(next - 1), node_block.clone());
+        batch.insert(
+            &event_index_key(head.size),
+            event_index::encode_block(&id_hashes),
+        );
         batch.insert(HEAD, encode_head(&new_head));
 
         if let Err(e) = self.records.apply_batch(batch) {
@@ -1194,6 +1230,7 @@ impl Ledger {
             };
         }
         writer.frontier = frontier;
+        self.events.write().expect("index lock").extend(&id_hashes);
         self.nodes.add_block(head.size, next - 1, node_block);
         self.keys.write().expect("keys lock").extend(new_keys);
         self.pending_erasures
@@ -1330,19 +1367,13 @@ impl Ledger {
     fn duplicate_of(
         &self,
         event_id: &str,
+        hash: u64,
         body: &[u8],
     ) -> Result<Option<Result<Appended, AppendError>>, LedgerError> {
-        let Some(seq) = self.seq_of_event(event_id)? else {
+        let Some(entry) = self.find_event(event_id, hash)? else {
             return Ok(None);
         };
-        let entry = self
-            .records
-            .get(entry_key(seq.0))?
-            .and_then(|bytes| Entry::decode(&bytes).ok())
-            .ok_or_else(|| LedgerError::Corrupt {
-                seq: seq.0,
-                what: format!("event id index points at a missing entry ({event_id:?})"),
-            })?;
+        let seq = entry.seq;
         if entry.body != body {
             return Ok(Some(Err(AppendError::EventIdConflict {
                 event_id: event_id.to_string(),
@@ -1494,6 +1525,47 @@ impl Ledger {
 /// Opens the sled database. When a `Ledger` in this process was just dropped, sled's
 /// background flusher may hold the folder's file lock for a few milliseconds more, so a lock
 /// conflict is retried for up to two seconds before it is reported.
+/// The event-id index from its blocks. A ledger written before the index was kept in blocks,
+/// or one whose blocks do not tile `0..size`, has its index rebuilt from the entries (and the
+/// blocks rewritten); an entry that cannot be read is skipped here and left to `verify` to
+/// name.
+fn load_event_index(records: &sled::Tree, size: u64) -> Result<EventIndex, LedgerError> {
+    let mut index = EventIndex::default();
+    for item in records.scan_prefix([EVENT_INDEX]) {
+        let (key, block) = item?;
+        match be_u64(&key[1..]) {
+            Some(first) if index.extend_from_block(first, &block) => {}
+            _ => break,
+        }
+    }
+    if index.len() == size {
+        return Ok(index);
+    }
+    let mut batch = sled::Batch::default();
+    for prefix in [EVENT_INDEX, LEGACY_EVENT_ID] {
+        for item in records.scan_prefix([prefix]) {
+            batch.remove(item?.0);
+        }
+    }
+    let mut index = EventIndex::default();
+    const REBUILD_BLOCK: u64 = 4096;
+    for first in (0..size).step_by(REBUILD_BLOCK as usize) {
+        let mut hashes = Vec::with_capacity(REBUILD_BLOCK as usize);
+        for seq in first..size.min(first + REBUILD_BLOCK) {
+            let id = records
+                .get(entry_key(seq))?
+                .and_then(|bytes| Entry::decode(&bytes).ok())
+                .and_then(|entry| event_index::event_id_of(&entry.body));
+            // An unreadable entry still takes its place, so later seqs stay where they are.
+            hashes.push(id.map_or(0, |id| event_index::id_hash(&id)));
+        }
+        batch.insert(&event_index_key(first), event_index::encode_block(&hashes));
+        index.extend(&hashes);
+    }
+    records.apply_batch(batch)?;
+    Ok(index)
+}
+
 fn open_db(path: &Path, config: &LedgerConfig) -> Result<sled::Db, LedgerError> {
     let mut attempts = 0;
     loop {

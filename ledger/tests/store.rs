@@ -3,10 +3,12 @@
 
 mod common;
 
-use common::{key, Fixture, T0};
+use common::{config, key, Fixture, T0};
 use ledger::envelope::ArtifactErasedView;
 use ledger::merkle::{self, Blake3Hasher};
-use ledger::{AppendError, ArtifactHash, ArtifactState, Code, Seq, SignedEvent, UnixMicros};
+use ledger::{
+    AppendError, ArtifactHash, ArtifactState, Code, Ledger, Seq, SignedEvent, UnixMicros,
+};
 use prost::Message;
 
 #[test]
@@ -422,6 +424,92 @@ fn everything_survives_a_restart() {
         .remove(0)
         .unwrap();
     assert_eq!(next.seq, Seq(head.size));
+    f.ledger.verify(&|_| {}).unwrap();
+}
+
+#[test]
+fn a_lost_or_legacy_event_index_is_rebuilt_from_the_entries() {
+    let f = Fixture::new();
+    for batch in 0..3 {
+        f.ledger.append(
+            (0..10)
+                .map(|i| f.event(&f.admin, &format!("e{batch}-{i}"), b"x"))
+                .collect(),
+        );
+    }
+    let head = f.ledger.head();
+    let original = f.ledger.get_by_event_id("e1-7").unwrap().unwrap();
+    let Fixture {
+        dir,
+        ledger,
+        ledger_key,
+        admin,
+        clock,
+    } = f;
+    drop(ledger);
+    {
+        // Lose one batch's index block and leave a per-entry key of the old layout behind.
+        let db = sled::open(dir.path()).unwrap();
+        let records = db.open_tree("records").unwrap();
+        let blocks: Vec<_> = records
+            .scan_prefix(b"j")
+            .map(|item| item.unwrap().0)
+            .collect();
+        assert_eq!(blocks.len(), 4, "genesis and three batches, one block each");
+        records.remove(&blocks[2]).unwrap();
+        records.insert(b"ie1-7", &7u64.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    let ledger = Ledger::open(dir.path(), config(&clock), Some(ledger_key.clone())).unwrap();
+    let f = Fixture {
+        dir,
+        ledger,
+        ledger_key,
+        admin,
+        clock,
+    };
+    assert_eq!(f.ledger.head(), head);
+    assert_eq!(
+        f.ledger.get_by_event_id("e1-7").unwrap(),
+        Some(original.clone())
+    );
+    assert_eq!(f.ledger.get_by_event_id("e1-70").unwrap(), None);
+    let again = f
+        .ledger
+        .append(vec![f.event(&f.admin, "e1-7", b"x")])
+        .remove(0)
+        .unwrap();
+    assert!(again.duplicate);
+    assert_eq!(again.seq, original.seq);
+    let conflict = f
+        .ledger
+        .append(vec![f.event(&f.admin, "e1-7", b"other")])
+        .remove(0)
+        .unwrap_err();
+    assert_eq!(conflict.code(), Code::AlreadyExists);
+    // The rebuilt index is persisted again as blocks; the old per-entry key is gone.
+    let Fixture {
+        dir,
+        ledger,
+        ledger_key,
+        admin,
+        clock,
+    } = f;
+    drop(ledger);
+    {
+        let db = sled::open(dir.path()).unwrap();
+        let records = db.open_tree("records").unwrap();
+        assert_eq!(records.scan_prefix(b"i").count(), 0);
+        assert_eq!(records.scan_prefix(b"j").count(), 1, "one rebuilt block");
+    }
+    let f = Fixture {
+        ledger: Ledger::open(dir.path(), config(&clock), Some(ledger_key.clone())).unwrap(),
+        dir,
+        ledger_key,
+        admin,
+        clock,
+    };
+    assert_eq!(f.ledger.get_by_event_id("e2-9").unwrap().unwrap().seq, Seq(30));
     f.ledger.verify(&|_| {}).unwrap();
 }
 
