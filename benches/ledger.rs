@@ -102,6 +102,24 @@ fn machine_limits(c: &mut Criterion) {
     g.bench_function("ed25519_verify_batch256_1core", |b| {
         b.iter(|| ed25519_dalek::verify_batch(&refs, &sigs, &keys).unwrap())
     });
+    // The ledger's own batch check (one equation for single and batch, terms of the same key
+    // summed): 256 event bodies signed by one key, as a run from one agent.
+    let events: Vec<SignedEvent> = msgs
+        .iter()
+        .map(|m| SignedEvent::sign(&key, m.clone()))
+        .collect();
+    let public_bytes = public.to_bytes();
+    let items: Vec<ledger::sig::Item<'_>> = events
+        .iter()
+        .map(|e| ledger::sig::Item {
+            public_key: &public_bytes,
+            signature: &e.signature,
+            body: &e.body,
+        })
+        .collect();
+    g.bench_function("ledger_keyed_batch256_one_key_1core", |b| {
+        b.iter(|| assert!(ledger::sig::verify_batch(&items)))
+    });
     let dir = tempfile::tempdir().unwrap();
     let db = sled::open(dir.path()).unwrap();
     let tree = db.open_tree("t").unwrap();

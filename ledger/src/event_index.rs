@@ -155,7 +155,10 @@ mod tests {
         let mut index = EventIndex::default();
         assert!(index.extend_from_block(0, &encode_block(&[1, 2])));
         assert!(!index.extend_from_block(5, &encode_block(&[3])), "a gap");
-        assert!(!index.extend_from_block(1, &encode_block(&[3])), "an overlap");
+        assert!(
+            !index.extend_from_block(1, &encode_block(&[3])),
+            "an overlap"
+        );
         assert!(!index.extend_from_block(2, &[0; 7]), "a torn record");
         assert!(index.extend_from_block(2, &encode_block(&[3])));
         assert_eq!(index.candidates(3).collect::<Vec<_>>(), vec![2]);

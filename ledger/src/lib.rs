@@ -14,6 +14,7 @@ pub mod keys;
 pub mod merkle;
 pub mod receipt;
 pub mod rules;
+pub mod sig;
 mod store;
 pub mod tags;
 mod types;

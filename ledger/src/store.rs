@@ -22,19 +22,20 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
-use ed25519_dalek::{Signature, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use prost::Message;
 use rand::RngCore;
 use rayon::prelude::*;
 
 use crate::checkpoint::{Checkpoint, SignedCheckpoint};
 use crate::entry::{self, Entry, SignedEvent, RECORDED_AT_OFFSET};
-use crate::event_index::{self, EventIndex};
 use crate::envelope::{EnvelopeView, Genesis, GenesisView, KeyGrant, RecordAction};
+use crate::event_index::{self, EventIndex};
 use crate::keys::{KeyRecord, ADMIN_ROLE};
 use crate::merkle::{self, Blake3Hasher, Frontier, NodeSource};
 use crate::receipt::Receipt;
 use crate::rules;
+use crate::sig;
 use crate::{AppendError, ArtifactHash, EntryHash, KeyId, LedgerError, LedgerId, Seq, UnixMicros};
 
 const ENTRY: u8 = b'e';
@@ -1093,7 +1094,7 @@ impl Ledger {
                 }
                 Some(k) => k.clone(),
             };
-            if !signature_ok && !verify_one(&key.public_key, event) {
+            if !signature_ok && !sig::verify_one(&sig_item(&key.public_key, event)) {
                 results.push(Some(Err(AppendError::BadSignature {
                     key_id: event.key_id,
                 })));
@@ -1323,19 +1324,15 @@ impl Ledger {
             .collect();
         let known = &known;
         let check_chunk = |chunk: &[usize]| {
-            let all = verify_batch(
-                chunk
-                    .iter()
-                    .map(|&i| (known[i].expect("filtered"), &events[i])),
-            );
+            let items: Vec<sig::Item<'_>> = chunk
+                .iter()
+                .map(|&i| sig_item(known[i].as_ref().expect("filtered"), &events[i]))
+                .collect();
+            let all = sig::verify_batch(&items);
             chunk
                 .iter()
-                .map(|&i| {
-                    (
-                        i,
-                        all || verify_one(&known[i].expect("filtered"), &events[i]),
-                    )
-                })
+                .zip(&items)
+                .map(|(&i, item)| (i, all || sig::verify_one(item)))
                 .collect::<Vec<_>>()
         };
         let verified: Vec<(usize, bool)> = if small {
@@ -1645,14 +1642,11 @@ pub(crate) fn decode_genesis(entry: &Entry) -> Result<Genesis, LedgerError> {
     }
     let key_id = KeyId::of_public_key(&genesis.ledger_public_key);
     if entry.key_id != key_id
-        || !verify_one(
-            &genesis.ledger_public_key,
-            &SignedEvent {
-                key_id,
-                signature: entry.signature,
-                body: entry.body.clone(),
-            },
-        )
+        || !sig::verify_one(&sig::Item {
+            public_key: &genesis.ledger_public_key,
+            signature: &entry.signature,
+            body: &entry.body,
+        })
     {
         return Err(corrupt(
             "genesis is not signed by the ledger key it names".into(),
@@ -1661,53 +1655,11 @@ pub(crate) fn decode_genesis(entry: &Entry) -> Result<Genesis, LedgerError> {
     Ok(genesis)
 }
 
-/// Decompresses an Ed25519 public key, remembering the result per thread: decompression
-/// (a field square root) costs about as much as a batched signature check, and a ledger has
-/// few keys but many signatures.
-fn verifying_key(public_key: &[u8; 32]) -> Option<VerifyingKey> {
-    thread_local! {
-        static KEYS: std::cell::RefCell<HashMap<[u8; 32], VerifyingKey>> =
-            std::cell::RefCell::new(HashMap::new());
+/// The item to check for `event` signed by `public_key`.
+pub(crate) fn sig_item<'a>(public_key: &'a [u8; 32], event: &'a SignedEvent) -> sig::Item<'a> {
+    sig::Item {
+        public_key,
+        signature: &event.signature,
+        body: &event.body,
     }
-    KEYS.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        if let Some(key) = cache.get(public_key) {
-            return Some(*key);
-        }
-        let key = VerifyingKey::from_bytes(public_key).ok()?;
-        if cache.len() >= 4096 {
-            cache.clear();
-        }
-        cache.insert(*public_key, key);
-        Some(key)
-    })
-}
-
-/// Verifies one event signature.
-pub(crate) fn verify_one(public_key: &[u8; 32], event: &SignedEvent) -> bool {
-    let Some(key) = verifying_key(public_key) else {
-        return false;
-    };
-    key.verify(
-        &entry::signing_input(&event.body),
-        &Signature::from_bytes(&event.signature),
-    )
-    .is_ok()
-}
-
-/// Batch-verifies signatures; true only if every one verifies.
-pub(crate) fn verify_batch<'a>(items: impl Iterator<Item = ([u8; 32], &'a SignedEvent)>) -> bool {
-    let mut messages = Vec::new();
-    let mut signatures = Vec::new();
-    let mut keys = Vec::new();
-    for (public_key, event) in items {
-        let Some(key) = verifying_key(&public_key) else {
-            return false;
-        };
-        messages.push(entry::signing_input(&event.body));
-        signatures.push(Signature::from_bytes(&event.signature));
-        keys.push(key);
-    }
-    let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
-    ed25519_dalek::verify_batch(&refs, &signatures, &keys).is_ok()
 }

@@ -20,7 +20,7 @@ use crate::envelope::{EnvelopeView, Genesis, RecordAction};
 use crate::keys::{KeyRecord, ADMIN_ROLE};
 use crate::merkle::{self, Blake3Hasher, Frontier, MerkleHasher};
 use crate::store::{self, Ledger, SledNodes};
-use crate::{rules, EntryHash, KeyId, LedgerError, Seq, UnixMicros};
+use crate::{rules, sig, EntryHash, KeyId, LedgerError, Seq, UnixMicros};
 
 /// What failed.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -143,11 +143,15 @@ fn first_bad_signature(to_check: &[([u8; 32], SignedEvent, u64)]) -> Option<Veri
     to_check
         .par_chunks(512)
         .filter_map(|part| {
-            if store::verify_batch(part.iter().map(|(k, e, _)| (*k, e))) {
+            let items: Vec<sig::Item<'_>> =
+                part.iter().map(|(k, e, _)| store::sig_item(k, e)).collect();
+            if sig::verify_batch(&items) {
                 return None;
             }
             part.iter()
-                .find(|(k, e, _)| !store::verify_one(k, e))
+                .zip(&items)
+                .find(|(_, item)| !sig::verify_one(item))
+                .map(|(found, _)| found)
                 .map(|(_, e, seq)| {
                     fail(
                         *seq,

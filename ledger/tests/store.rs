@@ -509,7 +509,10 @@ fn a_lost_or_legacy_event_index_is_rebuilt_from_the_entries() {
         admin,
         clock,
     };
-    assert_eq!(f.ledger.get_by_event_id("e2-9").unwrap().unwrap().seq, Seq(30));
+    assert_eq!(
+        f.ledger.get_by_event_id("e2-9").unwrap().unwrap().seq,
+        Seq(30)
+    );
     f.ledger.verify(&|_| {}).unwrap();
 }
 
