@@ -17,6 +17,7 @@
 //! Only `e` and `c` are the permanent record; `i`, `m`, `k`, `x` and `h` are indexes that
 //! `verify` recomputes or checks against it. Artifact bytes live in the `artifacts` tree.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
@@ -151,6 +152,12 @@ pub struct Appended {
     pub entry_hash: EntryHash,
     /// Its recorded_at.
     pub recorded_at: UnixMicros,
+    /// The entry hash before it (so a receipt needs no read of the entry).
+    pub prev_hash: EntryHash,
+    /// The key that signed it.
+    pub key_id: KeyId,
+    /// Its signature.
+    pub signature: [u8; 64],
     /// Size of the first checkpoint that covers it.
     pub checkpoint_size: u64,
     /// True when this was a retry of an event already in the ledger (same id, same bytes).
@@ -364,6 +371,25 @@ impl NodeCache {
 }
 
 /// Merkle nodes from the cache, else from sled (remembering high-level ones).
+/// Remembers every node read through it, for a run of proofs over the same tree.
+struct MemoNodes<'a> {
+    inner: CachedNodes<'a>,
+    seen: RefCell<HashMap<(u8, u64), merkle::Hash>>,
+}
+
+impl NodeSource for MemoNodes<'_> {
+    type Error = LedgerError;
+
+    fn node(&self, level: u8, index: u64) -> Result<merkle::Hash, LedgerError> {
+        if let Some(hash) = self.seen.borrow().get(&(level, index)) {
+            return Ok(*hash);
+        }
+        let hash = self.inner.node(level, index)?;
+        self.seen.borrow_mut().insert((level, index), hash);
+        Ok(hash)
+    }
+}
+
 pub(crate) struct CachedNodes<'a> {
     pub(crate) cache: &'a NodeCache,
     pub(crate) records: &'a sled::Tree,
@@ -819,6 +845,30 @@ impl Ledger {
             .map_err(merkle_err)
     }
 
+    /// Inclusion proofs of several entries in the tree of `size` entries, sharing the node
+    /// reads (a batch's receipts share every upper node and the right edge).
+    pub fn inclusion_proofs(
+        &self,
+        seqs: &[Seq],
+        size: u64,
+    ) -> Result<Vec<Vec<[u8; 32]>>, LedgerError> {
+        self.check_size(size)?;
+        let memo = MemoNodes {
+            inner: self.cached_nodes(),
+            seen: RefCell::new(HashMap::new()),
+        };
+        seqs.iter()
+            .map(|seq| {
+                if seq.0 >= size {
+                    return Err(LedgerError::OutOfRange(format!(
+                        "seq {seq} is not inside a tree of size {size}"
+                    )));
+                }
+                merkle::inclusion_proof::<Blake3Hasher, _>(&memo, seq.0, size).map_err(merkle_err)
+            })
+            .collect()
+    }
+
     /// The consistency proof from the tree of `old_size` entries to the one of `new_size`.
     pub fn consistency_proof(
         &self,
@@ -1162,15 +1212,18 @@ impl Ledger {
             id_hashes.push(id_hash);
             new_nodes.extend(frontier.push::<Blake3Hasher>(&entry_hash.0));
             in_batch.insert(view.event_id.clone(), i);
-            prev_hash = entry_hash;
-            next += 1;
             results.push(Some(Ok(Appended {
                 seq,
                 entry_hash,
                 recorded_at: now,
+                prev_hash,
+                key_id: event.key_id,
+                signature: event.signature,
                 checkpoint_size: 0, // filled in below, once the batch size is known
                 duplicate: false,
             })));
+            prev_hash = entry_hash;
+            next += 1;
         }
         drop(keys);
 
@@ -1338,7 +1391,13 @@ impl Ledger {
         let verified: Vec<(usize, bool)> = if small {
             check_chunk(&indices)
         } else {
-            indices.par_chunks(256).flat_map_iter(check_chunk).collect()
+            // One chunk per core, between 64 and 1,024 signatures: larger batches amortise the
+            // multi-scalar multiplication better, and a lone small remainder chunk would not.
+            let per_core = indices.len().div_ceil(rayon::current_num_threads().max(1));
+            indices
+                .par_chunks(per_core.clamp(64, 1024))
+                .flat_map_iter(check_chunk)
+                .collect()
         };
         let mut ok = vec![false; events.len()];
         for (i, good) in verified {
@@ -1385,6 +1444,9 @@ impl Ledger {
             seq,
             entry_hash: entry.hash(),
             recorded_at: entry.recorded_at,
+            prev_hash: entry.prev_hash,
+            key_id: entry.key_id,
+            signature: entry.signature,
             checkpoint_size: checkpoint.checkpoint.size,
             duplicate: true,
         })))

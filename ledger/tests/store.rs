@@ -7,7 +7,7 @@ use common::{config, key, Fixture, T0};
 use ledger::envelope::ArtifactErasedView;
 use ledger::merkle::{self, Blake3Hasher};
 use ledger::{
-    AppendError, ArtifactHash, ArtifactState, Code, Ledger, Seq, SignedEvent, UnixMicros,
+    AppendError, Appended, ArtifactHash, ArtifactState, Code, Ledger, Seq, SignedEvent, UnixMicros,
 };
 use prost::Message;
 
@@ -48,6 +48,15 @@ fn append_assigns_gapless_seqs_and_chains_entries() {
         assert_eq!(pair[1].seq.0, pair[0].seq.0 + 1);
     }
     assert_eq!(f.ledger.head().last_hash, entries[10].hash());
+    // What an append result says of its entry is what was stored (receipts are built from it).
+    for (r, entry) in results.iter().zip(&entries[1..]) {
+        let a = r.as_ref().unwrap();
+        assert_eq!(a.entry_hash, entry.hash());
+        assert_eq!(a.prev_hash, entry.prev_hash);
+        assert_eq!(a.key_id, entry.key_id);
+        assert_eq!(a.signature, entry.signature);
+        assert_eq!(a.recorded_at, entry.recorded_at);
+    }
     f.ledger.verify(&|_| {}).unwrap();
 }
 
@@ -59,6 +68,14 @@ fn the_same_event_twice_returns_the_original_receipt() {
     f.ledger.append(vec![f.event(&f.admin, "other", b"y")]);
     let again = f.ledger.append(vec![e.clone()]).remove(0).unwrap();
     assert!(again.duplicate);
+    assert_eq!(
+        Appended {
+            duplicate: false,
+            ..again
+        },
+        first,
+        "a retry reports the original entry"
+    );
     assert_eq!(
         (again.seq, again.entry_hash, again.recorded_at),
         (first.seq, first.entry_hash, first.recorded_at)
@@ -514,6 +531,28 @@ fn a_lost_or_legacy_event_index_is_rebuilt_from_the_entries() {
         Seq(30)
     );
     f.ledger.verify(&|_| {}).unwrap();
+}
+
+#[test]
+fn proofs_built_together_equal_proofs_built_one_by_one() {
+    let f = Fixture::new();
+    for batch in 0..5 {
+        f.ledger.append(
+            (0..37)
+                .map(|i| f.event(&f.admin, &format!("p{batch}-{i}"), b"x"))
+                .collect(),
+        );
+    }
+    let size = f.ledger.head().size;
+    for at in [size, size - 37, 40] {
+        let seqs: Vec<Seq> = (0..at).rev().step_by(3).map(Seq).collect();
+        let together = f.ledger.inclusion_proofs(&seqs, at).unwrap();
+        assert_eq!(together.len(), seqs.len());
+        for (seq, path) in seqs.iter().zip(&together) {
+            assert_eq!(path, &f.ledger.inclusion_proof(*seq, at).unwrap(), "seq {seq}");
+        }
+    }
+    assert!(f.ledger.inclusion_proofs(&[Seq(size)], size).is_err());
 }
 
 #[test]

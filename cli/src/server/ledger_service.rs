@@ -7,15 +7,13 @@ use std::sync::Arc;
 use futures_util::{Stream, StreamExt};
 use isms_proto::v1 as pb;
 use isms_proto::v1::ledger_server;
-use ledger::{
-    Appended, ArtifactHash, ArtifactState, Entry, KeyId, Ledger, LedgerError, Seq, SignedEvent,
-};
+use ledger::{Appended, ArtifactHash, ArtifactState, Entry, KeyId, Ledger, Seq, SignedEvent};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::auth::ReadAuth;
-use super::sequencer::{BatchCheckpoint, Committed, Sequencer};
+use super::sequencer::{Committed, Sequencer};
 use super::status::{append_status, ledger_status};
 
 /// Largest artifact PutArtifact takes (the store keeps each artifact as one value).
@@ -111,48 +109,72 @@ fn entry_message(entry: Entry) -> pb::Entry {
     }
 }
 
-/// The receipt of an accepted event. For a fresh entry the batch's checkpoint note is reused,
-/// so building a receipt costs one entry read and one inclusion proof; a retry looks up the
-/// checkpoint that first covered the original.
-pub fn receipt(
-    ledger: &Ledger,
+/// The receipt message of an accepted event, its checkpoint and inclusion path. Everything
+/// else it carries comes with the append result: building it reads nothing.
+fn receipt_message(
     appended: &Appended,
-    batch: &BatchCheckpoint,
-) -> Result<pb::Receipt, LedgerError> {
-    let entry = ledger
-        .get(appended.seq)?
-        .ok_or_else(|| LedgerError::OutOfRange(format!("no entry at seq {}", appended.seq)))?;
-    let (size, note) = match &batch.note {
-        Some(note) if !appended.duplicate && appended.checkpoint_size == batch.size => {
-            (batch.size, note.clone())
-        }
-        _ => {
-            let covering = ledger.covering_checkpoint(appended.seq)?;
-            (covering.checkpoint.size, covering.note)
-        }
-    };
-    let path = ledger.inclusion_proof(appended.seq, size)?;
-    Ok(pb::Receipt {
+    size: u64,
+    note: String,
+    path: Vec<[u8; 32]>,
+) -> pb::Receipt {
+    pb::Receipt {
         seq: appended.seq.0,
         entry_hash: appended.entry_hash.0.to_vec(),
-        recorded_at_us: entry.recorded_at.0,
-        prev_hash: entry.prev_hash.0.to_vec(),
-        key_id: entry.key_id.0.to_vec(),
-        signature: entry.signature.to_vec(),
+        recorded_at_us: appended.recorded_at.0,
+        prev_hash: appended.prev_hash.0.to_vec(),
+        key_id: appended.key_id.0.to_vec(),
+        signature: appended.signature.to_vec(),
         checkpoint: note,
         inclusion_path: path.into_iter().map(|h| h.to_vec()).collect(),
         duplicate: appended.duplicate,
         checkpoint_size: size,
-    })
+    }
 }
 
+/// The receipts of a committed submission. Fresh entries reuse their batch's checkpoint note
+/// and have their inclusion proofs built together (they share the upper nodes); a retry
+/// looks up the checkpoint that first covered the original.
 fn results_of(ledger: &Ledger, committed: Committed) -> Vec<Result<pb::Receipt, Status>> {
+    let batch = &committed.checkpoint;
+    let in_batch =
+        |a: &Appended| !a.duplicate && a.checkpoint_size == batch.size && batch.note.is_some();
+    let seqs: Vec<Seq> = committed
+        .results
+        .iter()
+        .flatten()
+        .filter(|a| in_batch(a))
+        .map(|a| a.seq)
+        .collect();
+    let mut paths = if seqs.is_empty() {
+        Ok(Vec::new().into_iter())
+    } else {
+        ledger
+            .inclusion_proofs(&seqs, batch.size)
+            .map(Vec::into_iter)
+    };
+    let note = batch.note.clone().unwrap_or_default();
     committed
         .results
         .into_iter()
         .map(|r| match r {
+            Ok(appended) if in_batch(&appended) => match &mut paths {
+                Ok(paths) => {
+                    let path = paths
+                        .next()
+                        .ok_or_else(|| Status::internal("missing proof"))?;
+                    Ok(receipt_message(&appended, batch.size, note.clone(), path))
+                }
+                Err(e) => Err(ledger_status(e)),
+            },
             Ok(appended) => {
-                receipt(ledger, &appended, &committed.checkpoint).map_err(|e| ledger_status(&e))
+                let covering = ledger
+                    .covering_checkpoint(appended.seq)
+                    .map_err(|e| ledger_status(&e))?;
+                let size = covering.checkpoint.size;
+                let path = ledger
+                    .inclusion_proof(appended.seq, size)
+                    .map_err(|e| ledger_status(&e))?;
+                Ok(receipt_message(&appended, size, covering.note, path))
             }
             Err(e) => Err(append_status(&e)),
         })
