@@ -549,7 +549,11 @@ fn proofs_built_together_equal_proofs_built_one_by_one() {
         let together = f.ledger.inclusion_proofs(&seqs, at).unwrap();
         assert_eq!(together.len(), seqs.len());
         for (seq, path) in seqs.iter().zip(&together) {
-            assert_eq!(path, &f.ledger.inclusion_proof(*seq, at).unwrap(), "seq {seq}");
+            assert_eq!(
+                path,
+                &f.ledger.inclusion_proof(*seq, at).unwrap(),
+                "seq {seq}"
+            );
         }
     }
     assert!(f.ledger.inclusion_proofs(&[Seq(size)], size).is_err());
