@@ -3,11 +3,11 @@
 
 mod common;
 
-use common::{config, key, Fixture, T0};
+use common::{key, Fixture, T0};
 use ledger::envelope::ArtifactErasedView;
 use ledger::merkle::{self, Blake3Hasher};
 use ledger::{
-    AppendError, Appended, ArtifactHash, ArtifactState, Code, Ledger, Seq, SignedEvent, UnixMicros,
+    AppendError, Appended, ArtifactHash, ArtifactState, Code, Seq, SignedEvent, UnixMicros,
 };
 use prost::Message;
 
@@ -456,18 +456,8 @@ fn a_lost_or_legacy_event_index_is_rebuilt_from_the_entries() {
     }
     let head = f.ledger.head();
     let original = f.ledger.get_by_event_id("e1-7").unwrap().unwrap();
-    let Fixture {
-        dir,
-        ledger,
-        ledger_key,
-        admin,
-        clock,
-    } = f;
-    drop(ledger);
-    {
+    let f = f.with_store_closed(|records| {
         // Lose one batch's index block and leave a per-entry key of the old layout behind.
-        let db = sled::open(dir.path()).unwrap();
-        let records = db.open_tree("records").unwrap();
         let blocks: Vec<_> = records
             .scan_prefix(b"j")
             .map(|item| item.unwrap().0)
@@ -475,16 +465,7 @@ fn a_lost_or_legacy_event_index_is_rebuilt_from_the_entries() {
         assert_eq!(blocks.len(), 4, "genesis and three batches, one block each");
         records.remove(&blocks[2]).unwrap();
         records.insert(b"ie1-7", &7u64.to_be_bytes()).unwrap();
-        db.flush().unwrap();
-    }
-    let ledger = Ledger::open(dir.path(), config(&clock), Some(ledger_key.clone())).unwrap();
-    let f = Fixture {
-        dir,
-        ledger,
-        ledger_key,
-        admin,
-        clock,
-    };
+    });
     assert_eq!(f.ledger.head(), head);
     assert_eq!(
         f.ledger.get_by_event_id("e1-7").unwrap(),
@@ -505,27 +486,10 @@ fn a_lost_or_legacy_event_index_is_rebuilt_from_the_entries() {
         .unwrap_err();
     assert_eq!(conflict.code(), Code::AlreadyExists);
     // The rebuilt index is persisted again as blocks; the old per-entry key is gone.
-    let Fixture {
-        dir,
-        ledger,
-        ledger_key,
-        admin,
-        clock,
-    } = f;
-    drop(ledger);
-    {
-        let db = sled::open(dir.path()).unwrap();
-        let records = db.open_tree("records").unwrap();
+    let f = f.with_store_closed(|records| {
         assert_eq!(records.scan_prefix(b"i").count(), 0);
         assert_eq!(records.scan_prefix(b"j").count(), 1, "one rebuilt block");
-    }
-    let f = Fixture {
-        ledger: Ledger::open(dir.path(), config(&clock), Some(ledger_key.clone())).unwrap(),
-        dir,
-        ledger_key,
-        admin,
-        clock,
-    };
+    });
     assert_eq!(
         f.ledger.get_by_event_id("e2-9").unwrap().unwrap().seq,
         Seq(30)

@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{config, Fixture, ManualClock};
+use common::{config, open_raw, Fixture, ManualClock};
 use ledger::{Ledger, LedgerError, Seq};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
@@ -35,21 +35,6 @@ fn build() -> (tempfile::TempDir, Arc<ManualClock>, u64) {
     } = f;
     drop(ledger);
     (dir, clock, size)
-}
-
-/// Opens the sled store directly. sled's background flusher can hold the file lock for a
-/// moment after the last handle is dropped, so a few retries are allowed.
-fn open_raw(path: &std::path::Path) -> sled::Db {
-    for _ in 0..200 {
-        match sled::open(path) {
-            Ok(db) => return db,
-            Err(sled::Error::Io(e)) if e.to_string().contains("lock") => {
-                std::thread::sleep(std::time::Duration::from_millis(10))
-            }
-            Err(e) => panic!("open store: {e}"),
-        }
-    }
-    panic!("store still locked after 2 s")
 }
 
 fn open_ledger(path: &std::path::Path, clock: &Arc<ManualClock>) -> Result<Ledger, LedgerError> {

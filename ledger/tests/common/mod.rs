@@ -40,6 +40,21 @@ pub fn grant(key: &SigningKey, subject: &str, roles: &[&str]) -> KeyGrant {
     }
 }
 
+/// Opens the sled store directly. sled's background flusher can hold the file lock for a
+/// moment after the last handle is dropped, so a few retries are allowed.
+pub fn open_raw(path: &std::path::Path) -> sled::Db {
+    for _ in 0..200 {
+        match sled::open(path) {
+            Ok(db) => return db,
+            Err(sled::Error::Io(e)) if e.to_string().contains("lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            Err(e) => panic!("open store: {e}"),
+        }
+    }
+    panic!("store still locked after 2 s")
+}
+
 pub struct Fixture {
     pub dir: tempfile::TempDir,
     pub ledger: Ledger,
@@ -90,6 +105,33 @@ impl Fixture {
         } = self;
         // sled releases its file lock only when the last handle is dropped.
         drop(ledger);
+        let ledger =
+            Ledger::open(dir.path(), config(&clock), Some(ledger_key.clone())).expect("reopen");
+        Fixture {
+            dir,
+            ledger,
+            ledger_key,
+            admin,
+            clock,
+        }
+    }
+
+    /// Closes the ledger, hands its sled `records` tree to `change` (to act as a damaged disk
+    /// or an older version would), flushes, and reopens the ledger.
+    pub fn with_store_closed(self, change: impl FnOnce(&sled::Tree)) -> Fixture {
+        let Fixture {
+            dir,
+            ledger,
+            ledger_key,
+            admin,
+            clock,
+        } = self;
+        drop(ledger);
+        {
+            let db = open_raw(dir.path());
+            change(&db.open_tree("records").expect("records tree"));
+            db.flush().expect("flush");
+        }
         let ledger =
             Ledger::open(dir.path(), config(&clock), Some(ledger_key.clone())).expect("reopen");
         Fixture {
