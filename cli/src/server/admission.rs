@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use ledger::{Candidate, Ledger, Rejection};
 use projections::query::SourceError;
-use projections::{EntrySource, RawEntry, Role, Subject, Submitter, Timestamp, Validator};
+use projections::{EntrySource, RawEntry, Timestamp, Validator};
 
 /// Admits an event only if the ISMS rules accept it, against the state after the previous
 /// entry. The validator applies each admitted event at once, so later events of the same batch
@@ -40,28 +40,10 @@ impl IsmsAdmission {
 }
 
 impl ledger::Admission for IsmsAdmission {
+    /// The projections' own `Admission` for `Validator` decides (the key's roles come from the
+    /// ledger's key record; the signature and key validity were checked by the ledger).
     fn admit(&mut self, candidate: &Candidate<'_>) -> Result<(), Rejection> {
-        // The ledger has already checked the signature and that the key is valid at this seq;
-        // the roles it holds come from the key record. A role name the domain does not know
-        // grants nothing (the ledger refuses unknown roles at enrolment anyway).
-        let who = Submitter {
-            subject: Subject(candidate.key.subject.clone()),
-            roles: candidate
-                .key
-                .roles
-                .iter()
-                .filter_map(|r| Role::parse(r))
-                .collect(),
-        };
-        self.validator
-            .admit(
-                candidate.seq.0,
-                Timestamp(candidate.recorded_at.0),
-                &who,
-                candidate.body,
-            )
-            .map(|_| ())
-            .map_err(|e| Box::new(e) as Rejection)
+        ledger::Admission::admit(&mut self.validator, candidate)
     }
 }
 
