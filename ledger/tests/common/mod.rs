@@ -96,6 +96,21 @@ impl Fixture {
 
     /// Closes and reopens the ledger, as after a restart.
     pub fn restart(self) -> Fixture {
+        self.reopen_after(|_| {})
+    }
+
+    /// Closes the ledger, hands its sled `records` tree to `change` (to act as a damaged disk
+    /// or an older version would), flushes, and reopens the ledger.
+    pub fn with_store_closed(self, change: impl FnOnce(&sled::Tree)) -> Fixture {
+        self.reopen_after(|path| {
+            let db = open_raw(path);
+            change(&db.open_tree("records").expect("records tree"));
+            db.flush().expect("flush");
+        })
+    }
+
+    /// Closes the ledger, runs `between` on its folder, and reopens it.
+    fn reopen_after(self, between: impl FnOnce(&std::path::Path)) -> Fixture {
         let Fixture {
             dir,
             ledger,
@@ -105,33 +120,7 @@ impl Fixture {
         } = self;
         // sled releases its file lock only when the last handle is dropped.
         drop(ledger);
-        let ledger =
-            Ledger::open(dir.path(), config(&clock), Some(ledger_key.clone())).expect("reopen");
-        Fixture {
-            dir,
-            ledger,
-            ledger_key,
-            admin,
-            clock,
-        }
-    }
-
-    /// Closes the ledger, hands its sled `records` tree to `change` (to act as a damaged disk
-    /// or an older version would), flushes, and reopens the ledger.
-    pub fn with_store_closed(self, change: impl FnOnce(&sled::Tree)) -> Fixture {
-        let Fixture {
-            dir,
-            ledger,
-            ledger_key,
-            admin,
-            clock,
-        } = self;
-        drop(ledger);
-        {
-            let db = open_raw(dir.path());
-            change(&db.open_tree("records").expect("records tree"));
-            db.flush().expect("flush");
-        }
+        between(dir.path());
         let ledger =
             Ledger::open(dir.path(), config(&clock), Some(ledger_key.clone())).expect("reopen");
         Fixture {
