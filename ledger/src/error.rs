@@ -20,6 +20,8 @@ pub enum Code {
     NotFound,
     /// The store failed.
     Unavailable,
+    /// Stored data is damaged: retrying will not help; restore from a backup or a mirror.
+    DataLoss,
 }
 
 /// Why one submitted event was refused. Nothing of a refused event is stored.
@@ -90,6 +92,15 @@ pub enum AppendError {
         /// Where the first one is.
         seq: Seq,
     },
+    /// An erasure names an artifact that is not stored here or was already erased.
+    /// → FailedPrecondition.
+    #[error("artifact_erased.blake3: artifact {hash} {why}; there is nothing to erase")]
+    NotErasable {
+        /// The artifact named.
+        hash: crate::ArtifactHash,
+        /// Why it cannot be erased.
+        why: String,
+    },
     /// The admission hook (the ISMS rules) refused the event; its error is kept whole so the
     /// edge can map it to the right status.
     #[error("{0}")]
@@ -117,7 +128,9 @@ impl AppendError {
             | AppendError::BadSignature { .. } => Code::Unauthenticated,
             AppendError::RoleRequired { .. } => Code::PermissionDenied,
             AppendError::EventIdConflict { .. } => Code::AlreadyExists,
-            AppendError::Rejected(_) | AppendError::ReadOnly => Code::FailedPrecondition,
+            AppendError::Rejected(_) | AppendError::ReadOnly | AppendError::NotErasable { .. } => {
+                Code::FailedPrecondition
+            }
             AppendError::Store(_) => Code::Unavailable,
         }
     }
@@ -127,7 +140,7 @@ impl AppendError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LedgerError {
-    /// sled failed. → Unavailable.
+    /// sled failed. → Unavailable, or DataLoss when sled found its files damaged.
     #[error("store: {0}")]
     Store(#[from] sled::Error),
     /// The folder holds no ledger. → NotFound.
@@ -142,7 +155,7 @@ pub enum LedgerError {
         /// Key id in the genesis.
         expected: KeyId,
     },
-    /// Stored data is not what the format says; `verify` names the exact entry.
+    /// Stored data is not what the format says; `verify` names the exact entry. → DataLoss.
     #[error("corrupt record at seq {seq}: {what}")]
     Corrupt {
         /// The entry (or the tree size) concerned.
@@ -163,7 +176,10 @@ impl LedgerError {
     /// The status code at the gRPC edge.
     pub fn code(&self) -> Code {
         match self {
-            LedgerError::Store(_) | LedgerError::Corrupt { .. } => Code::Unavailable,
+            LedgerError::Store(sled::Error::Corruption { .. }) | LedgerError::Corrupt { .. } => {
+                Code::DataLoss
+            }
+            LedgerError::Store(_) => Code::Unavailable,
             LedgerError::NoLedger => Code::NotFound,
             LedgerError::AlreadyExists(_) => Code::AlreadyExists,
             LedgerError::WrongLedgerKey { .. } => Code::PermissionDenied,

@@ -19,7 +19,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::ops::Range;
+use std::ops::{Range, RangeInclusive};
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -769,16 +769,41 @@ impl Ledger {
     ) -> impl Iterator<Item = Result<Entry, LedgerError>> + '_ {
         let end = range.end.min(self.head().size);
         let start = range.start.min(end);
-        self.records
-            .range(entry_key(start)..entry_key(end))
-            .map(|item| {
-                let (k, v) = item?;
-                let seq = be_u64(&k[1..]).unwrap_or(u64::MAX);
-                Entry::decode(&v).map_err(|e| LedgerError::Corrupt {
+        let mut rows = self.records.range(entry_key(start)..entry_key(end));
+        let mut next = start;
+        let mut failed = false;
+        // Every seq in start..end must be there, in order: a missing entry is an error at its
+        // seq (not silently skipped), and after the first error the iterator ends, because a
+        // damaged sled page can return the same error forever.
+        std::iter::from_fn(move || {
+            if failed || next >= end {
+                return None;
+            }
+            let seq = next;
+            next += 1;
+            let item = match rows.next() {
+                None => Err(LedgerError::Corrupt {
                     seq,
-                    what: e.to_string(),
-                })
-            })
+                    what: format!("entry {seq} is missing (the head is at {end})"),
+                }),
+                Some(Err(e)) => Err(LedgerError::Corrupt {
+                    seq,
+                    what: format!("the store could not read the entry: {e}"),
+                }),
+                Some(Ok((key, value))) => match be_u64(&key[1..]) {
+                    Some(found) if found != seq => Err(LedgerError::Corrupt {
+                        seq,
+                        what: format!("entry {seq} is missing (the next stored entry is {found})"),
+                    }),
+                    _ => Entry::decode(&value).map_err(|e| LedgerError::Corrupt {
+                        seq,
+                        what: e.to_string(),
+                    }),
+                },
+            };
+            failed = item.is_err();
+            Some(item)
+        })
     }
 
     /// The last seq whose recorded_at is at or before `t`: the basis of "as of T". `None` when
@@ -928,9 +953,38 @@ impl Ledger {
 
     /// Every stored checkpoint, smallest first.
     pub fn checkpoints(&self) -> impl Iterator<Item = Result<SignedCheckpoint, LedgerError>> + '_ {
-        self.records
-            .range(checkpoint_key(0)..=checkpoint_key(self.head().size))
-            .map(move |item| self.read_checkpoint(&item?.1))
+        self.checkpoints_in(0..=u64::MAX)
+    }
+
+    /// The stored checkpoints whose size lies in `sizes` (and within the durable head),
+    /// smallest first. Read lazily; the iterator ends after the first error, so a damaged
+    /// store yields one error rather than the same one forever.
+    pub fn checkpoints_in(
+        &self,
+        sizes: RangeInclusive<u64>,
+    ) -> impl Iterator<Item = Result<SignedCheckpoint, LedgerError>> + '_ {
+        let to = (*sizes.end()).min(self.head().size);
+        let from = (*sizes.start()).min(to.saturating_add(1));
+        let range = if from <= to {
+            self.records
+                .range(checkpoint_key(from)..=checkpoint_key(to))
+        } else {
+            self.records.range(checkpoint_key(0)..checkpoint_key(0))
+        };
+        until_first_error(range.map(move |item| {
+            let (key, note) = item.map_err(|e| LedgerError::Corrupt {
+                seq: 0,
+                what: format!("the store could not read the checkpoints from size {from}: {e}"),
+            })?;
+            let size = be_u64(&key[1..]).unwrap_or(u64::MAX);
+            self.read_checkpoint(&note).map_err(|e| match e {
+                LedgerError::Corrupt { what, .. } => LedgerError::Corrupt {
+                    seq: size.saturating_sub(1),
+                    what: format!("checkpoint of size {size}: {what}"),
+                },
+                other => other,
+            })
+        }))
     }
 
     /// Reads a stored checkpoint note. Its signature is not re-checked here: it is checked by
@@ -1165,6 +1219,12 @@ impl Ledger {
             if let Err(e) = self.record_rules(&action, &key, &keys, &new_keys) {
                 results.push(Some(Err(e)));
                 continue;
+            }
+            if let RecordAction::ArtifactErased(hash) = &action {
+                if let Err(e) = self.check_erasable(hash, &erasures) {
+                    results.push(Some(Err(e)));
+                    continue;
+                }
             }
             let candidate = Candidate {
                 seq,
@@ -1510,6 +1570,31 @@ impl Ledger {
         }
     }
 
+    /// Only an artifact whose bytes are stored here, and not already erased (by an entry or
+    /// earlier in this batch), can be erased: an erasure of nothing would be a record of an
+    /// act that never happened.
+    fn check_erasable(
+        &self,
+        hash: &ArtifactHash,
+        erased_in_batch: &[ArtifactHash],
+    ) -> Result<(), AppendError> {
+        let state = if erased_in_batch.contains(hash) {
+            None
+        } else {
+            Some(
+                self.artifact_state(hash)
+                    .map_err(|e| AppendError::Store(e.to_string()))?,
+            )
+        };
+        let why = match state {
+            Some(ArtifactState::Present) => return Ok(()),
+            Some(ArtifactState::Erased(seq)) => format!("was already erased at seq {seq}"),
+            Some(ArtifactState::Unknown) => "is not stored in this ledger".to_string(),
+            None => "is already erased by an earlier event of this batch".to_string(),
+        };
+        Err(AppendError::NotErasable { hash: *hash, why })
+    }
+
     /// Stores an artifact's bytes under their blake3 hash (durably) and returns the hash.
     pub fn put_artifact(&self, bytes: &[u8]) -> Result<ArtifactHash, LedgerError> {
         let hash = ArtifactHash::of(bytes);
@@ -1726,5 +1811,33 @@ pub(crate) fn sig_item<'a>(public_key: &'a [u8; 32], event: &'a SignedEvent) -> 
         public_key,
         signature: &event.signature,
         body: &event.body,
+    }
+}
+
+/// Ends an iterator after the first error it yields: sled's iterators over a damaged page
+/// can return the same error on every call, and a caller that collects or retries would
+/// then loop without end.
+fn until_first_error<T, E>(
+    iter: impl Iterator<Item = Result<T, E>>,
+) -> impl Iterator<Item = Result<T, E>> {
+    let mut failed = false;
+    iter.map_while(move |item| {
+        if failed {
+            return None;
+        }
+        failed = item.is_err();
+        Some(item)
+    })
+}
+
+#[cfg(test)]
+mod until_first_error_tests {
+    use super::until_first_error;
+
+    #[test]
+    fn an_iterator_that_repeats_an_error_forever_yields_it_once() {
+        let endless = std::iter::once(Ok(1)).chain(std::iter::repeat(Err("damaged page")));
+        let items: Vec<Result<i32, &str>> = until_first_error(endless).take(10).collect();
+        assert_eq!(items, vec![Ok(1), Err("damaged page")]);
     }
 }

@@ -408,6 +408,73 @@ fn erasing_an_artifact_keeps_verification_green() {
     f.ledger.verify(&|_| {}).unwrap();
 }
 
+/// An admin-signed erasure of `hash`.
+fn erasure(f: &Fixture, event_id: &str, hash: &ArtifactHash) -> SignedEvent {
+    let mut view = f.envelope(event_id);
+    view.artifact_erased = Some(ArtifactErasedView {
+        blake3: hash.0.to_vec(),
+        reason: "contains personal data".into(),
+    });
+    SignedEvent::sign(&f.admin, view.encode_to_vec())
+}
+
+#[test]
+fn erasing_an_artifact_that_was_never_stored_is_refused_and_stores_nothing() {
+    let f = Fixture::new();
+    let head = f.ledger.head();
+    let never = ArtifactHash::of(b"never uploaded");
+    let refused = f
+        .ledger
+        .append(vec![erasure(&f, "erase-unknown", &never)])
+        .remove(0)
+        .expect_err("nothing to erase");
+    assert_eq!(refused.code(), ledger::Code::FailedPrecondition);
+    assert!(refused.to_string().contains("is not stored"), "{refused}");
+    assert_eq!(f.ledger.head(), head);
+}
+
+#[test]
+fn erasing_an_artifact_twice_is_refused_naming_the_first_erasure() {
+    let f = Fixture::new();
+    let hash = f.ledger.put_artifact(b"scan with names").unwrap();
+    let first = f
+        .ledger
+        .append(vec![erasure(&f, "erase-1", &hash)])
+        .remove(0)
+        .unwrap();
+    let again = f
+        .ledger
+        .append(vec![erasure(&f, "erase-2", &hash)])
+        .remove(0)
+        .expect_err("already erased");
+    assert!(
+        again
+            .to_string()
+            .contains(&format!("already erased at seq {}", first.seq)),
+        "{again}"
+    );
+}
+
+#[test]
+fn two_erasures_of_one_artifact_in_one_batch_keep_only_the_first() {
+    let f = Fixture::new();
+    let hash = f.ledger.put_artifact(b"scan with names").unwrap();
+    let results = f.ledger.append(vec![
+        erasure(&f, "erase-a", &hash),
+        erasure(&f, "erase-b", &hash),
+    ]);
+    assert!(results[0].is_ok(), "{:?}", results[0]);
+    assert!(
+        results[1]
+            .as_ref()
+            .expect_err("second erasure")
+            .to_string()
+            .contains("earlier event of this batch"),
+        "{:?}",
+        results[1]
+    );
+}
+
 #[test]
 fn everything_survives_a_restart() {
     let mut f = Fixture::new();

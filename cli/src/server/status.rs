@@ -13,6 +13,7 @@ fn code_of(code: ledger::Code) -> Code {
         ledger::Code::FailedPrecondition => Code::FailedPrecondition,
         ledger::Code::NotFound => Code::NotFound,
         ledger::Code::Unavailable => Code::Unavailable,
+        ledger::Code::DataLoss => Code::DataLoss,
         // A code added to the ledger later that this edge does not know yet.
         _ => Code::Internal,
     }
