@@ -26,6 +26,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
+        // Undecodable requests are the client's fault: INVALID_ARGUMENT, not INTERNAL.
+        .codec_path("crate::codec::IsmsCodec")
         .compile_fds(fds)?;
     Ok(())
 }

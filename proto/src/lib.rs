@@ -3,6 +3,8 @@
 
 #![allow(missing_debug_implementations)]
 
+pub mod codec;
+
 /// `package isms.ledger.v1`.
 pub mod v1 {
     #![allow(clippy::all, clippy::pedantic, missing_docs, unreachable_pub)]

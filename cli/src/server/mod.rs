@@ -139,11 +139,18 @@ pub async fn start(ledger: Arc<Ledger>, options: ServeOptions) -> anyhow::Result
     health_reporter
         .set_serving::<RegistersServer<RegistersService>>()
         .await;
+    // Both reflection versions: grpcurl and current clients ask v1, while Python's
+    // grpcio-reflection, older grpcurl, Postman and evans still ask v1alpha.
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(isms_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .context("building the reflection service")?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(isms_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .context("building the v1alpha reflection service")?;
 
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = &options.tls {
@@ -168,7 +175,8 @@ pub async fn start(ledger: Arc<Ledger>, options: ServeOptions) -> anyhow::Result
             RegistersServer::new(registers_service).max_decoding_message_size(MAX_MESSAGE_BYTES),
         )
         .add_service(health_service)
-        .add_service(reflection);
+        .add_service(reflection)
+        .add_service(reflection_v1alpha);
 
     let mut signal = shutdown_rx.clone();
     let closer = sequencer.clone();
