@@ -22,6 +22,8 @@ pub const MAX_ARTIFACT_BYTES: u64 = 64 * 1024 * 1024;
 const CHUNK_BYTES: usize = 256 * 1024;
 /// Events read from the store per step of a Subscribe catch-up.
 const CATCH_UP_STEP: u64 = 512;
+/// Checkpoints ListCheckpoints reads ahead of a slow reader.
+const LIST_BUFFER: usize = 64;
 /// Events a stream hands to the sequencer at once, at most.
 const STREAM_CHUNK: usize = 1024;
 /// Submissions of one AppendStream in flight at once (pipelining across batches).
@@ -395,16 +397,28 @@ impl ledger_server::Ledger for LedgerService {
             0 => u64::MAX,
             n => n,
         };
-        let checkpoints: Vec<Result<pb::Checkpoint, Status>> = self
-            .ledger
-            .checkpoints()
-            .filter(|c| match c {
-                Ok(c) => (request.from_size..=to).contains(&c.checkpoint.size),
-                Err(_) => true, // a read error is reported, not skipped
-            })
-            .map(|c| c.map(checkpoint_message).map_err(|e| ledger_status(&e)))
-            .collect();
-        Ok(Response::new(Box::pin(tokio_stream::iter(checkpoints))))
+        if request.from_size > to {
+            return Err(Status::invalid_argument(format!(
+                "from_size: {} is larger than to_size {to}",
+                request.from_size
+            )));
+        }
+        // Read on a blocking thread and hand the checkpoints over one at a time through a
+        // small channel: the answer is never held whole in memory, a slow reader slows the
+        // reading instead of growing a buffer, and a reader that goes away stops it.
+        let ledger = self.ledger.clone();
+        let (tx, rx) = mpsc::channel(LIST_BUFFER);
+        tokio::task::spawn_blocking(move || {
+            for checkpoint in ledger.checkpoints_in(request.from_size..=to) {
+                let item = checkpoint
+                    .map(checkpoint_message)
+                    .map_err(|e| ledger_status(&e));
+                if tx.blocking_send(item).is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
     async fn get_inclusion_proof(
