@@ -38,8 +38,7 @@ fn parse_inner(text: &str) -> anyhow::Result<(i64, bool)> {
         Some(i) => (&text[..i], Some(&text[i + 1..])),
         None => (text, None),
     };
-    anyhow::ensure!(date.len() == 10, "bad date");
-    let day = Timestamp::parse_date(date).context("bad date")?;
+    let day = calendar_date(date)?;
     let Some(rest) = rest else {
         return Ok((day.0, false));
     };
@@ -73,6 +72,49 @@ fn parse_inner(text: &str) -> anyhow::Result<(i64, bool)> {
     ))
 }
 
+/// A real calendar date from 1970 to 9999 at midnight UTC; an impossible one (`2025-02-30`)
+/// is an error that says why, never normalised into another day.
+fn calendar_date(date: &str) -> anyhow::Result<Timestamp> {
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let b = date.as_bytes();
+    anyhow::ensure!(
+        b.len() == 10 && b[4] == b'-' && b[7] == b'-',
+        "a date is written YYYY-MM-DD"
+    );
+    let number = |part: &str, what: &str| {
+        part.parse::<u32>()
+            .with_context(|| format!("{what} {part:?} is not a number"))
+    };
+    let year = number(&date[..4], "year")?;
+    let month = number(&date[5..7], "month")?;
+    let day = number(&date[8..], "day")?;
+    anyhow::ensure!(
+        (1970..=9999).contains(&year),
+        "the year must be from 1970 to 9999"
+    );
+    anyhow::ensure!((1..=12).contains(&month), "there is no month {month}");
+    let last = projections::model::days_in_month(i64::from(year), month);
+    anyhow::ensure!(
+        (1..=last).contains(&day),
+        "{} {year} has {last} days",
+        MONTHS[month as usize - 1]
+    );
+    Timestamp::parse_date(date).context("not a calendar date")
+}
+
 /// `2025-03-10` at midnight, `2025-03-10T14:03:00Z` otherwise.
 pub fn show(us: i64) -> String {
     Timestamp(us).to_string()
@@ -103,5 +145,26 @@ mod tests {
         let z = parse("2025-03-31T14:30:00+02:00", BareDate::EndOfDay).unwrap();
         assert_eq!(z, t);
         assert!(parse("31/03/2025", BareDate::EndOfDay).is_err());
+    }
+
+    #[test]
+    fn an_impossible_calendar_date_is_refused_saying_why() {
+        let error = parse("2025-02-30", BareDate::EndOfDay).expect_err("no 30 February");
+        assert!(
+            format!("{error:#}").contains("February 2025 has 28 days"),
+            "{error:#}"
+        );
+    }
+
+    #[test]
+    fn the_29th_of_february_is_a_date_in_leap_years_only() {
+        assert!(parse("2024-02-29", BareDate::StartOfDay).is_ok());
+        assert!(parse("2025-02-29", BareDate::StartOfDay).is_err());
+    }
+
+    #[test]
+    fn a_year_outside_1970_to_9999_is_refused() {
+        let error = parse("1969-12-31", BareDate::StartOfDay).expect_err("before 1970");
+        assert!(format!("{error:#}").contains("1970 to 9999"), "{error:#}");
     }
 }

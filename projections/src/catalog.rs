@@ -28,8 +28,11 @@ pub struct ControlId {
 pub enum ControlIdProblem {
     /// Not of the form `A.<theme>.<number>`.
     Malformed,
-    /// Looks like an ISO 27001:2013 id (`A.12.6.1`, or a theme 9..=18).
+    /// Three parts, as ISO 27001:2013 control ids had (`A.12.6.1`).
     Iso2013,
+    /// Two parts, but a theme Annex A:2022 does not have (`A.9.99`, `A.12.6`): 2022 has
+    /// themes 5 to 8 only.
+    NoSuchTheme,
     /// Well formed but the 2022 catalog has no such control (`A.5.38`).
     NotInCatalog,
 }
@@ -42,7 +45,10 @@ impl ControlIdProblem {
                 "is not an Annex A control id (expected A.<theme>.<number>; 2022 ids are {VALID_RANGES})"
             ),
             Self::Iso2013 => format!(
-                "is an ISO 27001:2013 control id; Annex A:2022 has no such control (2022 ids are {VALID_RANGES})"
+                "has three parts, as ISO 27001:2013 control ids did; Annex A:2022 ids have two ({VALID_RANGES})"
+            ),
+            Self::NoSuchTheme => format!(
+                "is not in Annex A:2022, whose themes are A.5 to A.8 ({VALID_RANGES})"
             ),
             Self::NotInCatalog => {
                 format!("is not in Annex A:2022 (2022 ids are {VALID_RANGES})")
@@ -65,9 +71,9 @@ impl ControlId {
             return Err(ControlIdProblem::Malformed);
         };
         match numbers.as_slice() {
-            // 2013 controls have three parts (A.12.6.1); 2022 controls have two.
+            // 2013 controls have three parts (A.12.6.1); 2022 controls have two, in themes 5-8.
             [theme, _, _] if (5..=18).contains(theme) => Err(ControlIdProblem::Iso2013),
-            [theme, _] if (9..=18).contains(theme) => Err(ControlIdProblem::Iso2013),
+            [theme, _] if !(5..=8).contains(theme) => Err(ControlIdProblem::NoSuchTheme),
             [theme, number] => {
                 let size = THEME_SIZES
                     .iter()
@@ -170,12 +176,24 @@ mod tests {
             "A.8.28"
         );
         assert_eq!(ControlId::parse("A.12.6.1"), Err(ControlIdProblem::Iso2013));
-        assert_eq!(ControlId::parse("A.9.2"), Err(ControlIdProblem::Iso2013));
+        assert_eq!(
+            ControlId::parse("A.9.2"),
+            Err(ControlIdProblem::NoSuchTheme)
+        );
         assert_eq!(
             ControlId::parse("A.5.38"),
             Err(ControlIdProblem::NotInCatalog)
         );
         assert_eq!(ControlId::parse("5.1"), Err(ControlIdProblem::Malformed));
         assert!(ControlId::parse("A.5.2").unwrap() < ControlId::parse("A.5.15").unwrap());
+    }
+
+    #[test]
+    fn a_two_part_id_outside_themes_5_to_8_is_not_called_a_2013_id() {
+        let problem = ControlId::parse("A.9.99").expect_err("not a 2022 id");
+        assert_eq!(problem, ControlIdProblem::NoSuchTheme);
+        let text = problem.explain();
+        assert!(!text.contains("2013"), "{text}");
+        assert!(text.contains("themes are A.5 to A.8"), "{text}");
     }
 }

@@ -23,13 +23,30 @@ impl Timestamp {
         Self(days_from_civil(year, month, day) * Self::DAY)
     }
 
-    /// Parses `2025-03-10` as midnight UTC.
+    /// The earliest time the ledger takes: 1970-01-01T00:00:00Z.
+    pub const EARLIEST: Timestamp = Timestamp(0);
+    /// The latest time the ledger takes: 9999-12-31T23:59:59.999999Z.
+    pub const LATEST: Timestamp = Timestamp(253_402_300_799_999_999);
+    /// The window in words, for error messages.
+    pub const WINDOW: &'static str = "1970-01-01 to 9999-12-31 (UTC)";
+
+    /// Whether the time lies in the window the ledger takes ([`Self::EARLIEST`] ..=
+    /// [`Self::LATEST`]).
+    pub fn in_window(self) -> bool {
+        (Self::EARLIEST..=Self::LATEST).contains(&self)
+    }
+
+    /// Parses `2025-03-10` as midnight UTC. Only real calendar dates from 1970 to 9999 are
+    /// taken: `2025-02-30` is `None`, never 2 March.
     pub fn parse_date(s: &str) -> Option<Self> {
         let mut it = s.trim().splitn(3, '-');
-        let y = it.next()?.parse().ok()?;
-        let m = it.next()?.parse().ok()?;
-        let d = it.next()?.parse().ok()?;
-        if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        let y: i64 = it.next()?.parse().ok()?;
+        let m: u32 = it.next()?.parse().ok()?;
+        let d: u32 = it.next()?.parse().ok()?;
+        if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) {
+            return None;
+        }
+        if d == 0 || d > days_in_month(y, m) {
             return None;
         }
         Some(Self::from_date(y, m, d))
@@ -57,6 +74,16 @@ impl fmt::Display for Timestamp {
             let (h, mi, s) = (secs / 3600, secs / 60 % 60, secs % 60);
             write!(f, "{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
         }
+    }
+}
+
+/// Days in a month of the proleptic Gregorian calendar.
+pub fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        4 | 6 | 9 | 11 => 30,
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        _ => 31,
     }
 }
 

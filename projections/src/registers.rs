@@ -13,6 +13,42 @@ use crate::{
 /// A register rendered as rows of named cells, keyed by the row's id.
 pub type Table = BTreeMap<String, Vec<(&'static str, String)>>;
 
+/// Orders row ids as people number them: `A.5.2` before `A.5.10`, `R-9` before `R-10`. Runs
+/// of digits compare as numbers, everything else as text; ids equal that way fall back to
+/// plain text order, so the order is total.
+pub fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
+    fn runs(s: &str) -> impl Iterator<Item = (bool, &str)> {
+        let mut rest = s;
+        std::iter::from_fn(move || {
+            let first = rest.chars().next()?;
+            let digits = first.is_ascii_digit();
+            let end = rest
+                .find(|c: char| c.is_ascii_digit() != digits)
+                .unwrap_or(rest.len());
+            let (run, tail) = rest.split_at(end);
+            rest = tail;
+            Some((digits, run))
+        })
+    }
+    let mut left = runs(a);
+    let mut right = runs(b);
+    loop {
+        let ordering = match (left.next(), right.next()) {
+            (None, None) => return a.cmp(b),
+            (None, Some(_)) => std::cmp::Ordering::Less,
+            (Some(_), None) => std::cmp::Ordering::Greater,
+            (Some((true, x)), Some((true, y))) => {
+                let (x, y) = (x.trim_start_matches('0'), y.trim_start_matches('0'));
+                x.len().cmp(&y.len()).then_with(|| x.cmp(y))
+            }
+            (Some((_, x)), Some((_, y))) => x.cmp(y),
+        };
+        if ordering.is_ne() {
+            return ordering;
+        }
+    }
+}
+
 /// All registers of one state at one query time.
 #[derive(Clone, Copy, Debug)]
 pub struct Registers<'s> {
@@ -660,5 +696,26 @@ impl Registers<'_> {
                 .collect(),
         ));
         out
+    }
+}
+
+#[cfg(test)]
+mod natural_order_tests {
+    use super::natural_order;
+
+    #[test]
+    fn control_ids_sort_in_the_standards_order() {
+        let mut ids = vec!["A.5.10", "A.8.1", "A.5.2", "A.5.1", "A.6.8", "A.5.37"];
+        ids.sort_by(|a, b| natural_order(a, b));
+        assert_eq!(
+            ids,
+            vec!["A.5.1", "A.5.2", "A.5.10", "A.5.37", "A.6.8", "A.8.1"]
+        );
+    }
+
+    #[test]
+    fn ids_that_differ_only_in_leading_zeros_still_have_an_order() {
+        assert!(natural_order("R-01", "R-1").is_ne());
+        assert!(natural_order("R-9", "R-10").is_lt());
     }
 }

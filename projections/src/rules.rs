@@ -20,6 +20,30 @@ pub struct Submitter {
 /// How far in the future `effective_at` and `collected_at` may lie (clock skew).
 pub const MAX_FUTURE_SKEW_US: i64 = 5 * 60 * 1_000_000;
 
+/// Every time an event carries lies in [`Timestamp::EARLIEST`] ..= [`Timestamp::LATEST`]: a
+/// date of -2^63 µs (year -290308) is a client's bug, not a fact about an ISMS.
+fn check_time_window(envelope: &Envelope) -> Result<(), Error> {
+    let mut times = vec![("effective_at_us", envelope.effective_at)];
+    match &envelope.event {
+        Event::EvidenceSubmitted { collected_at, .. } => {
+            times.push(("evidence_submitted.collected_at_us", *collected_at));
+        }
+        Event::AuditPlanned { start, end, .. } => {
+            times.push(("audit_planned.start_us", *start));
+            times.push(("audit_planned.end_us", *end));
+        }
+        _ => {}
+    }
+    match times.into_iter().find(|(_, t)| !t.in_window()) {
+        Some((field, t)) => Err(Error::OutOfRange {
+            field: field.into(),
+            rule: format!("must lie from {} in unix microseconds", Timestamp::WINDOW),
+            got: t.0,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Checks every rule for `envelope` appended by `who` at `recorded_at`, given `state`.
 pub fn validate(
     state: &State,
@@ -30,6 +54,7 @@ pub fn validate(
     let event = &envelope.event;
     let kind = event.kind();
     check_role(kind, who)?;
+    check_time_window(envelope)?;
     if envelope.effective_at.0 > recorded_at.0 + MAX_FUTURE_SKEW_US {
         return Err(Error::OutOfRange {
             field: "effective_at_us".into(),

@@ -972,8 +972,8 @@ mod tests {
         let err = decode_body(&b).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "risk_treatment_decided.controls[1]: \"A.12.6.1\" is an ISO 27001:2013 control id; \
-             Annex A:2022 has no such control (2022 ids are A.5.1-A.5.37, A.6.1-A.6.8, \
+            "risk_treatment_decided.controls[1]: \"A.12.6.1\" has three parts, as ISO \
+             27001:2013 control ids did; Annex A:2022 ids have two (A.5.1-A.5.37, A.6.1-A.6.8, \
              A.7.1-A.7.14, A.8.1-A.8.34)"
         );
         assert_eq!(err.code(), ErrorCode::InvalidArgument);

@@ -511,6 +511,47 @@ fn given_evidence_collected_in_the_future_then_refused() {
 }
 
 #[test]
+fn given_evidence_collected_before_1970_then_refused_naming_the_field_and_the_window() {
+    let c = cast();
+    let mut h = world(&c);
+    refused(
+        &mut h,
+        &c.scanner,
+        Event::EvidenceSubmitted {
+            evidence_id: EvidenceId("EV-1".into()),
+            controls: vec![projections::testkit::c("A.8.8")],
+            artifact_blake3: None,
+            result: CheckResult::Pass,
+            collected_at: Timestamp(i64::MIN),
+            summary: String::new(),
+        },
+        ErrorCode::InvalidArgument,
+        "evidence_submitted.collected_at_us: must lie from 1970-01-01 to 9999-12-31",
+    );
+}
+
+#[test]
+fn given_an_effective_time_before_1970_then_refused_naming_the_field() {
+    let c = cast();
+    let mut h = world(&c);
+    let before = h.state().clone();
+    let header = BodyHeader {
+        effective_at: Timestamp(-1),
+        ..Default::default()
+    };
+    let err = h
+        .append_with(&c.rita, header, identified())
+        .expect_err("effective before 1970");
+    assert_eq!(err.code(), ErrorCode::InvalidArgument);
+    assert!(
+        err.to_string()
+            .starts_with("effective_at_us: must lie from 1970-01-01"),
+        "{err}"
+    );
+    assert_eq!(h.state(), &before);
+}
+
+#[test]
 fn given_a_major_finding_then_due_dates_follow_the_sla_and_overdue_is_judged_at_query_time() {
     let c = cast();
     let mut h = world(&c);

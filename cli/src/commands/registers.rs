@@ -66,7 +66,9 @@ impl PointArgs {
         let point = match (&self.effective, known) {
             (Some(e), known) => Some(pb::as_of::Point::Bitemporal(pb::Bitemporal {
                 effective_at_us: dates::parse(e, BareDate::EndOfDay)?,
-                known_at_us: known.unwrap_or_else(|| ledger::UnixMicros::now().0),
+                // 0 asks for "as known now" by the server's clock, which a client's clock
+                // running ahead of it must not turn into a refusal.
+                known_at_us: known.unwrap_or(0),
             })),
             (None, Some(t)) => Some(pb::as_of::Point::RecordedAtUs(t)),
             (None, None) => None,

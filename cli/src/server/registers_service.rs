@@ -7,7 +7,7 @@ use isms_proto::v1 as pb;
 use isms_proto::v1::registers_server;
 use ledger::{Ledger, Seq, UnixMicros};
 use projections::query::ProjectorConfig;
-use projections::registers::{Readiness, Table};
+use projections::registers::{natural_order, Readiness, Table};
 use projections::{Projector, Registers, State, Timestamp};
 use tonic::{Request, Response, Status};
 
@@ -61,6 +61,7 @@ impl RegistersService {
             Ok(match point {
                 None => (engine.latest().map_err(q)?, Timestamp(UnixMicros::now().0)),
                 Some(pb::as_of::Point::RecordedAtUs(t)) => {
+                    let t = recorded_time(&ledger, "as_of.recorded_at_us", t)?;
                     (engine.as_of(Timestamp(t)).map_err(q)?, Timestamp(t))
                 }
                 Some(pb::as_of::Point::Seq(seq)) => {
@@ -75,17 +76,76 @@ impl RegistersService {
                         Timestamp(entry.recorded_at.0),
                     )
                 }
-                Some(pb::as_of::Point::Bitemporal(b)) => (
-                    engine
-                        .bitemporal(Timestamp(b.effective_at_us), Timestamp(b.known_at_us))
-                        .map_err(q)?,
-                    Timestamp(b.effective_at_us),
-                ),
+                Some(pb::as_of::Point::Bitemporal(b)) => {
+                    check_window("as_of.bitemporal.effective_at_us", b.effective_at_us)?;
+                    // 0: as known now.
+                    let known_at = match b.known_at_us {
+                        0 => ledger.config().clock.now().0,
+                        t => recorded_time(&ledger, "as_of.bitemporal.known_at_us", t)?,
+                    };
+                    (
+                        engine
+                            .bitemporal(Timestamp(b.effective_at_us), Timestamp(known_at))
+                            .map_err(q)?,
+                        Timestamp(b.effective_at_us),
+                    )
+                }
             })
         })
         .await
         .map_err(|e| Status::internal(e.to_string()))?
     }
+}
+
+/// A time outside the window the ledger takes (1970-9999) is a client's mistake.
+fn check_window(field: &str, t: i64) -> Result<(), Status> {
+    if Timestamp(t).in_window() {
+        return Ok(());
+    }
+    Err(Status::invalid_argument(format!(
+        "{field}: {t} µs lies outside {}",
+        Timestamp::WINDOW
+    )))
+}
+
+/// The recorded time a query can be answered for. A time later today is answered as of now
+/// (the response's `now_us` says so): "as of today" means today's register. A time after today
+/// is refused: answering with today's register under a future date's label would be wrong.
+fn not_after_today(ledger: &Ledger, field: &str, t: i64) -> Result<i64, Status> {
+    let now = ledger.config().clock.now().0;
+    let end_of_today = now - now.rem_euclid(Timestamp::DAY) + Timestamp::DAY - 1;
+    if t <= now {
+        return Ok(t);
+    }
+    if t <= end_of_today {
+        return Ok(now);
+    }
+    Err(Status::out_of_range(format!(
+        "{field}: {} is in the future; the ledger's record ends now ({}), so it cannot say \
+         what the register will hold then",
+        Timestamp(t),
+        Timestamp(now)
+    )))
+}
+
+/// A recorded time the ledger can answer for: in the window, not after today (clamped to now),
+/// and not before the genesis (when nothing had been recorded, so an empty register would be
+/// true but misleading).
+fn recorded_time(ledger: &Ledger, field: &str, t: i64) -> Result<i64, Status> {
+    check_window(field, t)?;
+    let t = not_after_today(ledger, field, t)?;
+    let genesis = ledger
+        .get(Seq(0))
+        .map_err(|e| ledger_status(&e))?
+        .ok_or_else(|| Status::failed_precondition("the ledger has no genesis entry"))?;
+    if t < genesis.recorded_at.0 {
+        return Err(Status::out_of_range(format!(
+            "{field}: {} is before this ledger began ({}); nothing was recorded then",
+            Timestamp(t),
+            Timestamp(genesis.recorded_at.0)
+        )));
+    }
+    Ok(t)
 }
 
 fn cells(cells: Vec<(&'static str, String)>) -> Vec<pb::Cell> {
@@ -98,16 +158,25 @@ fn cells(cells: Vec<(&'static str, String)>) -> Vec<pb::Cell> {
         .collect()
 }
 
+/// Rows in the order people number them (A.5.2 before A.5.10), not string order.
+fn rows_in_order(
+    rows: impl IntoIterator<Item = (String, Vec<(&'static str, String)>)>,
+) -> Vec<pb::Row> {
+    let mut rows: Vec<pb::Row> = rows
+        .into_iter()
+        .map(|(id, c)| pb::Row {
+            id,
+            cells: cells(c),
+        })
+        .collect();
+    rows.sort_by(|a, b| natural_order(&a.id, &b.id));
+    rows
+}
+
 fn table(name: &str, rows: Table) -> pb::Table {
     pb::Table {
         name: name.to_string(),
-        rows: rows
-            .into_iter()
-            .map(|(id, c)| pb::Row {
-                id,
-                cells: cells(c),
-            })
-            .collect(),
+        rows: rows_in_order(rows),
     }
 }
 
@@ -152,45 +221,48 @@ impl registers_server::Registers for RegistersService {
     ) -> Result<Response<pb::DiffResponse>, Status> {
         self.auth.check(&request, method::DIFF)?;
         let request = request.into_inner();
+        check_window("from_us", request.from_us)?;
+        check_window("to_us", request.to_us)?;
+        let to_us = not_after_today(&self.ledger, "to_us", request.to_us)?;
         if request.from_us > request.to_us {
             return Err(Status::invalid_argument(format!(
                 "from_us: {} is after to_us {}",
-                request.from_us, request.to_us
+                Timestamp(request.from_us),
+                Timestamp(request.to_us)
             )));
         }
         let engine = self.engine.clone();
         let diffs = tokio::task::spawn_blocking(move || {
-            engine.diff(Timestamp(request.from_us), Timestamp(request.to_us))
+            engine.diff(Timestamp(request.from_us), Timestamp(to_us))
         })
         .await
         .map_err(|e| Status::internal(e.to_string()))?
         .map_err(|e| query_status(e.as_ref()))?;
-        let row = |(id, c): (String, Vec<(&'static str, String)>)| pb::Row {
-            id,
-            cells: cells(c),
-        };
         Ok(Response::new(pb::DiffResponse {
             registers: diffs
                 .into_iter()
                 .map(|d| pb::RegisterDiff {
                     register: d.register.to_string(),
-                    added: d.added.into_iter().map(row).collect(),
-                    removed: d.removed.into_iter().map(row).collect(),
-                    changed: d
-                        .changed
-                        .into_iter()
-                        .map(|(id, changes)| pb::ChangedRow {
-                            id,
-                            cells: changes
-                                .into_iter()
-                                .map(|(name, before, after)| pb::CellChange {
-                                    name: name.to_string(),
-                                    before,
-                                    after,
-                                })
-                                .collect(),
-                        })
-                        .collect(),
+                    added: rows_in_order(d.added),
+                    removed: rows_in_order(d.removed),
+                    changed: {
+                        let mut changed = d.changed;
+                        changed.sort_by(|a, b| natural_order(&a.0, &b.0));
+                        changed
+                    }
+                    .into_iter()
+                    .map(|(id, changes)| pb::ChangedRow {
+                        id,
+                        cells: changes
+                            .into_iter()
+                            .map(|(name, before, after)| pb::CellChange {
+                                name: name.to_string(),
+                                before,
+                                after,
+                            })
+                            .collect(),
+                    })
+                    .collect(),
                 })
                 .collect(),
         }))
