@@ -100,6 +100,7 @@ fn server_mode(data: &str) {
             listen: "127.0.0.1:0".parse().expect("addr"),
             allow_anonymous_reads: false,
             tls: None,
+            limits: isms_cli::server::limits::Limits::default(),
         };
         let running = isms_cli::server::start(Arc::new(ledger), options)
             .await

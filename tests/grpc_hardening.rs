@@ -202,3 +202,115 @@ async fn a_register_as_of_a_time_outside_1970_to_9999_is_invalid_argument() {
     );
     t.server.shutdown().await.expect("shutdown");
 }
+
+fn with_limits(limits: isms_cli::server::limits::Limits) -> isms_cli::server::ServeOptions {
+    isms_cli::server::ServeOptions {
+        limits,
+        ..options(false)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_request_is_resource_exhausted_naming_the_limit_and_its_flag() {
+    let t = TestServer::start_with(with_limits(isms_cli::server::limits::Limits {
+        max_message_bytes: 64 * 1024,
+        ..Default::default()
+    }))
+    .await;
+    let head = t.ledger.head();
+    let refused = t
+        .client()
+        .await
+        .append(sign_bytes(&t.admin, vec![0u8; 100 * 1024]))
+        .await
+        .expect_err("over the message limit");
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(
+        refused.message().contains("65536 bytes")
+            && refused.message().contains("--max-message-bytes"),
+        "{}",
+        refused.message()
+    );
+    assert_eq!(t.ledger.head(), head);
+    t.server.shutdown().await.expect("shutdown");
+}
+
+async fn read_entry_0(
+    t: &TestServer,
+    reader: &ed25519_dalek::SigningKey,
+) -> Result<(), tonic::Status> {
+    t.client()
+        .await
+        .get_entry(signed(
+            pb::GetEntryRequest {
+                by: Some(pb::get_entry_request::By::Seq(0)),
+            },
+            reader,
+            method::GET_ENTRY,
+        ))
+        .await
+        .map(|_| ())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_over_its_request_rate_is_refused_while_another_key_still_reads() {
+    let t = TestServer::start_with(with_limits(isms_cli::server::limits::Limits {
+        requests_per_key_per_second: std::num::NonZeroU32::new(3),
+        ..Default::default()
+    }))
+    .await;
+    let other = key(31);
+    t.enroll(&other, "auditor@example.com", &["auditor"]).await;
+    // The burst is one second's worth (3); a fourth read at once is over the rate. The test
+    // sends them back to back, well inside a second of refill, and allows one refilled token.
+    let mut refused = None;
+    for _ in 0..5 {
+        if let Err(status) = read_entry_0(&t, &t.admin).await {
+            refused = Some(status);
+            break;
+        }
+    }
+    let refused = refused.expect("five reads at once exceed 3 per second");
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(
+        refused.message().contains("--rate-per-key"),
+        "{}",
+        refused.message()
+    );
+    read_entry_0(&t, &other)
+        .await
+        .expect("another key has its own rate");
+    t.server.shutdown().await.expect("shutdown");
+}
+
+async fn subscribe(
+    t: &TestServer,
+) -> Result<tonic::Response<tonic::Streaming<pb::Entry>>, tonic::Status> {
+    t.client()
+        .await
+        .subscribe(signed(
+            pb::SubscribeRequest { from_seq: 0 },
+            &t.admin,
+            method::SUBSCRIBE,
+        ))
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_beyond_the_limit_are_refused_naming_the_limit() {
+    let t = TestServer::start_with(with_limits(isms_cli::server::limits::Limits {
+        max_streams: 1,
+        ..Default::default()
+    }))
+    .await;
+    let first = subscribe(&t).await.expect("the first stream");
+    let refused = subscribe(&t).await.expect_err("the limit is one stream");
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(
+        refused.message().contains("--max-streams"),
+        "{}",
+        refused.message()
+    );
+    drop(first);
+    t.server.shutdown().await.expect("shutdown");
+}

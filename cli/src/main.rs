@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use isms_cli::server::limits::Limits;
 use isms_cli::server::{self, ServeOptions, TlsFiles};
 
 #[derive(Parser, Debug)]
@@ -61,6 +62,17 @@ enum Command {
         /// CA (PEM) whose client certificates authorize reads (mTLS).
         #[arg(long, requires = "tls_cert")]
         client_ca: Option<PathBuf>,
+        /// Largest gRPC message taken, in bytes; larger ones get RESOURCE_EXHAUSTED.
+        #[arg(long, default_value_t = Limits::default().max_message_bytes)]
+        max_message_bytes: usize,
+        /// Streaming calls open at once across all clients (Subscribe, AppendStream,
+        /// ListCheckpoints, artifact transfers); more get RESOURCE_EXHAUSTED.
+        #[arg(long, default_value_t = Limits::default().max_streams)]
+        max_streams: usize,
+        /// Requests per second one key may make, with a burst of one second's worth; each
+        /// appended event counts as one. Unlimited when not given.
+        #[arg(long)]
+        rate_per_key: Option<std::num::NonZeroU32>,
     },
     #[command(flatten)]
     Client(isms_cli::commands::ClientCommand),
@@ -125,6 +137,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             tls_cert,
             tls_key,
             client_ca,
+            max_message_bytes,
+            max_streams,
+            rate_per_key,
         } => {
             let read =
                 |p: &PathBuf| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
@@ -140,6 +155,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 listen,
                 allow_anonymous_reads,
                 tls,
+                limits: Limits {
+                    max_message_bytes,
+                    max_streams,
+                    requests_per_key_per_second: rate_per_key,
+                },
             };
             serve(data, options).map_err(Failure::Error)
         }

@@ -43,6 +43,7 @@ pub fn options(allow_anonymous_reads: bool) -> ServeOptions {
         listen: "127.0.0.1:0".parse().expect("address"),
         allow_anonymous_reads,
         tls: None,
+        limits: isms_cli::server::limits::Limits::default(),
     }
 }
 

@@ -935,6 +935,7 @@ async fn demo(dir: &Path) -> anyhow::Result<()> {
             listen,
             allow_anonymous_reads: false,
             tls: None,
+            limits: crate::server::limits::Limits::default(),
         },
     )
     .await?;

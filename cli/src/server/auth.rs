@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use super::limits::Gate;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use ledger::{KeyId, Ledger, UnixMicros};
 use tonic::metadata::MetadataMap;
@@ -59,6 +60,8 @@ pub fn sign_read(metadata: &mut MetadataMap, key: &SigningKey, method: &str, tim
 pub struct ReadAuth {
     ledger: Arc<Ledger>,
     allow_anonymous: bool,
+    /// The server's limits; a read by a key is charged to that key's rate.
+    gate: Arc<Gate>,
     /// Signatures accepted inside the window, with their request time, to refuse replays.
     seen: Mutex<HashMap<[u8; 64], i64>>,
 }
@@ -69,12 +72,18 @@ fn unauthenticated(message: String) -> Status {
 
 impl ReadAuth {
     /// A gatekeeper over the keys of `ledger`.
-    pub fn new(ledger: Arc<Ledger>, allow_anonymous: bool) -> ReadAuth {
+    pub fn new(ledger: Arc<Ledger>, allow_anonymous: bool, gate: Arc<Gate>) -> ReadAuth {
         ReadAuth {
             ledger,
             allow_anonymous,
+            gate,
             seen: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The server's limits.
+    pub fn gate(&self) -> &Gate {
+        &self.gate
     }
 
     /// Admits a read of `method` or says why not (Unauthenticated).
@@ -168,6 +177,7 @@ impl ReadAuth {
                  every request afresh"
             )));
         }
-        Ok(())
+        drop(seen);
+        self.gate.charge(&key_id, 1)
     }
 }

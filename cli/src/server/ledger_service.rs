@@ -13,6 +13,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::auth::ReadAuth;
+use super::limits::{self, Gate};
 use super::sequencer::{Committed, Sequencer};
 use super::status::{append_status, ledger_status};
 
@@ -183,6 +184,13 @@ fn results_of(ledger: &Ledger, committed: Committed) -> Vec<Result<pb::Receipt, 
         .collect()
 }
 
+/// Charges each event the sequencer took (its signature verified) to its key's rate.
+fn spend_admitted(gate: &Gate, committed: &Committed) {
+    for appended in committed.results.iter().flatten() {
+        gate.spend(&appended.key_id, 1);
+    }
+}
+
 fn shutting_down(e: super::sequencer::SubmitError) -> Status {
     Status::unavailable(e.to_string())
 }
@@ -203,12 +211,18 @@ impl ledger_server::Ledger for LedgerService {
         &self,
         request: Request<pb::AppendRequest>,
     ) -> Result<Response<pb::Receipt>, Status> {
-        let event = signed_event(request.into_inner())?;
+        let request = request.into_inner();
+        let gate = self.auth.gate();
+        if let Some(key) = KeyId::from_slice(&request.key_id) {
+            gate.admit(&key)?;
+        }
+        let event = signed_event(request)?;
         let committed = self
             .sequencer
             .submit(vec![event])
             .await
             .map_err(shutting_down)?;
+        spend_admitted(gate, &committed);
         results_of(&self.ledger, committed)
             .pop()
             .unwrap_or_else(|| Err(Status::internal("the sequencer returned no result")))
@@ -221,10 +235,12 @@ impl ledger_server::Ledger for LedgerService {
         &self,
         request: Request<Streaming<pb::AppendRequest>>,
     ) -> Result<Response<Self::AppendStreamStream>, Status> {
+        let permit = self.auth.gate().open_stream()?;
         let mut incoming = request.into_inner().ready_chunks(STREAM_CHUNK);
         let (pending_tx, mut pending_rx) = mpsc::channel(STREAM_IN_FLIGHT);
         let (out_tx, out_rx) = mpsc::channel::<Result<pb::AppendResult, Status>>(STREAM_CHUNK);
         let sequencer = self.sequencer.clone();
+        let auth = self.auth.clone();
         // The reader hands each chunk of requests to the sequencer as soon as it arrives and
         // queues the pending outcome; the writer below answers them strictly in order. So a
         // stream keeps several batches in flight without reordering its results.
@@ -236,9 +252,13 @@ impl ledger_server::Ledger for LedgerService {
                 let mut broken = false;
                 for item in chunk {
                     match item
-                        .map_err(|s| (s, true))
-                        .and_then(|r| signed_event(r).map_err(|s| (s, false)))
-                    {
+                        .map_err(|s| (limits::message_size_status(s), true))
+                        .and_then(|r| {
+                            if let Some(key) = KeyId::from_slice(&r.key_id) {
+                                auth.gate().admit(&key).map_err(|s| (s, false))?;
+                            }
+                            signed_event(r).map_err(|s| (s, false))
+                        }) {
                         Ok(e) => {
                             events.push(e);
                             slots.push(None);
@@ -260,11 +280,17 @@ impl ledger_server::Ledger for LedgerService {
             }
         });
         let ledger = self.ledger.clone();
+        let auth = self.auth.clone();
         tokio::spawn(async move {
+            // The stream's place under --max-streams is held until its last result is sent.
+            let _permit = permit;
             while let Some((slots, outcome)) = pending_rx.recv().await {
                 let mut receipts = match outcome {
                     Ok(Some(rx)) => match rx.await {
-                        Ok(committed) => results_of(&ledger, committed).into_iter(),
+                        Ok(committed) => {
+                            spend_admitted(auth.gate(), &committed);
+                            results_of(&ledger, committed).into_iter()
+                        }
                         Err(_) => vec![
                             Err(Status::unavailable("the server is shutting down"));
                             slots.len()
@@ -334,12 +360,14 @@ impl ledger_server::Ledger for LedgerService {
         request: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         self.auth.check(&request, method::SUBSCRIBE)?;
+        let permit = self.auth.gate().open_stream()?;
         let mut next = request.into_inner().from_seq;
         let ledger = self.ledger.clone();
         let mut committed = self.sequencer.committed();
         let mut shutdown = self.shutdown.clone();
         let (tx, rx) = mpsc::channel(256);
         tokio::spawn(async move {
+            let _permit = permit;
             loop {
                 // Mark the current value seen before reading the head: a commit after this
                 // point wakes us, so no entry falls between catch-up and live.
@@ -406,9 +434,11 @@ impl ledger_server::Ledger for LedgerService {
         // Read on a blocking thread and hand the checkpoints over one at a time through a
         // small channel: the answer is never held whole in memory, a slow reader slows the
         // reading instead of growing a buffer, and a reader that goes away stops it.
+        let permit = self.auth.gate().open_stream()?;
         let ledger = self.ledger.clone();
         let (tx, rx) = mpsc::channel(LIST_BUFFER);
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             for checkpoint in ledger.checkpoints_in(request.from_size..=to) {
                 let item = checkpoint
                     .map(checkpoint_message)
@@ -504,13 +534,14 @@ impl ledger_server::Ledger for LedgerService {
             }
             self.auth.check(&request, method::PUT_ARTIFACT)?;
         }
+        let _permit = self.auth.gate().open_stream()?;
         let mut stream = request.into_inner();
         let mut expected: Option<ArtifactHash> = None;
         let mut hasher = blake3::Hasher::new();
         let mut bytes = Vec::new();
         let mut first = true;
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk?;
+            let chunk = chunk.map_err(limits::message_size_status)?;
             if first {
                 first = false;
                 expected = Some(ArtifactHash::from_slice(&chunk.blake3).ok_or_else(|| {
@@ -571,6 +602,7 @@ impl ledger_server::Ledger for LedgerService {
         request: Request<pb::GetArtifactRequest>,
     ) -> Result<Response<Self::GetArtifactStream>, Status> {
         self.auth.check(&request, method::GET_ARTIFACT)?;
+        let permit = self.auth.gate().open_stream()?;
         let raw = request.into_inner().blake3;
         let hash = ArtifactHash::from_slice(&raw).ok_or_else(|| {
             Status::invalid_argument(format!("blake3: must be 32 bytes (got {})", raw.len()))
@@ -609,6 +641,11 @@ impl ledger_server::Ledger for LedgerService {
                 })
                 .collect()
         };
-        Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
+        // The stream holds its place under --max-streams until it is sent or dropped.
+        let chunks = tokio_stream::iter(chunks).map(move |chunk| {
+            let _held = &permit;
+            chunk
+        });
+        Ok(Response::new(Box::pin(chunks)))
     }
 }

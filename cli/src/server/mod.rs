@@ -9,6 +9,7 @@
 pub mod admission;
 pub mod auth;
 pub mod ledger_service;
+pub mod limits;
 pub mod registers_service;
 pub mod sequencer;
 pub mod status;
@@ -29,6 +30,7 @@ use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use self::admission::IsmsAdmission;
 use self::auth::ReadAuth;
 use self::ledger_service::LedgerService;
+use self::limits::{Gate, Limits};
 use self::registers_service::RegistersService;
 use self::sequencer::Sequencer;
 
@@ -38,9 +40,6 @@ pub const LEDGER_KEY_FILE: &str = "ledger.key";
 pub const STORE_DIR: &str = "store";
 /// How long shutdown waits for open streams before closing them.
 const GRACE: Duration = Duration::from_secs(10);
-/// Largest gRPC message taken, comfortably above the ledger's body limit so oversized bodies
-/// get the ledger's precise error rather than a transport one.
-const MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
 
 /// PEM material for TLS.
 #[derive(Clone, Debug)]
@@ -62,6 +61,8 @@ pub struct ServeOptions {
     pub allow_anonymous_reads: bool,
     /// TLS (and mTLS) material; plaintext HTTP/2 when absent.
     pub tls: Option<TlsFiles>,
+    /// Message size, open streams and per-key request rate.
+    pub limits: Limits,
 }
 
 /// Reads a hex-encoded 32-byte ed25519 seed from `path`.
@@ -122,7 +123,13 @@ pub async fn start(ledger: Arc<Ledger>, options: ServeOptions) -> anyhow::Result
             .context("rebuilding the rules state")??
     };
     let (sequencer, writer) = Sequencer::start(ledger.clone(), admission)?;
-    let auth = Arc::new(ReadAuth::new(ledger.clone(), options.allow_anonymous_reads));
+    let gate = Arc::new(Gate::new(options.limits.clone()));
+    let max_message_bytes = options.limits.max_message_bytes;
+    let auth = Arc::new(ReadAuth::new(
+        ledger.clone(),
+        options.allow_anonymous_reads,
+        gate,
+    ));
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
 
     let ledger_service = LedgerService::new(
@@ -169,10 +176,15 @@ pub async fn start(ledger: Arc<Ledger>, options: ServeOptions) -> anyhow::Result
         .await
         .with_context(|| format!("binding {}", options.listen))?;
     let addr = listener.local_addr()?;
+    // tonic refuses an oversized unary request before any handler runs, as OUT_OF_RANGE
+    // naming no flag; this layer turns that answer into RESOURCE_EXHAUSTED naming the limit.
     let router = builder
-        .add_service(LedgerServer::new(ledger_service).max_decoding_message_size(MAX_MESSAGE_BYTES))
+        .layer(tower::util::MapResponseLayer::new(
+            limits::remap_response::<tonic::body::Body>,
+        ))
+        .add_service(LedgerServer::new(ledger_service).max_decoding_message_size(max_message_bytes))
         .add_service(
-            RegistersServer::new(registers_service).max_decoding_message_size(MAX_MESSAGE_BYTES),
+            RegistersServer::new(registers_service).max_decoding_message_size(max_message_bytes),
         )
         .add_service(health_service)
         .add_service(reflection)
