@@ -143,6 +143,22 @@ pub enum LedgerError {
     /// sled failed. → Unavailable, or DataLoss when sled found its files damaged.
     #[error("store: {0}")]
     Store(#[from] sled::Error),
+    /// sled's own checksums refused the store's files when opening it: the damage lies below
+    /// the ledger's records, so no seq can be named. → DataLoss.
+    #[error(
+        "the store in {} is damaged: sled's checksums refused its files (the log file `db` \
+         and the folder `blobs`){}. This copy cannot be read; restore the folder from a backup \
+         or rebuild it from an export bundle or a mirror, and keep the damaged folder for \
+         investigation",
+        path.display(),
+        at.as_ref().map(|a| format!(" at {a}")).unwrap_or_default()
+    )]
+    Damaged {
+        /// The store's folder.
+        path: std::path::PathBuf,
+        /// Where sled found the damage, when it says.
+        at: Option<String>,
+    },
     /// The folder holds no ledger. → NotFound.
     #[error("no ledger in this store (no genesis entry)")]
     NoLedger,
@@ -176,9 +192,9 @@ impl LedgerError {
     /// The status code at the gRPC edge.
     pub fn code(&self) -> Code {
         match self {
-            LedgerError::Store(sled::Error::Corruption { .. }) | LedgerError::Corrupt { .. } => {
-                Code::DataLoss
-            }
+            LedgerError::Store(sled::Error::Corruption { .. })
+            | LedgerError::Corrupt { .. }
+            | LedgerError::Damaged { .. } => Code::DataLoss,
             LedgerError::Store(_) => Code::Unavailable,
             LedgerError::NoLedger => Code::NotFound,
             LedgerError::AlreadyExists(_) => Code::AlreadyExists,

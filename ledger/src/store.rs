@@ -579,13 +579,29 @@ impl Ledger {
     }
 
     /// Opens an existing ledger. With `signing_key` it can append (it must be the key the
-    /// genesis names); without, it is read-only.
+    /// genesis names); without, it is read-only. A store whose files sled's own checksums
+    /// refuse is [`LedgerError::Damaged`], naming the folder.
     pub fn open(
         path: impl AsRef<Path>,
         config: LedgerConfig,
         signing_key: Option<SigningKey>,
     ) -> Result<Ledger, LedgerError> {
-        let db = open_db(path.as_ref(), &config)?;
+        let path = path.as_ref();
+        Self::open_store(path, config, signing_key).map_err(|e| match e {
+            LedgerError::Store(sled::Error::Corruption { at, .. }) => LedgerError::Damaged {
+                path: path.to_path_buf(),
+                at: at.map(|offset| offset.to_string()),
+            },
+            other => other,
+        })
+    }
+
+    fn open_store(
+        path: &Path,
+        config: LedgerConfig,
+        signing_key: Option<SigningKey>,
+    ) -> Result<Ledger, LedgerError> {
+        let db = open_db(path, &config)?;
         let records = db.open_tree("records")?;
         let artifacts = db.open_tree("artifacts")?;
         let genesis_bytes = records.get(entry_key(0))?.ok_or(LedgerError::NoLedger)?;

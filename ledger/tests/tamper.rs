@@ -206,7 +206,13 @@ fn single_byte_changes_in_the_files_on_disk_are_caught() {
         // to open the store at all, before the ledger can name an entry; when it does open,
         // verify must fail at or before the changed entry.
         match open_ledger(dir.path(), &clock) {
-            Err(LedgerError::Store(sled::Error::Corruption { .. })) => {}
+            Err(e @ LedgerError::Damaged { .. }) => {
+                let text = e.to_string();
+                assert!(
+                    text.contains("is damaged") && text.contains("restore"),
+                    "{text}"
+                );
+            }
             Err(e) => panic!("round {round}: open failed, but not as corruption: {e}"),
             Ok(ledger) => match ledger.verify(&|_| {}) {
                 Ok(r) => panic!(
