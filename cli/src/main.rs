@@ -101,9 +101,42 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
         Err(Failure::Error(e)) => {
-            eprintln!("isms: error: {e:#}");
+            match e.chain().find_map(|c| c.downcast_ref::<tonic::Status>()) {
+                // A refusal by the server: its code as gRPC names it and its message whole,
+                // rather than tonic's "code: 'Operation was attempted past the valid range'".
+                Some(status) => eprintln!(
+                    "isms: refused by the server ({}): {}",
+                    code_name(status.code()),
+                    status.message()
+                ),
+                None => eprintln!("isms: error: {e:#}"),
+            }
             ExitCode::from(2)
         }
+    }
+}
+
+/// The gRPC name of a status code (`OUT_OF_RANGE`), as grpcurl and the gRPC docs print it.
+fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code as C;
+    match code {
+        C::Ok => "OK",
+        C::Cancelled => "CANCELLED",
+        C::Unknown => "UNKNOWN",
+        C::InvalidArgument => "INVALID_ARGUMENT",
+        C::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        C::NotFound => "NOT_FOUND",
+        C::AlreadyExists => "ALREADY_EXISTS",
+        C::PermissionDenied => "PERMISSION_DENIED",
+        C::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        C::FailedPrecondition => "FAILED_PRECONDITION",
+        C::Aborted => "ABORTED",
+        C::OutOfRange => "OUT_OF_RANGE",
+        C::Unimplemented => "UNIMPLEMENTED",
+        C::Internal => "INTERNAL",
+        C::Unavailable => "UNAVAILABLE",
+        C::DataLoss => "DATA_LOSS",
+        C::Unauthenticated => "UNAUTHENTICATED",
     }
 }
 

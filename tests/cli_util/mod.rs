@@ -81,8 +81,14 @@ pub struct Server {
 impl Server {
     /// Starts `isms serve --data data` on an ephemeral port and waits for its address line.
     pub fn start(dir: &Path, data: &str) -> Server {
+        Self::start_with(dir, data, &[])
+    }
+
+    /// As [`Server::start`], with more `isms serve` flags.
+    pub fn start_with(dir: &Path, data: &str, flags: &[&str]) -> Server {
         let mut child = isms(dir)
             .args(["serve", "--data", data, "--listen", "127.0.0.1:0"])
+            .args(flags)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

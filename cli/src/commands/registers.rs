@@ -241,9 +241,9 @@ pub struct DiffArgs {
     /// The earlier time (a date means its end).
     #[arg(long)]
     from: String,
-    /// The later time (a date means its end).
+    /// The later time (a date means its end; default now). A date after today is refused.
     #[arg(long)]
-    to: String,
+    to: Option<String>,
     #[command(flatten)]
     connect: ConnectArgs,
     #[command(flatten)]
@@ -253,7 +253,10 @@ pub struct DiffArgs {
 /// Runs `isms diff`.
 pub fn run_diff(args: DiffArgs) -> anyhow::Result<()> {
     let from_us = dates::parse(&args.from, BareDate::EndOfDay)?;
-    let to_us = dates::parse(&args.to, BareDate::EndOfDay)?;
+    let to_us = match &args.to {
+        Some(to) => dates::parse(to, BareDate::EndOfDay)?,
+        None => ledger::UnixMicros::now().0,
+    };
     let response = block_on(async {
         let mut client = Client::connect(&args.connect).await?;
         let request = client.read(pb::DiffRequest { from_us, to_us }, rm::DIFF);
