@@ -101,6 +101,7 @@ fn server_mode(data: &str) {
             allow_anonymous_reads: false,
             tls: None,
             limits: isms_cli::server::limits::Limits::default(),
+            metrics: None,
         };
         let running = isms_cli::server::start(Arc::new(ledger), options)
             .await

@@ -73,6 +73,13 @@ enum Command {
         /// appended event counts as one. Unlimited when not given.
         #[arg(long)]
         rate_per_key: Option<std::num::NonZeroU32>,
+        /// Serve Prometheus metrics at http://ADDR/metrics (off when not given).
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<SocketAddr>,
+        /// Log lines on standard error as `text` or `json` (one object a line); the level
+        /// comes from RUST_LOG (default `info`).
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        log_format: String,
     },
     #[command(flatten)]
     Client(isms_cli::commands::ClientCommand),
@@ -106,37 +113,13 @@ fn main() -> ExitCode {
                 // rather than tonic's "code: 'Operation was attempted past the valid range'".
                 Some(status) => eprintln!(
                     "isms: refused by the server ({}): {}",
-                    code_name(status.code()),
+                    isms_cli::server::metrics::code_name(status.code()),
                     status.message()
                 ),
                 None => eprintln!("isms: error: {e:#}"),
             }
             ExitCode::from(2)
         }
-    }
-}
-
-/// The gRPC name of a status code (`OUT_OF_RANGE`), as grpcurl and the gRPC docs print it.
-fn code_name(code: tonic::Code) -> &'static str {
-    use tonic::Code as C;
-    match code {
-        C::Ok => "OK",
-        C::Cancelled => "CANCELLED",
-        C::Unknown => "UNKNOWN",
-        C::InvalidArgument => "INVALID_ARGUMENT",
-        C::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        C::NotFound => "NOT_FOUND",
-        C::AlreadyExists => "ALREADY_EXISTS",
-        C::PermissionDenied => "PERMISSION_DENIED",
-        C::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        C::FailedPrecondition => "FAILED_PRECONDITION",
-        C::Aborted => "ABORTED",
-        C::OutOfRange => "OUT_OF_RANGE",
-        C::Unimplemented => "UNIMPLEMENTED",
-        C::Internal => "INTERNAL",
-        C::Unavailable => "UNAVAILABLE",
-        C::DataLoss => "DATA_LOSS",
-        C::Unauthenticated => "UNAUTHENTICATED",
     }
 }
 
@@ -173,7 +156,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
             max_message_bytes,
             max_streams,
             rate_per_key,
+            metrics,
+            log_format,
         } => {
+            init_logging(&log_format);
             let read =
                 |p: &PathBuf| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
             let tls = match (tls_cert, tls_key) {
@@ -193,10 +179,26 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     max_streams,
                     requests_per_key_per_second: rate_per_key,
                 },
+                metrics,
             };
             serve(data, options).map_err(Failure::Error)
         }
     }
+}
+
+/// Structured logs on standard error: one line per event, `json` for log collectors. Each
+/// RPC's lines carry its method and request id (the span the server opens for it).
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
@@ -209,6 +211,9 @@ fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
         let running = server::start(ledger, options).await?;
         // Scripts and tests wait for this line to know the port.
         println!("isms: serving on {}", running.addr);
+        if let Some(addr) = running.metrics_addr {
+            println!("isms: metrics on http://{addr}/metrics");
+        }
         wait_for_signal().await?;
         eprintln!("isms: shutting down");
         running.shutdown().await?;

@@ -674,6 +674,11 @@ impl Ledger {
         Ok(ledger)
     }
 
+    /// Bytes the store takes on disk (sled's own count).
+    pub fn store_size_bytes(&self) -> Result<u64, LedgerError> {
+        Ok(self.db.size_on_disk()?)
+    }
+
     /// The ledger id.
     pub fn ledger_id(&self) -> LedgerId {
         self.genesis.ledger_id

@@ -44,6 +44,7 @@ pub fn options(allow_anonymous_reads: bool) -> ServeOptions {
         allow_anonymous_reads,
         tls: None,
         limits: isms_cli::server::limits::Limits::default(),
+        metrics: None,
     }
 }
 

@@ -936,6 +936,7 @@ async fn demo(dir: &Path) -> anyhow::Result<()> {
             allow_anonymous_reads: false,
             tls: None,
             limits: crate::server::limits::Limits::default(),
+            metrics: None,
         },
     )
     .await?;

@@ -14,6 +14,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::auth::ReadAuth;
 use super::limits::{self, Gate};
+use super::metrics::Metrics;
 use super::sequencer::{Committed, Sequencer};
 use super::status::{append_status, ledger_status};
 
@@ -59,6 +60,7 @@ pub struct LedgerService {
     sequencer: Sequencer,
     auth: Arc<ReadAuth>,
     shutdown: watch::Receiver<bool>,
+    metrics: Arc<Metrics>,
 }
 
 impl LedgerService {
@@ -68,12 +70,14 @@ impl LedgerService {
         sequencer: Sequencer,
         auth: Arc<ReadAuth>,
         shutdown: watch::Receiver<bool>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         LedgerService {
             ledger,
             sequencer,
             auth,
             shutdown,
+            metrics,
         }
     }
 }
@@ -184,6 +188,22 @@ fn results_of(ledger: &Ledger, committed: Committed) -> Vec<Result<pb::Receipt, 
         .collect()
 }
 
+/// One open Subscribe stream, counted in the metrics while it lives.
+struct Subscribed(Arc<Metrics>);
+
+impl Subscribed {
+    fn new(metrics: Arc<Metrics>) -> Subscribed {
+        metrics.subscribers.inc();
+        Subscribed(metrics)
+    }
+}
+
+impl Drop for Subscribed {
+    fn drop(&mut self) {
+        self.0.subscribers.dec();
+    }
+}
+
 /// Charges each event the sequencer took (its signature verified) to its key's rate.
 fn spend_admitted(gate: &Gate, committed: &Committed) {
     for appended in committed.results.iter().flatten() {
@@ -213,10 +233,15 @@ impl ledger_server::Ledger for LedgerService {
     ) -> Result<Response<pb::Receipt>, Status> {
         let request = request.into_inner();
         let gate = self.auth.gate();
+        // Refusals before the sequencer are counted here; the sequencer counts its own.
+        let refused = |status: Status| {
+            self.metrics.refused(status.code());
+            status
+        };
         if let Some(key) = KeyId::from_slice(&request.key_id) {
-            gate.admit(&key)?;
+            gate.admit(&key).map_err(refused)?;
         }
-        let event = signed_event(request)?;
+        let event = signed_event(request).map_err(refused)?;
         let committed = self
             .sequencer
             .submit(vec![event])
@@ -366,8 +391,10 @@ impl ledger_server::Ledger for LedgerService {
         let mut committed = self.sequencer.committed();
         let mut shutdown = self.shutdown.clone();
         let (tx, rx) = mpsc::channel(256);
+        let subscribed = Subscribed::new(self.metrics.clone());
         tokio::spawn(async move {
             let _permit = permit;
+            let _subscribed = subscribed;
             loop {
                 // Mark the current value seen before reading the head: a commit after this
                 // point wakes us, so no entry falls between catch-up and live.

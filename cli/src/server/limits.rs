@@ -181,11 +181,18 @@ pub fn message_size_status(status: Status) -> Status {
 }
 
 /// Applies [`message_size_status`] to a response whose status travels in its headers (a
-/// unary call refused before its handler ran).
+/// unary call refused before its handler ran), and logs the answer inside the RPC's span.
 pub fn remap_response<B>(mut response: http::Response<B>) -> http::Response<B> {
     let Some(status) = Status::from_header_map(response.headers()) else {
+        // The status follows in the trailers (a normal answer or a stream).
+        tracing::info!(http_status = response.status().as_u16(), "answered");
         return response;
     };
+    tracing::info!(
+        grpc_status = super::metrics::code_name(status.code()),
+        reason = status.message(),
+        "answered"
+    );
     if status.code() != Code::OutOfRange {
         return response;
     }

@@ -10,6 +10,7 @@ pub mod admission;
 pub mod auth;
 pub mod ledger_service;
 pub mod limits;
+pub mod metrics;
 pub mod registers_service;
 pub mod sequencer;
 pub mod status;
@@ -31,6 +32,7 @@ use self::admission::IsmsAdmission;
 use self::auth::ReadAuth;
 use self::ledger_service::LedgerService;
 use self::limits::{Gate, Limits};
+use self::metrics::Metrics;
 use self::registers_service::RegistersService;
 use self::sequencer::Sequencer;
 
@@ -63,6 +65,8 @@ pub struct ServeOptions {
     pub tls: Option<TlsFiles>,
     /// Message size, open streams and per-key request rate.
     pub limits: Limits,
+    /// Where to serve Prometheus metrics (`/metrics`); none when absent.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// Reads a hex-encoded 32-byte ed25519 seed from `path`.
@@ -92,6 +96,8 @@ pub fn open_ledger(data_dir: &Path, config: LedgerConfig) -> anyhow::Result<Ledg
 pub struct RunningServer {
     /// Where it listens (with the real port when 0 was asked for).
     pub addr: SocketAddr,
+    /// Where `/metrics` is served, if it was asked for.
+    pub metrics_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -122,7 +128,8 @@ pub async fn start(ledger: Arc<Ledger>, options: ServeOptions) -> anyhow::Result
             .await
             .context("rebuilding the rules state")??
     };
-    let (sequencer, writer) = Sequencer::start(ledger.clone(), admission)?;
+    let metrics = Arc::new(Metrics::new());
+    let (sequencer, writer) = Sequencer::start(ledger.clone(), admission, metrics.clone())?;
     let gate = Arc::new(Gate::new(options.limits.clone()));
     let max_message_bytes = options.limits.max_message_bytes;
     let auth = Arc::new(ReadAuth::new(
@@ -137,7 +144,24 @@ pub async fn start(ledger: Arc<Ledger>, options: ServeOptions) -> anyhow::Result
         sequencer.clone(),
         auth.clone(),
         shutdown_rx.clone(),
+        metrics.clone(),
     );
+    let metrics_addr = match options.metrics {
+        Some(addr) => {
+            let queue = sequencer.clone();
+            Some(
+                metrics::serve(
+                    addr,
+                    metrics.clone(),
+                    ledger.clone(),
+                    move || queue.queue_depth(),
+                    shutdown_rx.clone(),
+                )
+                .await?,
+            )
+        }
+        None => None,
+    };
     let registers_service = RegistersService::new(ledger.clone(), auth)?;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
@@ -159,7 +183,15 @@ pub async fn start(ledger: Arc<Ledger>, options: ServeOptions) -> anyhow::Result
         .build_v1alpha()
         .context("building the v1alpha reflection service")?;
 
-    let mut builder = tonic::transport::Server::builder();
+    // Every RPC runs in a span carrying its method and a fresh request id, so its log lines
+    // (and the one written when it is answered) can be told apart.
+    let mut builder = tonic::transport::Server::builder().trace_fn(|request| {
+        tracing::info_span!(
+            "rpc",
+            method = %request.uri().path(),
+            request_id = %metrics::next_request_id()
+        )
+    });
     if let Some(tls) = &options.tls {
         let mut config =
             ServerTlsConfig::new().identity(Identity::from_pem(&tls.cert_pem, &tls.key_pem));
@@ -227,6 +259,7 @@ pub async fn start(ledger: Arc<Ledger>, options: ServeOptions) -> anyhow::Result
     });
     Ok(RunningServer {
         addr,
+        metrics_addr,
         shutdown: shutdown_tx,
         task,
     })

@@ -20,6 +20,8 @@ use ledger::{AppendError, Appended, Ledger, Prepared, SignedEvent, Staged};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::admission::IsmsAdmission;
+use super::metrics::Metrics;
+use super::status::append_status;
 
 /// Most events one batch takes. Bounds the latency a batch adds and the memory it holds:
 /// at 8,192 a 200,000-event AppendStream burst left the server ~70 MiB larger and no faster
@@ -123,6 +125,7 @@ impl Sequencer {
     pub fn start(
         ledger: Arc<Ledger>,
         admission: IsmsAdmission,
+        metrics: Arc<Metrics>,
     ) -> std::io::Result<(Sequencer, WriterThread)> {
         let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
         let (committed_tx, committed) = watch::channel(ledger.head().size);
@@ -133,7 +136,7 @@ impl Sequencer {
         let writer_ledger = ledger.clone();
         let writer = std::thread::Builder::new()
             .name("isms-sequencer".into())
-            .spawn(move || run(writer_ledger, admission, rx, committed_tx, flag))?;
+            .spawn(move || run(writer_ledger, admission, rx, committed_tx, flag, metrics))?;
         let (small, small_rx) = mpsc::channel(QUEUE_DEPTH);
         let preparer = {
             let ledger = ledger.clone();
@@ -153,6 +156,13 @@ impl Sequencer {
             },
             WriterThread { preparer, writer },
         ))
+    }
+
+    /// Submissions waiting for the writer or the preparer.
+    pub fn queue_depth(&self) -> u64 {
+        let waiting = |q_max: usize, free: usize| (q_max - free) as u64;
+        waiting(self.queue.max_capacity(), self.queue.capacity())
+            + waiting(self.small.max_capacity(), self.small.capacity())
     }
 
     /// Appends `events` (in order, possibly sharing a batch with other submitters) and answers
@@ -219,13 +229,15 @@ fn run(
     mut rx: mpsc::Receiver<Message>,
     committed: watch::Sender<u64>,
     closing: Arc<AtomicBool>,
+    metrics: Arc<Metrics>,
 ) {
     let (to_flusher, flusher_rx) = std::sync::mpsc::sync_channel::<StagedBatch>(FLUSH_QUEUE);
     let flusher = {
         let ledger = ledger.clone();
+        let metrics = metrics.clone();
         std::thread::Builder::new()
             .name("isms-flusher".into())
-            .spawn(move || flush_loop(&ledger, flusher_rx, committed))
+            .spawn(move || flush_loop(&ledger, flusher_rx, committed, &metrics))
     };
     let Ok(flusher) = flusher else {
         // Without a flusher nothing could be acknowledged: refuse everything by returning,
@@ -279,6 +291,7 @@ fn run(
         }
         let Some(batch) = batch else { continue };
         let mut staged = ledger.stage(batch, &mut admission);
+        metrics.batch_events.observe(staged.results.len() as f64);
         if staged
             .results
             .iter()
@@ -364,6 +377,7 @@ fn flush_loop(
     ledger: &Ledger,
     rx: std::sync::mpsc::Receiver<StagedBatch>,
     committed: watch::Sender<u64>,
+    metrics: &Metrics,
 ) {
     while let Ok(first) = rx.recv() {
         let mut batches = vec![first];
@@ -375,7 +389,11 @@ fn flush_loop(
             .map(|b| b.staged.durable_size)
             .max()
             .unwrap_or(0);
+        let started = std::time::Instant::now();
         let durable = ledger.make_durable(needed);
+        metrics
+            .flush_seconds
+            .observe(started.elapsed().as_secs_f64());
         if let Ok(head) = &durable {
             committed.send_if_modified(|size| {
                 let grew = head.size > *size;
@@ -388,13 +406,14 @@ fn flush_loop(
                 ledger,
                 batch,
                 durable.as_ref().map(|_| ()).map_err(|e| e.to_string()),
+                metrics,
             );
         }
     }
 }
 
 /// Sends each submitter its results, or store errors if the flush failed.
-fn answer(ledger: &Ledger, batch: StagedBatch, durable: Result<(), String>) {
+fn answer(ledger: &Ledger, batch: StagedBatch, durable: Result<(), String>, metrics: &Metrics) {
     let StagedBatch {
         staged,
         lengths,
@@ -406,6 +425,15 @@ fn answer(ledger: &Ledger, batch: StagedBatch, durable: Result<(), String>) {
             if r.is_ok() {
                 *r = Err(AppendError::Store(format!("flush failed: {why}")));
             }
+        }
+    }
+    for result in &results {
+        match result {
+            Ok(appended) if !appended.duplicate => {
+                metrics.events_appended.inc();
+            }
+            Ok(_) => {}
+            Err(e) => metrics.refused(append_status(e).code()),
         }
     }
     let size = results
