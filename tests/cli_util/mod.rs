@@ -112,6 +112,14 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Kills the server with SIGKILL (`kill -9`) and waits until it is gone.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();

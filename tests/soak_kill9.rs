@@ -1,0 +1,196 @@
+//! `kill -9` of the real `isms serve` under unary and stream load at once, round after round:
+//! every acknowledged event is in the ledger at the seq and with the entry hash its receipt
+//! gave, and the whole chain verifies, after every round.
+//!
+//! 20 rounds in the test suite; `ISMS_SOAK_ROUNDS=500 cargo test --release --test soak_kill9`
+//! runs a long soak (docs/PERFORMANCE.md records the longest run).
+
+mod cli_util;
+mod util;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use futures_util::StreamExt;
+use isms_proto::v1 as pb;
+use isms_proto::v1::ledger_client::LedgerClient;
+use ledger::{EntryHash, Ledger, LedgerConfig, LedgerId};
+use prost::Message;
+use rand::{Rng, SeedableRng};
+use tonic::transport::Channel;
+
+/// One acknowledged event: what its receipt promised.
+#[derive(Clone, Debug)]
+struct Acknowledged {
+    event_id: String,
+    seq: u64,
+    entry_hash: [u8; 32],
+}
+
+fn rounds() -> usize {
+    std::env::var("ISMS_SOAK_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20)
+}
+
+fn open_read_only(data: &Path) -> Ledger {
+    Ledger::open(
+        data.join(isms_cli::server::STORE_DIR),
+        LedgerConfig::default(),
+        None,
+    )
+    .expect("the ledger opens after kill -9")
+}
+
+/// An evidence event for this ledger.
+fn evidence(ledger_id: LedgerId, agent: &SigningKey, event_id: &str) -> pb::AppendRequest {
+    let mut body = util::evidence_body(event_id);
+    body.ledger_id = ledger_id.0.to_vec();
+    util::sign_bytes(agent, body.encode_to_vec())
+}
+
+async fn connect(url: &str) -> LedgerClient<Channel> {
+    LedgerClient::connect(url.to_string())
+        .await
+        .expect("connect")
+}
+
+/// Appends one event at a time until the connection breaks, recording each receipt.
+async fn unary_load(
+    url: String,
+    ledger_id: LedgerId,
+    agent: SigningKey,
+    round: usize,
+    acks: Arc<Mutex<Vec<Acknowledged>>>,
+) {
+    let mut client = connect(&url).await;
+    for i in 0.. {
+        let event_id = format!("r{round}-unary-{i}");
+        match client.append(evidence(ledger_id, &agent, &event_id)).await {
+            Ok(receipt) => {
+                let receipt = receipt.into_inner();
+                acks.lock().expect("acks").push(Acknowledged {
+                    event_id,
+                    seq: receipt.seq,
+                    entry_hash: receipt.entry_hash.try_into().expect("32 bytes"),
+                });
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+/// Streams events in bursts until the stream breaks, recording each receipt in order.
+async fn stream_load(
+    url: String,
+    ledger_id: LedgerId,
+    agent: SigningKey,
+    round: usize,
+    acks: Arc<Mutex<Vec<Acknowledged>>>,
+) {
+    let mut client = connect(&url).await;
+    let id = move |i: usize| format!("r{round}-stream-{i}");
+    // Signed as the stream is read, so the load starts at once and never ends by itself.
+    let requests = {
+        let agent = agent.clone();
+        futures_util::stream::iter(0..).map(move |i| evidence(ledger_id, &agent, &id(i)))
+    };
+    let Ok(response) = client.append_stream(requests).await else {
+        return;
+    };
+    let mut results = response.into_inner();
+    let mut index = 0;
+    while let Some(Ok(result)) = results.next().await {
+        if let Some(pb::append_result::Result::Receipt(receipt)) = result.result {
+            acks.lock().expect("acks").push(Acknowledged {
+                event_id: id(index),
+                seq: receipt.seq,
+                entry_hash: receipt.entry_hash.try_into().expect("32 bytes"),
+            });
+        }
+        index += 1;
+    }
+}
+
+/// Every acknowledged event is at the seq, with the hash, its receipt gave.
+fn assert_all_present(ledger: &Ledger, acks: &[Acknowledged], round: usize) {
+    for ack in acks {
+        let entry = ledger
+            .get_by_event_id(&ack.event_id)
+            .expect("read")
+            .unwrap_or_else(|| panic!("round {round}: acknowledged {} is lost", ack.event_id));
+        assert_eq!(
+            entry.seq.0, ack.seq,
+            "round {round}: {} moved",
+            ack.event_id
+        );
+        assert_eq!(
+            entry.hash(),
+            EntryHash(ack.entry_hash),
+            "round {round}: {} changed",
+            ack.event_id
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_under_unary_and_stream_load_never_loses_an_acknowledged_event() {
+    let dir = cli_util::init_ledger();
+    let data = dir.path().join("data");
+    let admin = isms_cli::server::read_key_file(&data.join("admin.key")).expect("admin key");
+    let ledger_id = open_read_only(&data).ledger_id();
+    let agent = util::key(50);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    let mut all: Vec<Acknowledged> = Vec::new();
+    for round in 0..rounds() {
+        let server = cli_util::Server::start(dir.path(), "data");
+        if round == 0 {
+            let mut enroll = util::enroll_body("enroll-agent", &agent, "scanner", &["agent"]);
+            enroll.ledger_id = ledger_id.0.to_vec();
+            connect(&server.url)
+                .await
+                .append(util::sign_bytes(&admin, enroll.encode_to_vec()))
+                .await
+                .expect("enrol the agent");
+        }
+        let acks = Arc::new(Mutex::new(Vec::new()));
+        let unary = tokio::spawn(unary_load(
+            server.url.clone(),
+            ledger_id,
+            agent.clone(),
+            round,
+            acks.clone(),
+        ));
+        let stream = tokio::spawn(stream_load(
+            server.url.clone(),
+            ledger_id,
+            agent.clone(),
+            round,
+            acks.clone(),
+        ));
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(100..600))).await;
+        server.kill9();
+        let _ = tokio::time::timeout(Duration::from_secs(30), unary).await;
+        let _ = tokio::time::timeout(Duration::from_secs(30), stream).await;
+        all.extend(acks.lock().expect("acks").drain(..));
+
+        let ledger = open_read_only(&data);
+        assert_all_present(&ledger, &all, round);
+        ledger
+            .verify(&|_| {})
+            .unwrap_or_else(|e| panic!("round {round}: the chain does not verify: {e}"));
+    }
+    let unary = all.iter().filter(|a| a.event_id.contains("-unary-")).count();
+    let streamed = all.len() - unary;
+    eprintln!(
+        "{} rounds: {unary} unary and {streamed} streamed events acknowledged, all present",
+        rounds()
+    );
+    assert!(
+        unary > 0 && streamed > 0,
+        "both kinds of client must have been acknowledged: {unary} unary, {streamed} streamed"
+    );
+}
