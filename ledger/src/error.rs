@@ -159,6 +159,18 @@ pub enum LedgerError {
         /// Where sled found the damage, when it says.
         at: Option<String>,
     },
+    /// The store was written by a newer release, in a layout this build does not know; it is
+    /// refused rather than misread. → FailedPrecondition.
+    #[error(
+        "this store has on-disk layout {found}, written by a newer isms; this build reads \
+         layouts up to {supported}: upgrade isms (the store is unchanged)"
+    )]
+    NewerLayout {
+        /// The store's layout.
+        found: u32,
+        /// The newest layout this build reads.
+        supported: u32,
+    },
     /// The folder holds no ledger. → NotFound.
     #[error("no ledger in this store (no genesis entry)")]
     NoLedger,
@@ -199,6 +211,7 @@ impl LedgerError {
             LedgerError::NoLedger => Code::NotFound,
             LedgerError::AlreadyExists(_) => Code::AlreadyExists,
             LedgerError::WrongLedgerKey { .. } => Code::PermissionDenied,
+            LedgerError::NewerLayout { .. } => Code::FailedPrecondition,
             LedgerError::InvalidGenesis(_) | LedgerError::OutOfRange(_) => Code::InvalidArgument,
         }
     }

@@ -49,6 +49,14 @@ const CHECKPOINT: u8 = b'c';
 const KEY: u8 = b'k';
 const ERASED: u8 = b'x';
 const HEAD: &[u8] = b"h";
+/// The layout version record (u32 big-endian); absent in stores written before it existed,
+/// which are layout 1.
+const LAYOUT: &[u8] = b"v";
+
+/// The on-disk layout this build writes and the newest it reads (docs/FORMAT.md, "The sled
+/// store"). A store of a newer layout is refused rather than misread; every older layout
+/// stays readable (`ledger/tests/upgrade.rs` opens a kept store of each).
+pub const LAYOUT_VERSION: u32 = 1;
 /// Below this many events, `prepare` works on the calling thread instead of the pool.
 const SMALL_PREPARE: usize = 16;
 
@@ -572,6 +580,7 @@ impl Ledger {
         .sign(&ledger_key);
         batch.insert(&checkpoint_key(1), checkpoint.note.as_bytes());
         batch.insert(HEAD, encode_head(&head));
+        batch.insert(LAYOUT, &LAYOUT_VERSION.to_be_bytes());
         records.apply_batch(batch)?;
         db.flush()?;
         drop((db, records));
@@ -604,6 +613,28 @@ impl Ledger {
         let db = open_db(path, &config)?;
         let records = db.open_tree("records")?;
         let artifacts = db.open_tree("artifacts")?;
+        match records.get(LAYOUT)? {
+            // Written before the layout was recorded: layout 1. Recorded from now on when the
+            // ledger is opened to write.
+            None if signing_key.is_some() => {
+                records.insert(LAYOUT, &LAYOUT_VERSION.to_be_bytes())?;
+            }
+            None => {}
+            Some(raw) => {
+                let found = <[u8; 4]>::try_from(raw.as_ref())
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| LedgerError::Corrupt {
+                        seq: 0,
+                        what: "the layout version record is not 4 bytes".into(),
+                    })?;
+                if found > LAYOUT_VERSION {
+                    return Err(LedgerError::NewerLayout {
+                        found,
+                        supported: LAYOUT_VERSION,
+                    });
+                }
+            }
+        }
         let genesis_bytes = records.get(entry_key(0))?.ok_or(LedgerError::NoLedger)?;
         let genesis_entry = Entry::decode(&genesis_bytes).map_err(|e| LedgerError::Corrupt {
             seq: 0,

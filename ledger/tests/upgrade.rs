@@ -1,0 +1,215 @@
+//! A later build never strands a store written by an earlier one: stores kept from each
+//! on-disk layout (`tests/data/layout-v1/`) open, verify, answer and take new appends; a store
+//! of a newer layout is refused, unchanged.
+//!
+//! The kept store is built by [`build_history`] from fixed keys and a fixed clock, so this
+//! build can also rebuild it and compare roots: a change to any encoding shows up here as a
+//! root that no longer matches. After a deliberate layout change, bump `LAYOUT_VERSION`, keep
+//! the old folder, and write the new one with
+//! `ISMS_WRITE_LAYOUT_FIXTURE=1 cargo test -p ledger --test upgrade`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicI64;
+use std::sync::Arc;
+
+use common::{config, grant, key, open_raw, ManualClock, T0};
+use ledger::envelope::{ArtifactErasedView, EnvelopeView, KeyEnrolledView};
+use ledger::{Ledger, LedgerError, LedgerId, SignedEvent, LAYOUT_VERSION};
+use prost::Message;
+
+const LEDGER_ID: LedgerId = LedgerId([9; 16]);
+
+fn kept_store(layout: u32) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(format!("layout-v{layout}"))
+}
+
+/// A copy of a kept store in a temp dir (sled writes to a store it opens).
+fn copy_of(store: &Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    copy_dir(store, dir.path());
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for item in std::fs::read_dir(from).expect("read the kept store") {
+        let item = item.expect("dir entry");
+        let target = to.join(item.file_name());
+        if item.file_type().expect("file type").is_dir() {
+            copy_dir(&item.path(), &target);
+        } else {
+            std::fs::copy(item.path(), target).expect("copy");
+        }
+    }
+}
+
+fn envelope(event_id: &str, t: i64) -> EnvelopeView {
+    EnvelopeView {
+        ledger_id: LEDGER_ID.0.to_vec(),
+        event_id: event_id.into(),
+        effective_at_us: t,
+        client_time_us: t,
+        ..EnvelopeView::default()
+    }
+}
+
+/// Every kind of record the ledger itself knows, in batches of several sizes, with an
+/// artifact stored and one erased: the same bytes on every run.
+fn build_history(dir: &Path) -> Ledger {
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let admin = key(2);
+    let agent = key(3);
+    let ledger = Ledger::create_with_id(
+        dir,
+        LEDGER_ID,
+        "Layout fixture Ltd",
+        key(1),
+        vec![grant(&admin, "ciso@example.com", &["admin", "management"])],
+        config(&clock),
+    )
+    .expect("create");
+    let mut enroll = envelope("enroll-agent", T0);
+    enroll.key_enrolled = Some(KeyEnrolledView {
+        public_key: agent.verifying_key().to_bytes().to_vec(),
+        subject: "scanner".into(),
+        roles: vec!["agent".into()],
+    });
+    clock.advance(1_000_000);
+    ledger
+        .append(vec![SignedEvent::sign(&admin, enroll.encode_to_vec())])
+        .remove(0)
+        .expect("enrol");
+    for batch in 0..6u8 {
+        clock.advance(60_000_000);
+        let events = (0..=batch)
+            .map(|i| {
+                let mut body = envelope(&format!("evt-{batch}-{i}"), T0).encode_to_vec();
+                // An ISMS payload as an unknown field (32), as the ledger stores it verbatim.
+                body.extend_from_slice(&[0x82, 0x02, 3, b'a' + batch, b'0' + i, b'!']);
+                SignedEvent::sign(&agent, body)
+            })
+            .collect();
+        for result in ledger.append(events) {
+            result.expect("append");
+        }
+    }
+    let erased = ledger.put_artifact(b"scan with names").expect("artifact");
+    ledger.put_artifact(b"scan kept").expect("artifact");
+    let mut erase = envelope("erase-1", T0);
+    erase.artifact_erased = Some(ArtifactErasedView {
+        blake3: erased.0.to_vec(),
+        reason: "personal data".into(),
+    });
+    clock.advance(60_000_000);
+    ledger
+        .append(vec![SignedEvent::sign(&admin, erase.encode_to_vec())])
+        .remove(0)
+        .expect("erase");
+    ledger.flush().expect("flush");
+    ledger
+}
+
+/// Writes the kept store of the current layout when asked to (see the module docs).
+fn write_fixture_if_asked() {
+    if std::env::var_os("ISMS_WRITE_LAYOUT_FIXTURE").is_none() {
+        return;
+    }
+    let target = kept_store(LAYOUT_VERSION);
+    let built = tempfile::tempdir().expect("temp dir");
+    drop(build_history(built.path()));
+    let _ = std::fs::remove_dir_all(&target);
+    copy_dir(built.path(), &target);
+}
+
+fn open_kept(layout: u32, signing: bool) -> (tempfile::TempDir, Ledger) {
+    write_fixture_if_asked();
+    let dir = copy_of(&kept_store(layout));
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0 + 3_600_000_000)));
+    let ledger = Ledger::open(dir.path(), config(&clock), signing.then(|| key(1)))
+        .expect("a store of an older or the current layout opens");
+    (dir, ledger)
+}
+
+#[test]
+fn the_kept_layout_1_store_opens_and_verifies() {
+    let (_dir, ledger) = open_kept(1, false);
+    let report = ledger.verify(&|_| {}).expect("verifies");
+    assert_eq!(report.entries, ledger.head().size);
+    assert!(ledger.head().size >= 20, "the kept store holds a history");
+}
+
+#[test]
+fn this_build_writes_the_same_history_as_the_kept_layout_1_store() {
+    let (_dir, kept) = open_kept(1, false);
+    let rebuilt_dir = tempfile::tempdir().expect("temp dir");
+    let rebuilt = build_history(rebuilt_dir.path());
+    assert_eq!(
+        rebuilt.head(),
+        kept.head(),
+        "same inputs, different record: an encoding changed; if on purpose, bump \
+         LAYOUT_VERSION and keep a store of the old layout"
+    );
+}
+
+#[test]
+fn the_kept_layout_1_store_answers_by_event_id_and_keeps_its_erasure() {
+    let (_dir, ledger) = open_kept(1, false);
+    let entry = ledger
+        .get_by_event_id("evt-5-5")
+        .expect("read")
+        .expect("the event is there");
+    assert!(entry.seq.0 > 0);
+    let erased = ledger::ArtifactHash::of(b"scan with names");
+    assert!(matches!(
+        ledger.artifact_state(&erased).expect("state"),
+        ledger::ArtifactState::Erased(_)
+    ));
+    assert_eq!(
+        ledger
+            .get_artifact(&ledger::ArtifactHash::of(b"scan kept"))
+            .expect("read")
+            .as_deref(),
+        Some(&b"scan kept"[..])
+    );
+}
+
+#[test]
+fn the_kept_layout_1_store_takes_new_appends_that_verify() {
+    let (_dir, ledger) = open_kept(1, true);
+    let before = ledger.head().size;
+    let mut body = envelope("after-upgrade", T0).encode_to_vec();
+    body.extend_from_slice(&[0x82, 0x02, 1, b'u']);
+    ledger
+        .append(vec![SignedEvent::sign(&key(3), body)])
+        .remove(0)
+        .expect("append after upgrade");
+    assert_eq!(ledger.head().size, before + 1);
+    ledger
+        .verify(&|_| {})
+        .expect("the continued chain verifies");
+}
+
+#[test]
+fn a_store_of_a_newer_layout_is_refused_naming_both_layouts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    drop(build_history(dir.path()));
+    {
+        let db = open_raw(dir.path());
+        let records = db.open_tree("records").expect("records");
+        records
+            .insert(b"v", &(LAYOUT_VERSION + 1).to_be_bytes())
+            .expect("insert");
+        db.flush().expect("flush");
+    }
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let refused = Ledger::open(dir.path(), config(&clock), None).expect_err("a newer layout");
+    let LedgerError::NewerLayout { found, supported } = &refused else {
+        panic!("expected NewerLayout, got {refused}");
+    };
+    assert_eq!((*found, *supported), (LAYOUT_VERSION + 1, LAYOUT_VERSION));
+    assert!(refused.to_string().contains("upgrade isms"), "{refused}");
+}
