@@ -183,7 +183,10 @@ async fn kill_9_under_unary_and_stream_load_never_loses_an_acknowledged_event() 
             .verify(&|_| {})
             .unwrap_or_else(|e| panic!("round {round}: the chain does not verify: {e}"));
     }
-    let unary = all.iter().filter(|a| a.event_id.contains("-unary-")).count();
+    let unary = all
+        .iter()
+        .filter(|a| a.event_id.contains("-unary-"))
+        .count();
     let streamed = all.len() - unary;
     eprintln!(
         "{} rounds: {unary} unary and {streamed} streamed events acknowledged, all present",
