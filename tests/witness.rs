@@ -409,6 +409,49 @@ fn witness_commands_refuse_bad_names_and_conflicting_ledger_keys() {
     }
 }
 
+#[test]
+fn the_client_gives_up_on_a_witness_that_never_answers() {
+    use isms_cli::witness::client::WitnessClientError;
+    use isms_cli::witness::{Timeouts, WitnessClient};
+    // Accepts the connection, reads nothing, answers nothing.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("address");
+    std::thread::spawn(move || {
+        let _held: Vec<_> = listener.incoming().take(1).collect();
+        std::thread::sleep(std::time::Duration::from_secs(30));
+    });
+    let client = WitnessClient::new(
+        &format!("http://{addr}"),
+        Timeouts {
+            connect: std::time::Duration::from_secs(2),
+            request: std::time::Duration::from_millis(300),
+        },
+    )
+    .expect("client");
+    let a = History::new(1, 2, 1);
+    let outcome = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(client.add_checkpoint(0, &[], &a.note(1)));
+    assert!(
+        matches!(outcome, Err(WitnessClientError::Timeout { .. })),
+        "{outcome:?}"
+    );
+}
+
+#[test]
+fn the_client_takes_only_plain_http_witness_urls() {
+    use isms_cli::witness::{Timeouts, WitnessClient};
+    for url in ["https://witness.example", "witness.example:7380", "http://"] {
+        assert!(
+            WitnessClient::new(url, Timeouts::default()).is_err(),
+            "{url} was taken"
+        );
+    }
+    assert!(WitnessClient::new("http://127.0.0.1:7380/prefix/", Timeouts::default()).is_ok());
+}
+
 mod kill9 {
     //! The durability promise under SIGKILL at random moments, with requests in flight.
 

@@ -67,6 +67,10 @@ pub struct Held {
     pub root: Hash,
     /// The cosigned note, the ledger's signature and ours, as stored.
     pub note: Option<String>,
+    /// The timestamp of our cosignature in `note` (0 before the first). A later cosignature
+    /// never carries an earlier time, even if the clock steps back: "as of T the largest tree
+    /// was N" must not be contradicted by "as of T' < T it was M > N".
+    pub time: u64,
 }
 
 impl Held {
@@ -75,6 +79,7 @@ impl Held {
             size: 0,
             root: Blake3Hasher::empty_root(),
             note: None,
+            time: 0,
         }
     }
 }
@@ -203,6 +208,11 @@ impl WitnessState {
     ) -> Result<WitnessState, StateError> {
         let dir = data_dir.join(STATE_DIR);
         std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+        // The folder's own entry must be durable too, or a power cut could lose every state
+        // file at once and the witness would start again from nothing.
+        File::open(data_dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_error(data_dir))?;
         let mut followed = HashMap::new();
         for ledger in ledgers {
             let file = dir.join(origin_hash(&ledger.origin));
@@ -223,6 +233,8 @@ impl WitnessState {
                     Held {
                         size: checked.checkpoint.size,
                         root: checked.checkpoint.root,
+                        // A note cosigned under an earlier witness key has no time of ours.
+                        time: key.verifier().verify_note(&note).unwrap_or(0),
                         note: Some(note),
                     }
                 }
@@ -315,12 +327,17 @@ impl WitnessState {
         )
         .map_err(|e| Refusal::Inconsistent(e.to_string()))?;
 
+        let time = unix_seconds().max(held.time);
         let line = self
             .key
-            .cosign(body, unix_seconds())
+            .cosign(body, time)
             .map_err(|e| Refusal::Malformed(e.to_string()))?;
         if checkpoint.size == held.size && held.note.is_some() {
-            // Same tree again: what is on disk already says so.
+            // Same tree again: what is on disk already says so. The newer time is kept in
+            // memory only; it guards against a clock stepping back while the witness runs.
+            if let Some(held) = guard.as_mut() {
+                held.time = time;
+            }
             return Ok(line);
         }
         let note = cosignature::add_cosignatures(&request.note, &line)
@@ -333,6 +350,7 @@ impl WitnessState {
             size: checkpoint.size,
             root: checkpoint.root,
             note: Some(note),
+            time,
         });
         Ok(line)
     }
