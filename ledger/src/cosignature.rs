@@ -457,6 +457,10 @@ mod tests {
         let expected = format!("\u{2014} {NAME} {}\n", B64.encode(&blob));
         assert_eq!(line, expected);
         assert_eq!(line, EXPECTED_LINE);
+        assert!(
+            include_str!("../../docs/WITNESS.md").contains(EXPECTED_LINE),
+            "docs/WITNESS.md's worked example must show this line"
+        );
     }
 
     #[test]
