@@ -377,3 +377,142 @@ fn write_durably(dir: &Path, file: &Path, text: &str) -> std::io::Result<()> {
     std::fs::rename(&tmp, file)?;
     File::open(dir)?.sync_all()
 }
+
+#[cfg(test)]
+mod tests {
+    use ed25519_dalek::SigningKey;
+    use ledger::merkle::{consistency_proof, MemoryNodes};
+    use ledger::{Checkpoint, UnixMicros};
+
+    use super::*;
+
+    const ORIGIN: &str = "isms-ledger/07070707070707070707070707070707";
+
+    /// A tree over `n` made-up leaves of history `tag`; its checkpoints are signed by the ledger
+    /// key.
+    struct Tree {
+        nodes: MemoryNodes,
+        tag: u8,
+    }
+
+    impl Tree {
+        fn new(tag: u8, n: u64) -> Tree {
+            let leaves = (0..n).map(|i| [tag, i as u8]);
+            Tree {
+                nodes: MemoryNodes::from_leaves::<Blake3Hasher, _>(leaves).0,
+                tag,
+            }
+        }
+
+        fn note(&self, size: u64) -> String {
+            let root = ledger::merkle::root_at::<Blake3Hasher, _>(&self.nodes, size).unwrap();
+            Checkpoint {
+                origin: ORIGIN.into(),
+                size,
+                root,
+                time: UnixMicros(i64::from(self.tag)),
+            }
+            .sign(&ledger_key())
+            .note
+        }
+
+        fn request(&self, old: u64, size: u64) -> AddCheckpoint {
+            AddCheckpoint {
+                old_size: old,
+                proof: consistency_proof::<Blake3Hasher, _>(&self.nodes, old, size).unwrap(),
+                note: self.note(size),
+            }
+        }
+    }
+
+    fn ledger_key() -> SigningKey {
+        SigningKey::from_bytes(&[1; 32])
+    }
+
+    fn open(dir: &Path) -> WitnessState {
+        let key = WitnessKey::new("witness.test/w1", SigningKey::from_bytes(&[4; 32])).unwrap();
+        let followed = FollowedLedger {
+            origin: ORIGIN.into(),
+            key: ledger_key().verifying_key(),
+        };
+        WitnessState::open(dir, key, vec![followed]).unwrap()
+    }
+
+    fn timestamp(line: &str) -> u64 {
+        let line = cosignature::SignatureLine::parse(line).unwrap();
+        u64::from_be_bytes(line.signature[..8].try_into().unwrap())
+    }
+
+    #[test]
+    fn a_cosignature_time_never_goes_back_even_across_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = Tree::new(1, 8);
+        let state = open(dir.path());
+        state.add_checkpoint(&tree.request(0, 3)).unwrap();
+        // A note cosigned an hour ahead of this clock, as if the clock had since stepped back.
+        let ahead = unix_seconds() + 3600;
+        let mut note = tree.note(5);
+        note.push_str(
+            &state
+                .key
+                .cosign(cosignature::note_body(&note).unwrap(), ahead)
+                .unwrap(),
+        );
+        std::fs::write(dir.path().join(STATE_DIR).join(origin_hash(ORIGIN)), note).unwrap();
+        drop(state);
+
+        let state = open(dir.path());
+        assert_eq!(state.held(ORIGIN).unwrap().time, ahead);
+        let line = state.add_checkpoint(&tree.request(5, 8)).unwrap();
+        assert_eq!(timestamp(&line), ahead);
+    }
+
+    #[test]
+    fn refusals_leave_the_held_state_and_the_file_as_they_were() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tree, fork) = (Tree::new(1, 8), Tree::new(2, 8));
+        let state = open(dir.path());
+        state.add_checkpoint(&tree.request(0, 4)).unwrap();
+        let file = dir.path().join(STATE_DIR).join(origin_hash(ORIGIN));
+        let (held, on_disk) = (state.held(ORIGIN).unwrap(), std::fs::read(&file).unwrap());
+        let mut forged = tree.request(4, 8);
+        forged.proof[0][0] ^= 1;
+        let mut from_zero = tree.request(0, 8);
+        from_zero.proof = tree.request(4, 8).proof;
+        for (request, status) in [
+            (fork.request(4, 4), 422),
+            (fork.request(4, 8), 422),
+            (forged, 422),
+            (from_zero, 409),
+            (tree.request(2, 8), 409),
+            (tree.request(3, 3), 409),
+        ] {
+            assert_eq!(state.add_checkpoint(&request).unwrap_err().status(), status);
+            assert_eq!(state.held(ORIGIN).unwrap(), held);
+            assert_eq!(std::fs::read(&file).unwrap(), on_disk);
+        }
+    }
+
+    #[test]
+    fn a_state_file_not_signed_by_the_ledger_key_stops_the_witness_from_starting() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = Tree::new(1, 4);
+        let state = open(dir.path());
+        state.add_checkpoint(&tree.request(0, 4)).unwrap();
+        drop(state);
+        let file = dir.path().join(STATE_DIR).join(origin_hash(ORIGIN));
+        let changed = std::fs::read_to_string(&file)
+            .unwrap()
+            .replacen("\n4\n", "\n9\n", 1);
+        std::fs::write(&file, changed).unwrap();
+        let key = WitnessKey::new("witness.test/w1", SigningKey::from_bytes(&[4; 32])).unwrap();
+        let followed = FollowedLedger {
+            origin: ORIGIN.into(),
+            key: ledger_key().verifying_key(),
+        };
+        assert!(matches!(
+            WitnessState::open(dir.path(), key, vec![followed]),
+            Err(StateError::Corrupt { .. })
+        ));
+    }
+}
