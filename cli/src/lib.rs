@@ -9,5 +9,6 @@ pub mod init;
 pub mod output;
 pub mod report;
 pub mod server;
+pub mod witness;
 
 pub use server::auth::sign_read;

@@ -81,6 +81,9 @@ enum Command {
         #[arg(long, default_value = "text", value_parser = ["text", "json"])]
         log_format: String,
     },
+    /// Run an independent witness that cosigns other ledgers' consistent checkpoints.
+    #[command(subcommand)]
+    Witness(isms_cli::commands::witness::WitnessCommand),
     #[command(flatten)]
     Client(isms_cli::commands::ClientCommand),
 }
@@ -138,6 +141,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 made.admin_key_path.display()
             );
             Ok(())
+        }
+        Command::Witness(command) => {
+            isms_cli::commands::witness::run(command).map_err(Failure::Error)
         }
         Command::Client(command) => isms_cli::commands::run(command).map_err(|e| {
             if isms_cli::commands::is_verification_failure(&e) {
@@ -214,27 +220,10 @@ fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
         if let Some(addr) = running.metrics_addr {
             println!("isms: metrics on http://{addr}/metrics");
         }
-        wait_for_signal().await?;
+        isms_cli::commands::wait_for_signal().await?;
         eprintln!("isms: shutting down");
         running.shutdown().await?;
         eprintln!("isms: stopped; the ledger is flushed");
         Ok(())
     })
-}
-
-async fn wait_for_signal() -> anyhow::Result<()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
-    Ok(())
 }

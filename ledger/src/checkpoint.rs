@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use crate::UnixMicros;
 
 /// The em dash and space that open a signature line.
-const SIG_PREFIX: &str = "\u{2014} ";
+pub const SIG_PREFIX: &str = "\u{2014} ";
 /// The signed-note algorithm byte for Ed25519.
 const ALG_ED25519: u8 = 0x01;
 
@@ -63,11 +63,18 @@ pub enum CheckpointError {
 
 /// The signed-note key hash of an Ed25519 key.
 pub fn key_hash(name: &str, public_key: &VerifyingKey) -> u32 {
+    note_key_hash(name, ALG_ED25519, public_key.as_bytes())
+}
+
+/// The signed-note key ID of any key: the first 4 bytes, big-endian, of
+/// SHA-256(name || "\n" || signature type || public key). Cosignatures use the same rule with
+/// their own signature type (0x04).
+pub fn note_key_hash(name: &str, signature_type: u8, public_key: &[u8]) -> u32 {
     let mut h = Sha256::new();
     h.update(name.as_bytes());
     h.update(b"\n");
-    h.update([ALG_ED25519]);
-    h.update(public_key.as_bytes());
+    h.update([signature_type]);
+    h.update(public_key);
     let digest = h.finalize();
     u32::from_be_bytes(digest[..4].try_into().expect("4 bytes"))
 }
@@ -219,8 +226,9 @@ impl SignedCheckpoint {
     }
 }
 
-/// Splits a signed note into its text (with the final newline) and its signature block.
-fn split_note(note: &str) -> Result<(&str, &str), CheckpointError> {
+/// Splits a signed note into its text (with the final newline) and its signature block (every
+/// signature line, each ending in a newline). Refuses control characters other than newline.
+pub fn split_note(note: &str) -> Result<(&str, &str), CheckpointError> {
     let Some(at) = note.find("\n\n") else {
         return Err(CheckpointError::Malformed(
             "no blank line before the signatures".into(),

@@ -6,6 +6,7 @@
 //! signed checkpoint. Every encoding is documented byte for byte in docs/FORMAT.md.
 
 pub mod checkpoint;
+pub mod cosignature;
 pub mod entry;
 pub mod envelope;
 mod error;
@@ -21,6 +22,7 @@ mod types;
 pub mod verify;
 
 pub use checkpoint::{Checkpoint, CheckpointError, SignedCheckpoint};
+pub use cosignature::{CosignatureError, WitnessKey, WitnessVerifier};
 pub use entry::{Entry, SignedEvent};
 pub use envelope::{Genesis, KeyGrant, RecordAction};
 pub use error::{AppendError, Code, LedgerError};

@@ -86,34 +86,63 @@ impl Server {
 
     /// As [`Server::start`], with more `isms serve` flags.
     pub fn start_with(dir: &Path, data: &str, flags: &[&str]) -> Server {
+        let mut args = vec!["serve", "--data", data, "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(flags);
+        Self::spawn(dir, &args, "isms: serving on ")
+    }
+
+    /// Starts `isms witness serve --data data` on an ephemeral port.
+    pub fn start_witness(dir: &Path, data: &str) -> Server {
+        Self::spawn(
+            dir,
+            &[
+                "witness",
+                "serve",
+                "--data",
+                data,
+                "--listen",
+                "127.0.0.1:0",
+            ],
+            "isms witness: serving on ",
+        )
+    }
+
+    /// Runs `isms args...` and waits for the stdout line `<ready_prefix><address>`.
+    pub fn spawn(dir: &Path, args: &[&str], ready_prefix: &'static str) -> Server {
         let mut child = isms(dir)
-            .args(["serve", "--data", data, "--listen", "127.0.0.1:0"])
-            .args(flags)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("spawning isms serve");
+            .expect("spawning isms");
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(addr) = line.strip_prefix("isms: serving on ") {
+                if let Some(addr) = line.strip_prefix(ready_prefix) {
                     let _ = tx.send(addr.trim().to_string());
                 }
             }
         });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("isms serve printed its address");
+        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("isms {args:?} did not print its address");
+            }
+        };
         Server {
             child,
             url: format!("http://{addr}"),
         }
     }
-}
 
-impl Server {
-    /// Kills the server with SIGKILL (`kill -9`) and waits until it is gone.
+    /// `host:port`.
+    pub fn addr(&self) -> &str {
+        self.url.trim_start_matches("http://")
+    }
+
+    /// SIGKILL (`kill -9`): no chance to flush or finish anything.
     pub fn kill9(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -194,3 +194,64 @@ pub fn signed<T>(message: T, key: &SigningKey, method: &str) -> tonic::Request<T
     isms_cli::sign_read(request.metadata_mut(), key, method, now_us());
     request
 }
+
+/// A ledger history in its own temp dir: the genesis (ledger key `key(1)`, id [`LEDGER_ID`],
+/// admin `key(admin_seed)`) and one evidence entry per batch, so a checkpoint exists at every
+/// size. Two histories with different admins share origin and ledger key but differ from
+/// entry 0 on: a split view.
+pub struct History {
+    pub dir: tempfile::TempDir,
+    pub ledger: Ledger,
+}
+
+impl History {
+    /// A history of `size` entries signed with the ledger key `key(ledger_key_seed)`.
+    pub fn new(ledger_key_seed: u8, admin_seed: u8, size: u64) -> History {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let admin = key(admin_seed);
+        let ledger = Ledger::create_with_id(
+            dir.path().join("store"),
+            LEDGER_ID,
+            "Example Ltd",
+            key(ledger_key_seed),
+            vec![KeyGrant {
+                public_key: admin.verifying_key().to_bytes(),
+                subject: format!("admin-{admin_seed}@example.com"),
+                roles: vec!["admin".into()],
+            }],
+            LedgerConfig::default(),
+        )
+        .expect("create ledger");
+        for i in 1..size {
+            let body = evidence_body(&format!("ev-{admin_seed}-{i}")).encode_to_vec();
+            let appended = ledger.append(vec![SignedEvent::sign(&admin, body)]);
+            appended[0].as_ref().expect("append");
+        }
+        assert_eq!(ledger.head().size, size.max(1));
+        History { dir, ledger }
+    }
+
+    /// The ledger's verifier key string (what a witness is configured with).
+    pub fn vkey(&self) -> String {
+        ledger::checkpoint::verifier_key(self.ledger.origin(), &self.ledger.public_key())
+    }
+
+    /// The signed checkpoint note of exactly `size` entries.
+    pub fn note(&self, size: u64) -> String {
+        self.ledger
+            .checkpoint_at(size)
+            .expect("read checkpoint")
+            .unwrap_or_else(|| panic!("no checkpoint of size {size}"))
+            .note
+    }
+
+    /// The root of the tree of `size` entries.
+    pub fn root(&self, size: u64) -> [u8; 32] {
+        self.ledger.root_at(size).expect("root")
+    }
+
+    /// The consistency proof from `old` to `new` entries.
+    pub fn proof(&self, old: u64, new: u64) -> Vec<[u8; 32]> {
+        self.ledger.consistency_proof(old, new).expect("proof")
+    }
+}

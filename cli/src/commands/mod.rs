@@ -11,8 +11,11 @@ pub mod registers;
 pub mod report;
 pub mod submit;
 pub mod verify;
+pub mod witness;
 
 use std::fmt;
+
+use anyhow::Context as _;
 
 use clap::Subcommand;
 
@@ -78,4 +81,22 @@ pub fn run(command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Report(a) => report::run(a),
         ClientCommand::Demo(a) => demo::run(a),
     }
+}
+
+/// Waits for Ctrl-C or SIGTERM (what `isms serve` and `isms witness serve` stop on).
+pub async fn wait_for_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    Ok(())
 }
