@@ -11,7 +11,7 @@ use ed25519_dalek::VerifyingKey;
 use super::keys::ledger_key_of;
 use super::log::{fetch_all, keys_of};
 use super::VerificationFailed;
-use crate::bundle::{self, ledger_vkey, Bundle, Manifest, Verified, VerifyFailure};
+use crate::bundle::{self, ledger_vkey, Bundle, Manifest, Trust, Verified, VerifyFailure};
 use crate::client::{block_on, Client, ConnectArgs};
 use crate::dates;
 use crate::output::{print_json, progress};
@@ -32,6 +32,11 @@ pub struct VerifyArgs {
     /// either (`isms key list` prints it). Required with --offline.
     #[arg(long, value_name = "VKEY_OR_FILE")]
     ledger_key: Option<String>,
+    /// A checkpoint note you kept (from an earlier audit, a receipt, a witness): the verified
+    /// history must reach its size and have exactly its root there. Without one, entries cut
+    /// from the end of a history together with their checkpoints cannot be noticed.
+    #[arg(long, value_name = "FILE")]
+    trusted_checkpoint: Option<PathBuf>,
     #[command(flatten)]
     connect: ConnectArgs,
     /// Print the result as JSON.
@@ -54,7 +59,11 @@ pub fn verified_json(v: &Verified) -> serde_json::Value {
             "root": hex::encode(c.root),
             "time": dates::show_time(c.time.0),
             "note": v.checkpoint.note,
-        }
+        },
+        "trusted_checkpoint": v.trusted.as_ref().map(|t| serde_json::json!({
+            "size": t.checkpoint.size,
+            "root": hex::encode(t.checkpoint.root),
+        })),
     })
 }
 
@@ -77,17 +86,19 @@ pub fn verified_text(v: &Verified) -> String {
         dates::show_time(c.time.0),
         v.checkpoint.note.trim_end()
     ));
+    if let Some(t) = &v.trusted {
+        out.push_str(&format!(
+            "\nagrees with the trusted checkpoint: root {} at size {}",
+            hex::encode(t.checkpoint.root),
+            t.checkpoint.size
+        ));
+    }
     out
 }
 
 fn failed(e: VerifyFailure, json: bool) -> anyhow::Error {
     if json {
-        let seq = match &e {
-            VerifyFailure::Chain(c) => Some(c.seq),
-            VerifyFailure::Read(r) => r.entry,
-            _ => None,
-        };
-        print_json(&serde_json::json!({ "ok": false, "seq": seq, "error": e.to_string() }));
+        print_json(&serde_json::json!({ "ok": false, "seq": e.seq(), "error": e.to_string() }));
     }
     VerificationFailed(e.to_string()).into()
 }
@@ -98,9 +109,30 @@ pub async fn verify_server(
     client: &mut Client,
     ledger_key: Option<VerifyingKey>,
 ) -> anyhow::Result<(Result<Verified, VerifyFailure>, bool)> {
-    let (trusted, key) = match ledger_key {
+    let given = ledger_key.map(|key| bundle::GivenKey { key, origin: None });
+    verify_server_trusting(client, given, None).await
+}
+
+/// [`verify_server`] with a verifier key (whose origin must be the ledger's) and, optionally,
+/// a checkpoint note the caller kept, which the history must agree with.
+pub async fn verify_server_trusting(
+    client: &mut Client,
+    ledger_key: Option<bundle::GivenKey>,
+    trusted_checkpoint: Option<String>,
+) -> anyhow::Result<(Result<Verified, VerifyFailure>, bool)> {
+    let (given, ledger_key) = match ledger_key {
         Some(k) => (true, k),
-        None => (false, ledger_key_of(client).await?.1),
+        None => (
+            false,
+            bundle::GivenKey {
+                key: ledger_key_of(client).await?.1,
+                origin: None,
+            },
+        ),
+    };
+    let trust = Trust {
+        ledger_key,
+        checkpoint: trusted_checkpoint,
     };
     let (entries, checkpoint) = fetch_all(client, "fetching").await?;
     let notes: Vec<String> = client
@@ -111,9 +143,9 @@ pub async fn verify_server(
         .collect();
     let raw: Vec<Vec<u8>> = entries.iter().map(|e| e.encode()).collect();
     let bar = progress(raw.len() as u64, "verifying");
-    let result = bundle::verify_chain(&raw, &notes, &key, &|n| bar.set_position(n));
+    let result = bundle::verify_chain(&raw, &notes, &trust, &|n| bar.set_position(n));
     bar.finish_and_clear();
-    Ok((result, trusted))
+    Ok((result, given))
 }
 
 /// Runs `isms verify`.
@@ -121,21 +153,33 @@ pub fn run_verify(args: VerifyArgs) -> anyhow::Result<()> {
     let ledger_key = args
         .ledger_key
         .as_deref()
-        .map(bundle::parse_ledger_key)
+        .map(bundle::parse_ledger_key_named)
         .transpose()
         .context("--ledger-key")?;
+    let trusted_checkpoint = args
+        .trusted_checkpoint
+        .as_ref()
+        .map(|path| {
+            std::fs::read_to_string(path)
+                .with_context(|| format!("--trusted-checkpoint: reading {}", path.display()))
+        })
+        .transpose()?;
     let (result, trusted) = match &args.offline {
         Some(path) => {
             let key = ledger_key.context(
                 "--offline needs --ledger-key: the bundle alone cannot say which ledger it is",
             )?;
+            let trust = Trust {
+                ledger_key: key,
+                checkpoint: trusted_checkpoint,
+            };
             let bytes =
                 std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
             let result = match Bundle::from_bytes(&bytes) {
                 Err(e) => Err(VerifyFailure::Read(e)),
                 Ok(parsed) => {
                     let bar = progress(parsed.entries.len() as u64, "verifying");
-                    let r = bundle::verify_parsed(&parsed, &key, &|n| bar.set_position(n));
+                    let r = bundle::verify_parsed(&parsed, &trust, &|n| bar.set_position(n));
                     bar.finish_and_clear();
                     r
                 }
@@ -144,7 +188,7 @@ pub fn run_verify(args: VerifyArgs) -> anyhow::Result<()> {
         }
         None => block_on(async {
             let mut client = Client::connect(&args.connect).await?;
-            verify_server(&mut client, ledger_key).await
+            verify_server_trusting(&mut client, ledger_key, trusted_checkpoint).await
         })??,
     };
     let verified = result.map_err(|e| failed(e, args.json))?;
