@@ -477,3 +477,129 @@ fn an_event_id_with_a_c1_control_character_is_refused() {
     let accepted = f.ledger.append(vec![f.event(&f.admin, "ev\u{a0}1", b"x")]);
     assert!(accepted[0].is_ok(), "U+00A0 is not a control character");
 }
+
+/// A ledger of 1 + 12 entries in batches of 3, closed, with `change` applied to its sled
+/// records, reopened and verified.
+fn verify_after(change: impl FnOnce(&sled::Tree)) -> VerifyError {
+    let f = Fixture::new();
+    for batch in 0..4 {
+        let events = (0..3)
+            .map(|i| f.event(&f.admin, &format!("b{batch}-{i}"), b"x"))
+            .collect();
+        f.ledger.append(events);
+    }
+    f.ledger.verify(&|_| {}).expect("verifies before the change");
+    let f = f.with_store_closed(change);
+    f.ledger.verify(&|_| {}).unwrap_err()
+}
+
+fn key9(prefix: u8, n: u64) -> Vec<u8> {
+    let mut k = vec![prefix];
+    k.extend_from_slice(&n.to_be_bytes());
+    k
+}
+
+#[test]
+fn a_changed_event_id_index_record_is_named_by_its_seq() {
+    // Batches start at seqs 1, 4, 7, 10; entry 8 is the second record of the block at 7.
+    let err = verify_after(|records| {
+        let mut block = records.get(key9(b'j', 7)).unwrap().unwrap().to_vec();
+        block[8] ^= 0x01;
+        records.insert(key9(b'j', 7), block).unwrap();
+    });
+    assert_eq!(err.seq, 8, "{err}");
+    assert_names(
+        &err,
+        "event-id index block from seq 7",
+        Failure::EventIndexMismatch,
+        &["of entry 8's event id"],
+    );
+}
+
+#[test]
+fn an_extra_node_in_a_merkle_node_block_is_refused_naming_the_block() {
+    // The batch of entries 4..=6 is filed under its last seq, 6.
+    let err = verify_after(|records| {
+        let mut block = records.get(key9(b'm', 6)).unwrap().unwrap().to_vec();
+        let last = block[block.len() - 41..].to_vec();
+        block.extend_from_slice(&last);
+        records.insert(key9(b'm', 6), block).unwrap();
+    });
+    assert_names(
+        &err,
+        "Merkle node block ending at seq 6",
+        Failure::NodeMismatch,
+        &["out of order or repeated"],
+    );
+}
+
+#[test]
+fn a_merkle_node_block_out_of_push_order_is_refused_naming_the_block() {
+    let err = verify_after(|records| {
+        let mut block = records.get(key9(b'm', 6)).unwrap().unwrap().to_vec();
+        let first = block[..41].to_vec();
+        let second = block[41..82].to_vec();
+        block[..41].copy_from_slice(&second);
+        block[41..82].copy_from_slice(&first);
+        records.insert(key9(b'm', 6), block).unwrap();
+    });
+    assert_names(
+        &err,
+        "Merkle node block ending at seq 6",
+        Failure::NodeMismatch,
+        &["in push order"],
+    );
+}
+
+#[test]
+fn a_torn_merkle_node_block_is_refused_naming_the_block() {
+    let err = verify_after(|records| {
+        let mut block = records.get(key9(b'm', 9)).unwrap().unwrap().to_vec();
+        block.pop();
+        records.insert(key9(b'm', 9), block).unwrap();
+    });
+    assert_eq!(err.seq, 7, "{err}");
+    assert_names(
+        &err,
+        "Merkle node block ending at seq 9",
+        Failure::NodeMismatch,
+        &["whole 41-byte node records"],
+    );
+}
+
+#[test]
+fn a_node_filed_in_another_batchs_block_is_refused_naming_the_block() {
+    // Move the last node of the block of 4..=6 into the block of 7..=9.
+    let err = verify_after(|records| {
+        let mut from = records.get(key9(b'm', 6)).unwrap().unwrap().to_vec();
+        let moved = from.split_off(from.len() - 41);
+        let mut to = records.get(key9(b'm', 9)).unwrap().unwrap().to_vec();
+        to.splice(0..0, moved);
+        records.insert(key9(b'm', 6), from).unwrap();
+        records.insert(key9(b'm', 9), to).unwrap();
+    });
+    // A block with a node too few is named from its first seq: which node is missing is
+    // only known once the entries are hashed.
+    assert_eq!(err.seq, 4, "{err}");
+    assert_names(
+        &err,
+        "Merkle node block ending at seq 6",
+        Failure::NodeMismatch,
+        &["expected 4 nodes (the nodes completed by entries 4..=6", "found 3 nodes"],
+    );
+}
+
+#[test]
+fn a_checkpoint_filed_under_another_size_is_refused() {
+    let err = verify_after(|records| {
+        let note = records.get(key9(b'c', 7)).unwrap().unwrap();
+        records.remove(key9(b'c', 7)).unwrap();
+        records.insert(key9(b'c', 8), note).unwrap();
+    });
+    assert_names(
+        &err,
+        "checkpoint of size 8",
+        Failure::BadCheckpoint,
+        &["size 8 (where it is filed)", "found size 7"],
+    );
+}
