@@ -1066,8 +1066,39 @@ impl Ledger {
             }
         }
         let expected = (range.end >= head).then_some(head);
+        if expected.is_some() && verifier.next == head {
+            check_head(&self.head(), &verifier)?;
+        }
         verifier.finish(expected)
     }
+}
+
+/// The head record (what appends continue from) must describe the last entry verified.
+fn check_head(head: &store::Head, verifier: &ChainVerifier) -> Result<(), VerifyError> {
+    let root = verifier.frontier.root::<Blake3Hasher>();
+    let last = head.size.saturating_sub(1);
+    let bad = |expected: String, found: String| {
+        Err(fail_in(Record::Head, last, Failure::HeadMismatch, expected, found))
+    };
+    if head.last_hash != verifier.prev_hash {
+        return bad(
+            format!("last entry hash {} (entry {last})", verifier.prev_hash),
+            head.last_hash.to_hex(),
+        );
+    }
+    if head.root != root {
+        return bad(
+            format!("root {} of the entries", hex::encode(root)),
+            hex::encode(head.root),
+        );
+    }
+    if head.last_recorded_at != verifier.last_recorded_at {
+        return bad(
+            format!("recorded_at {} of entry {last}", verifier.last_recorded_at.0),
+            head.last_recorded_at.0.to_string(),
+        );
+    }
+    Ok(())
 }
 
 /// How many Merkle nodes (leaves included) the leaves `first..=last` complete: leaf `s`

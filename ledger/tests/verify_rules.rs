@@ -603,3 +603,20 @@ fn a_checkpoint_filed_under_another_size_is_refused() {
         &["size 8 (where it is filed)", "found size 7"],
     );
 }
+
+#[test]
+fn a_head_record_that_does_not_describe_the_last_entry_is_refused() {
+    // The head is what the next append chains to: a wrong last hash would fork the chain.
+    let err = verify_after(|records| {
+        let mut head = records.get(b"h").unwrap().unwrap().to_vec();
+        head[8] ^= 0x01;
+        records.insert(b"h", head).unwrap();
+    });
+    assert_eq!(err.seq, 12, "{err}");
+    assert_names(
+        &err,
+        "head record",
+        Failure::HeadMismatch,
+        &["last entry hash"],
+    );
+}
