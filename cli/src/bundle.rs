@@ -141,7 +141,11 @@ pub struct ReadError {
 
 impl fmt::Display for ReadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (bundle byte {}): {}", self.record, self.offset, self.what)
+        write!(
+            f,
+            "{} (bundle byte {}): {}",
+            self.record, self.offset, self.what
+        )
     }
 }
 
@@ -317,9 +321,11 @@ impl Bundle {
                         }));
                     }
                     section = Section::Checkpoints;
-                    bundle.checkpoints.push(String::from_utf8(payload.to_vec()).map_err(
-                        |_| err(at, record.clone(), "the note is not UTF-8".into()),
-                    )?);
+                    bundle
+                        .checkpoints
+                        .push(String::from_utf8(payload.to_vec()).map_err(|_| {
+                            err(at, record.clone(), "the note is not UTF-8".into())
+                        })?);
                 }
                 tag::KEYS => {
                     if section == Section::Keys || section == Section::Artifacts {

@@ -105,11 +105,7 @@ impl Source {
             .entries(0..u64::MAX)
             .map(Result::unwrap)
             .collect();
-        let checkpoints: Vec<String> = self
-            .ledger
-            .checkpoints()
-            .map(|c| c.unwrap().note)
-            .collect();
+        let checkpoints: Vec<String> = self.ledger.checkpoints().map(|c| c.unwrap().note).collect();
         let artifact = b"scan report".to_vec();
         let origin = self.ledger.origin().to_string();
         Bundle {
@@ -314,11 +310,7 @@ fn a_checkpoint_with_a_changed_root_is_named_by_its_size() {
     let c = SignedCheckpoint::parse_unverified(&b.checkpoints[3]).unwrap();
     let mut root = c.root;
     root[0] ^= 1;
-    let note = b.checkpoints[3].replacen(
-        &base64_of(&c.root),
-        &base64_of(&root),
-        1,
-    );
+    let note = b.checkpoints[3].replacen(&base64_of(&c.root), &base64_of(&root), 1);
     b.checkpoints[3] = note;
     refused(
         &b,
@@ -426,10 +418,7 @@ fn a_bundle_with_two_key_lists_is_refused_naming_the_key_list() {
     let (_, keys_at) = *recs.iter().find(|(tag, _)| *tag == 4).unwrap();
     let len = u32::from_be_bytes(bytes[keys_at + 1..keys_at + 5].try_into().unwrap()) as usize;
     let mut doubled = bytes.clone();
-    doubled.splice(
-        keys_at..keys_at,
-        bytes[keys_at..keys_at + 5 + len].to_vec(),
-    );
+    doubled.splice(keys_at..keys_at, bytes[keys_at..keys_at + 5 + len].to_vec());
     refused_bytes(
         &doubled,
         &s.trust(),
@@ -496,7 +485,10 @@ fn a_verifier_key_naming_another_ledgers_origin_is_refused() {
         &s.bundle(),
         &trust,
         "entry 0",
-        &["is for isms-ledger/00000000000000000000000000000000", "another ledger's key"],
+        &[
+            "is for isms-ledger/00000000000000000000000000000000",
+            "another ledger's key",
+        ],
     );
     // The same key under this ledger's origin verifies.
     let trust = Trust {
@@ -558,7 +550,12 @@ fn a_key_list_that_differs_from_the_entries_is_refused() {
     let s = source();
     let mut b = s.bundle();
     b.keys[1].roles = vec!["admin".into()];
-    refused(&b, &s.trust(), "the key list", &["as the entries enrol them"]);
+    refused(
+        &b,
+        &s.trust(),
+        "the key list",
+        &["as the entries enrol them"],
+    );
 }
 
 #[test]
@@ -711,7 +708,13 @@ fn isms_verify_offline_with_a_trusted_checkpoint_exits_1_naming_it() {
     let run = |extra: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_isms"))
             .current_dir(dir.path())
-            .args(["verify", "--offline", "cut.bundle", "--ledger-key", &s.vkey()])
+            .args([
+                "verify",
+                "--offline",
+                "cut.bundle",
+                "--ledger-key",
+                &s.vkey(),
+            ])
             .args(extra)
             .output()
             .unwrap()

@@ -254,7 +254,11 @@ static EVENT_BODY: Schema = Schema(&[
     (16, "genesis", Occurs::Payload(Some(&GENESIS))),
     (17, "key_enrolled", Occurs::Payload(Some(&KEY_ENROLLED))),
     (18, "key_revoked", Occurs::Payload(Some(&KEY_REVOKED))),
-    (19, "artifact_erased", Occurs::Payload(Some(&ARTIFACT_ERASED))),
+    (
+        19,
+        "artifact_erased",
+        Occurs::Payload(Some(&ARTIFACT_ERASED)),
+    ),
     (32, "isms", Occurs::Payload(None)),
 ]);
 

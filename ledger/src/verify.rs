@@ -988,12 +988,7 @@ impl Ledger {
                     )
                 })?);
                 let note = String::from_utf8(v.to_vec()).map_err(|_| {
-                    fail_checkpoint(
-                        size,
-                        Failure::BadCheckpoint,
-                        "a UTF-8 note",
-                        "other bytes",
-                    )
+                    fail_checkpoint(size, Failure::BadCheckpoint, "a UTF-8 note", "other bytes")
                 })?;
                 Ok((size, note))
             })
@@ -1078,7 +1073,13 @@ fn check_head(head: &store::Head, verifier: &ChainVerifier) -> Result<(), Verify
     let root = verifier.frontier.root::<Blake3Hasher>();
     let last = head.size.saturating_sub(1);
     let bad = |expected: String, found: String| {
-        Err(fail_in(Record::Head, last, Failure::HeadMismatch, expected, found))
+        Err(fail_in(
+            Record::Head,
+            last,
+            Failure::HeadMismatch,
+            expected,
+            found,
+        ))
     };
     if head.last_hash != verifier.prev_hash {
         return bad(
@@ -1094,7 +1095,10 @@ fn check_head(head: &store::Head, verifier: &ChainVerifier) -> Result<(), Verify
     }
     if head.last_recorded_at != verifier.last_recorded_at {
         return bad(
-            format!("recorded_at {} of entry {last}", verifier.last_recorded_at.0),
+            format!(
+                "recorded_at {} of entry {last}",
+                verifier.last_recorded_at.0
+            ),
             head.last_recorded_at.0.to_string(),
         );
     }
@@ -1104,7 +1108,9 @@ fn check_head(head: &store::Head, verifier: &ChainVerifier) -> Result<(), Verify
 /// How many Merkle nodes (leaves included) the leaves `first..=last` complete: leaf `s`
 /// completes one node per trailing one bit of `s`, plus itself.
 fn nodes_completed(first: u64, last: u64) -> u64 {
-    (first..=last).map(|s| 1 + u64::from(s.trailing_ones())).sum()
+    (first..=last)
+        .map(|s| 1 + u64::from(s.trailing_ones()))
+        .sum()
 }
 
 /// The stored Merkle nodes completed by the leaves `first..=last`, from the node blocks that
@@ -1159,7 +1165,10 @@ fn checked_completing_seq(level: u8, index: u64) -> Option<u64> {
     if level >= 64 {
         return None;
     }
-    index.checked_add(1)?.checked_mul(1u64 << level)?.checked_sub(1)
+    index
+        .checked_add(1)?
+        .checked_mul(1u64 << level)?
+        .checked_sub(1)
 }
 
 /// Checks the shape of the node block of leaves `first..=last` (see [`stored_nodes`]).
@@ -1175,7 +1184,11 @@ fn check_node_block(first: u64, last: u64, block: &[u8]) -> Result<(), VerifyErr
     };
     let what = format!("the nodes completed by entries {first}..={last}, in push order");
     if first > last {
-        return bad(last, what, "a block filed before the end of the previous one".into());
+        return bad(
+            last,
+            what,
+            "a block filed before the end of the previous one".into(),
+        );
     }
     if block.len() % 41 != 0 {
         return bad(

@@ -259,11 +259,7 @@ fn a_checkpoint_beyond_the_entries_is_refused() {
     );
 }
 
-fn trusting(
-    f: &Fixture,
-    entries: &[Entry],
-    trusted: &str,
-) -> Result<VerifyReport, VerifyError> {
+fn trusting(f: &Fixture, entries: &[Entry], trusted: &str) -> Result<VerifyReport, VerifyError> {
     let raw: Vec<(u64, Vec<u8>)> = entries.iter().map(|e| (e.seq.0, e.encode())).collect();
     let mut verifier = ChainVerifier::from_genesis(&raw[0].1)?;
     let notes = notes(f);
@@ -369,19 +365,29 @@ fn revoking_a_key_twice_is_refused() {
     forge(
         &mut entries,
         &f.admin,
-        revoke_body(&f, "revoke-again", KeyId::of_public_key(agent.verifying_key().as_bytes())),
+        revoke_body(
+            &f,
+            "revoke-again",
+            KeyId::of_public_key(agent.verifying_key().as_bytes()),
+        ),
     );
     let err = verify(&entries, &[]).unwrap_err();
-    assert_names(&err, "entry 3", Failure::BadBody, &["already revoked at seq 2"]);
+    assert_names(
+        &err,
+        "entry 3",
+        Failure::BadBody,
+        &["already revoked at seq 2"],
+    );
 }
 
 #[test]
 fn a_key_revoking_itself_is_refused_by_the_writer_and_the_verifier() {
     let f = ledger_with(0);
     let own = KeyId::of_public_key(f.admin.verifying_key().as_bytes());
-    let refused = f
-        .ledger
-        .append(vec![SignedEvent::sign(&f.admin, revoke_body(&f, "self", own))]);
+    let refused = f.ledger.append(vec![SignedEvent::sign(
+        &f.admin,
+        revoke_body(&f, "self", own),
+    )]);
     let Err(AppendError::Malformed { field, rule }) = &refused[0] else {
         panic!("accepted: {refused:?}");
     };
@@ -415,12 +421,16 @@ fn a_key_with_an_unknown_role_is_refused() {
 fn a_body_repeating_a_field_that_is_not_repeated_is_refused() {
     let f = ledger_with(0);
     let mut body = f.envelope("first").encode_to_vec();
-    body.extend_from_slice(&EnvelopeView {
-        event_id: "second".into(),
-        ..EnvelopeView::default()
-    }
-    .encode_to_vec());
-    let refused = f.ledger.append(vec![SignedEvent::sign(&f.admin, body.clone())]);
+    body.extend_from_slice(
+        &EnvelopeView {
+            event_id: "second".into(),
+            ..EnvelopeView::default()
+        }
+        .encode_to_vec(),
+    );
+    let refused = f
+        .ledger
+        .append(vec![SignedEvent::sign(&f.admin, body.clone())]);
     let Err(AppendError::Malformed { field, rule }) = &refused[0] else {
         panic!("accepted: {refused:?}");
     };
@@ -429,7 +439,12 @@ fn a_body_repeating_a_field_that_is_not_repeated_is_refused() {
     let mut entries = entries(&f);
     forge(&mut entries, &f.admin, body);
     let err = verify(&entries, &[]).unwrap_err();
-    assert_names(&err, "entry 1", Failure::BadBody, &["event_id: appears more than once"]);
+    assert_names(
+        &err,
+        "entry 1",
+        Failure::BadBody,
+        &["event_id: appears more than once"],
+    );
 }
 
 /// key_revoked (18) and isms (32) in one body: the ledger would revoke a key while the ISMS
@@ -440,7 +455,11 @@ fn a_body_with_a_record_payload_and_an_isms_payload_is_refused() {
     let agent = key(3);
     f.ledger
         .append(vec![f.enroll("enrol", &agent, "ci", &["agent"])]);
-    let mut body = revoke_body(&f, "both", KeyId::of_public_key(agent.verifying_key().as_bytes()));
+    let mut body = revoke_body(
+        &f,
+        "both",
+        KeyId::of_public_key(agent.verifying_key().as_bytes()),
+    );
     body.extend_from_slice(&[0x82, 0x02, 0x00]);
     let refused = f.ledger.append(vec![SignedEvent::sign(&f.admin, body)]);
     let Err(AppendError::Malformed { field, rule }) = &refused[0] else {
@@ -466,9 +485,7 @@ fn a_body_with_a_group_is_refused() {
 #[test]
 fn an_event_id_with_a_c1_control_character_is_refused() {
     let f = ledger_with(0);
-    let refused = f
-        .ledger
-        .append(vec![f.event(&f.admin, "ev\u{85}1", b"x")]);
+    let refused = f.ledger.append(vec![f.event(&f.admin, "ev\u{85}1", b"x")]);
     let Err(AppendError::Malformed { field, rule }) = &refused[0] else {
         panic!("accepted: {refused:?}");
     };
@@ -488,7 +505,9 @@ fn verify_after(change: impl FnOnce(&sled::Tree)) -> VerifyError {
             .collect();
         f.ledger.append(events);
     }
-    f.ledger.verify(&|_| {}).expect("verifies before the change");
+    f.ledger
+        .verify(&|_| {})
+        .expect("verifies before the change");
     let f = f.with_store_closed(change);
     f.ledger.verify(&|_| {}).unwrap_err()
 }
@@ -585,7 +604,10 @@ fn a_node_filed_in_another_batchs_block_is_refused_naming_the_block() {
         &err,
         "Merkle node block ending at seq 6",
         Failure::NodeMismatch,
-        &["expected 4 nodes (the nodes completed by entries 4..=6", "found 3 nodes"],
+        &[
+            "expected 4 nodes (the nodes completed by entries 4..=6",
+            "found 3 nodes",
+        ],
     );
 }
 
