@@ -34,7 +34,7 @@ fn shift_recorded_at(entry: &mut [u8], delta: i64) {
 /// that some entries end a batch (and a checkpoint) and some do not. Its checkpoints have
 /// sizes 1, 4, 7, 10, 13.
 struct Source {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     ledger: Ledger,
     ledger_key: SigningKey,
 }
@@ -43,8 +43,9 @@ fn source() -> Source {
     let dir = tempfile::tempdir().unwrap();
     let ledger_key = SigningKey::from_bytes(&[1; 32]);
     let admin = SigningKey::from_bytes(&[2; 32]);
+    // The layout of an `isms init` data folder: the store in `store/`.
     let ledger = Ledger::create_with_id(
-        dir.path(),
+        dir.path().join("store"),
         LedgerId([7; 16]),
         "Example Ltd",
         ledger_key.clone(),
@@ -91,7 +92,7 @@ fn source() -> Source {
     }
     assert_eq!(ledger.head().size, 13);
     Source {
-        _dir: dir,
+        dir,
         ledger,
         ledger_key,
     }
@@ -731,4 +732,57 @@ fn isms_verify_offline_with_a_trusted_checkpoint_exits_1_naming_it() {
         ),
         "{stderr}"
     );
+}
+
+/// `isms verify --data` runs `Ledger::verify` over the store, so a derived block changed through
+/// sled is named by the block and its first bad seq, and the command exits 1.
+#[test]
+fn isms_verify_data_names_a_changed_event_id_index_block() {
+    let s = source();
+    let vkey = s.vkey();
+    let Source { dir, ledger, .. } = s;
+    drop(ledger);
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_isms"))
+            .args(["verify", "--data"])
+            .arg(dir.path())
+            .args(["--ledger-key", &vkey])
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // Batches start at seqs 1, 4, 7, 10: change the record of entry 8 in the block from 7.
+    let db = open_raw(&dir.path().join("store"));
+    let records = db.open_tree("records").unwrap();
+    let mut key = vec![b'j'];
+    key.extend_from_slice(&7u64.to_be_bytes());
+    let mut block = records.get(&key).unwrap().unwrap().to_vec();
+    block[8] ^= 0x01;
+    records.insert(&key, block).unwrap();
+    db.flush().unwrap();
+    drop((records, db));
+    let out = run();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("event-id index block from seq 7: EventIndexMismatch")
+            && stderr.contains("of entry 8's event id"),
+        "{stderr}"
+    );
+}
+
+/// Opens a sled store directly. sled's background flusher can hold the file lock for a moment
+/// after the last handle is dropped, so a few retries are allowed.
+fn open_raw(path: &std::path::Path) -> sled::Db {
+    for _ in 0..200 {
+        match sled::open(path) {
+            Ok(db) => return db,
+            Err(sled::Error::Io(e)) if e.to_string().contains("lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            Err(e) => panic!("open store: {e}"),
+        }
+    }
+    panic!("store still locked after 2 s")
 }

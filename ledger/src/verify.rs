@@ -957,6 +957,26 @@ impl Ledger {
         range: Range<u64>,
         progress: &dyn Fn(u64),
     ) -> Result<VerifyReport, VerifyError> {
+        self.verify_inner(range, None, progress)
+    }
+
+    /// Verifies the whole ledger as [`Ledger::verify`] does, and that it agrees with
+    /// `trusted_note`, a checkpoint the caller kept: it must be signed by the ledger key, and
+    /// the ledger must reach its size with exactly its root there.
+    pub fn verify_trusting(
+        &self,
+        trusted_note: &str,
+        progress: &dyn Fn(u64),
+    ) -> Result<VerifyReport, VerifyError> {
+        self.verify_inner(0..u64::MAX, Some(trusted_note), progress)
+    }
+
+    fn verify_inner(
+        &self,
+        range: Range<u64>,
+        trusted_note: Option<&str>,
+        progress: &dyn Fn(u64),
+    ) -> Result<VerifyReport, VerifyError> {
         let store_err = |e: LedgerError| fail(0, Failure::Store, "a readable store", e.to_string());
         let records = self.records_tree();
         let raw_genesis = records
@@ -999,6 +1019,9 @@ impl Ledger {
                 .filter(|(s, _)| *s <= end.max(1))
                 .map(|(s, n)| (*s, n.as_str())),
         )?;
+        if let Some(note) = trusted_note {
+            verifier.trust_checkpoint(note)?;
+        }
 
         let mut chunk = Vec::with_capacity(CHUNK);
         // Entries staged but not yet durable are not the record yet; verification stops at the

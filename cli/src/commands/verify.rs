@@ -21,13 +21,19 @@ use crate::output::{print_json, progress};
 #[command(
     after_help = "Examples:\n  isms verify --key auditor.key --ledger-key ledger.vkey\n  \
                         isms verify --offline isms-2025.bundle --ledger-key \
-                        'isms-ledger/4f…+1a2b3c4d+AW…'\n\nExit codes: 0 verified, 1 did not \
-                        verify (the failing entry is named), 2 error."
+                        'isms-ledger/4f…+1a2b3c4d+AW…' --trusted-checkpoint kept.note\n  \
+                        isms verify --data ./isms-data\n\nExit codes: 0 verified, 1 did not \
+                        verify (the failing record is named), 2 error."
 )]
 pub struct VerifyArgs {
     /// Verify this bundle (from `isms export`) without any server.
-    #[arg(long, value_name = "BUNDLE")]
+    #[arg(long, value_name = "BUNDLE", conflicts_with = "data")]
     offline: Option<PathBuf>,
+    /// Verify the ledger's own store in this data folder (the one `isms serve` uses; stop the
+    /// server first): besides the entries and checkpoints, the derived blocks (Merkle nodes,
+    /// event-id index, head) are checked against the entries.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
     /// The ledger's public key: a signed-note verifier key, 64 hex digits, or a file holding
     /// either (`isms key list` prints it). Required with --offline.
     #[arg(long, value_name = "VKEY_OR_FILE")]
@@ -148,6 +154,75 @@ pub async fn verify_server_trusting(
     Ok((result, given))
 }
 
+fn open_store(dir: &std::path::Path) -> anyhow::Result<ledger::Ledger> {
+    let store = dir.join(crate::server::STORE_DIR);
+    ledger::Ledger::open(&store, ledger::LedgerConfig::default(), None)
+        .with_context(|| format!("opening the ledger in {}", store.display()))
+}
+
+/// The ledger key the store's genesis names (used, and said so, when none is given).
+fn store_key(dir: &std::path::Path) -> anyhow::Result<VerifyingKey> {
+    Ok(open_store(dir)?.public_key())
+}
+
+/// Verifies a ledger's sled store with `Ledger::verify`, which also checks the derived blocks
+/// against the entries, under the same trust as a bundle.
+pub fn verify_store(
+    dir: &std::path::Path,
+    trust: &Trust,
+) -> anyhow::Result<Result<Verified, VerifyFailure>> {
+    let ledger = open_store(dir)?;
+    let genesis = ledger.genesis();
+    if genesis.ledger_public_key != trust.ledger_key.key.to_bytes() {
+        return Ok(Err(VerifyFailure::WrongLedgerKey {
+            expected: ledger_vkey(&genesis.origin, &trust.ledger_key.key),
+            found: ledger_vkey(&genesis.origin, &ledger.public_key()),
+        }));
+    }
+    if let Some(key_origin) = &trust.ledger_key.origin {
+        if *key_origin != genesis.origin {
+            return Ok(Err(VerifyFailure::KeyOfAnotherLedger {
+                key_origin: key_origin.clone(),
+                origin: genesis.origin.clone(),
+            }));
+        }
+    }
+    let bar = progress(ledger.head().size, "verifying");
+    let report = match &trust.checkpoint {
+        Some(note) => ledger.verify_trusting(note, &|n| bar.set_position(n)),
+        None => ledger.verify(&|n| bar.set_position(n)),
+    };
+    bar.finish_and_clear();
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => return Ok(Err(VerifyFailure::Chain(e))),
+    };
+    let size = report.from + report.entries;
+    let Some(checkpoint) = report
+        .latest_checkpoint
+        .clone()
+        .filter(|c| c.checkpoint.size == size)
+    else {
+        return Ok(Err(VerifyFailure::Uncovered {
+            entries: size,
+            latest: report
+                .latest_checkpoint
+                .as_ref()
+                .map_or(0, |c| c.checkpoint.size),
+        }));
+    };
+    let trusted = trust
+        .checkpoint
+        .as_deref()
+        .and_then(|note| ledger::SignedCheckpoint::verify(note, &trust.ledger_key.key).ok());
+    Ok(Ok(Verified {
+        report,
+        checkpoint,
+        artifacts: 0,
+        trusted,
+    }))
+}
+
 /// Runs `isms verify`.
 pub fn run_verify(args: VerifyArgs) -> anyhow::Result<()> {
     let ledger_key = args
@@ -164,8 +239,22 @@ pub fn run_verify(args: VerifyArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("--trusted-checkpoint: reading {}", path.display()))
         })
         .transpose()?;
-    let (result, trusted) = match &args.offline {
-        Some(path) => {
+    let (result, trusted) = match (&args.offline, &args.data) {
+        (None, Some(dir)) => {
+            let given = ledger_key.is_some();
+            let trust = Trust {
+                ledger_key: match ledger_key {
+                    Some(k) => k,
+                    None => bundle::GivenKey {
+                        key: store_key(dir)?,
+                        origin: None,
+                    },
+                },
+                checkpoint: trusted_checkpoint,
+            };
+            (verify_store(dir, &trust)?, given)
+        }
+        (Some(path), _) => {
             let key = ledger_key.context(
                 "--offline needs --ledger-key: the bundle alone cannot say which ledger it is",
             )?;
@@ -186,7 +275,7 @@ pub fn run_verify(args: VerifyArgs) -> anyhow::Result<()> {
             };
             (result, true)
         }
-        None => block_on(async {
+        (None, None) => block_on(async {
             let mut client = Client::connect(&args.connect).await?;
             verify_server_trusting(&mut client, ledger_key, trusted_checkpoint).await
         })??,
@@ -200,7 +289,7 @@ pub fn run_verify(args: VerifyArgs) -> anyhow::Result<()> {
         println!("{}", verified_text(&verified));
         if !trusted {
             println!(
-                "note: no --ledger-key given; the ledger key was taken from the server's own \
+                "note: no --ledger-key given; the ledger key was taken from the ledger's own \
                  genesis entry"
             );
         }
