@@ -229,7 +229,7 @@ fn a_bundle_with_a_repeated_checkpoint_is_refused_naming_its_size() {
         &b,
         &s.trust(),
         "checkpoint of size 4: CheckpointOrder",
-        &["the same checkpoint note twice"],
+        &["the same checkpoint twice"],
     );
 }
 

@@ -438,7 +438,7 @@ pub(crate) fn entry_key(seq: u64) -> [u8; 9] {
     k
 }
 
-/// The key of the node block of the batch whose last entry is `last_seq`.
+/// The key of the event-id index block of the batch whose first entry is `first_seq`.
 pub(crate) fn event_index_key(first_seq: u64) -> [u8; 9] {
     let mut key = [EVENT_INDEX; 9];
     key[1..].copy_from_slice(&first_seq.to_be_bytes());

@@ -307,8 +307,9 @@ impl ChainVerifier {
     /// `size` is where the caller found the note (sled's key; for a bundle, the note's own size
     /// line). Every note must be signed by the ledger key under the genesis's origin, cover at
     /// least the genesis, and come in strictly increasing size order (across calls too). Two
-    /// notes of one size are refused: the same note twice as a repeat, two different notes as
-    /// an equivocation naming both roots.
+    /// notes of one size are refused: the same checkpoint twice (whatever other signature
+    /// lines each carries) as a repeat, two different checkpoints as an equivocation naming
+    /// both roots.
     pub fn add_checkpoints<'a>(
         &mut self,
         notes: impl IntoIterator<Item = (u64, &'a str)>,
@@ -337,12 +338,14 @@ impl ChainVerifier {
         for signed in &parsed {
             let size = signed.checkpoint.size;
             match by_size.get(&size) {
-                Some(earlier) if earlier.note == signed.note => {
+                // The same checkpoint may come with other signature lines (witnesses'
+                // cosignatures): still one statement, so a repeat, not a split view.
+                Some(earlier) if earlier.checkpoint == signed.checkpoint => {
                     return Err(fail_checkpoint(
                         size,
                         Failure::CheckpointOrder,
                         format!("one checkpoint of size {size}"),
-                        "the same checkpoint note twice",
+                        "the same checkpoint twice",
                     ));
                 }
                 Some(earlier) => {

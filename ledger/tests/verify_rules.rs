@@ -121,7 +121,7 @@ fn the_same_checkpoint_twice_is_refused_as_a_repeat() {
         &err,
         &format!("checkpoint of size {}", notes[1].0),
         Failure::CheckpointOrder,
-        &["the same checkpoint note twice"],
+        &["the same checkpoint twice"],
     );
 }
 
@@ -640,5 +640,25 @@ fn a_head_record_that_does_not_describe_the_last_entry_is_refused() {
         "head record",
         Failure::HeadMismatch,
         &["last entry hash"],
+    );
+}
+
+#[test]
+fn the_same_checkpoint_with_a_witness_signature_added_is_a_repeat_not_an_equivocation() {
+    let f = ledger_with(3);
+    let mut notes = notes(&f);
+    let (size, note) = notes[2].clone();
+    use base64::Engine;
+    let cosigned = format!(
+        "{note}\u{2014} witness.example/w1 {}\n",
+        base64::engine::general_purpose::STANDARD.encode([7u8; 72])
+    );
+    notes.insert(3, (size, cosigned));
+    let err = verify(&entries(&f), &notes).unwrap_err();
+    assert_names(
+        &err,
+        &format!("checkpoint of size {size}"),
+        Failure::CheckpointOrder,
+        &["the same checkpoint twice"],
     );
 }
