@@ -1269,13 +1269,16 @@ fn check_event_index(
     chunk: &[(u64, Vec<u8>)],
 ) -> Result<Option<VerifyError>, LedgerError> {
     let (first, last) = (chunk[0].0, chunk[chunk.len() - 1].0);
-    let hashes: Vec<Option<u64>> = chunk
+    // By the seq the store files each entry under: a missing entry leaves a gap, named by
+    // the chain check.
+    let hashes: HashMap<u64, u64> = chunk
         .par_iter()
-        .map(|(_, raw)| {
-            Entry::decode(raw)
+        .filter_map(|(seq, raw)| {
+            let hash = Entry::decode(raw)
                 .ok()
                 .and_then(|e| event_index::event_id_of(&e.body))
-                .map(|id| event_index::id_hash(&id))
+                .map(|id| event_index::id_hash(&id))?;
+            Some((*seq, hash))
         })
         .collect();
     let start = records
@@ -1317,8 +1320,8 @@ fn check_event_index(
                     .try_into()
                     .expect("8 bytes"),
             );
-            // An entry that does not decode is named by the chain check instead.
-            if let Some(want) = hashes[(seq - first) as usize] {
+            // An entry that is missing or does not decode is named by the chain check instead.
+            if let Some(&want) = hashes.get(&seq) {
                 if stored != want {
                     return Ok(Some(fail_in(
                         record,

@@ -662,3 +662,175 @@ fn the_same_checkpoint_with_a_witness_signature_added_is_a_repeat_not_an_equivoc
         &["the same checkpoint twice"],
     );
 }
+
+fn verify_raw(raw: &[Vec<u8>]) -> Result<VerifyReport, VerifyError> {
+    let fed: Vec<(u64, Vec<u8>)> = raw
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (i as u64, r.clone()))
+        .collect();
+    let mut verifier = ChainVerifier::from_genesis(&fed[0].1)?;
+    verifier.feed(&fed[1..], None)?;
+    verifier.finish(Some(fed.len() as u64))
+}
+
+#[test]
+fn an_entry_that_does_not_decode_is_named() {
+    let f = ledger_with(3);
+    let mut raw: Vec<Vec<u8>> = entries(&f).iter().map(Entry::encode).collect();
+    raw[2].pop();
+    let err = verify_raw(&raw).unwrap_err();
+    assert_names(&err, "entry 2", Failure::Undecodable, &["an encoded entry"]);
+}
+
+#[test]
+fn an_entry_that_says_another_seq_is_named_at_its_place() {
+    let f = ledger_with(3);
+    let mut entries = entries(&f);
+    entries[2].seq = ledger::Seq(7);
+    let raw: Vec<Vec<u8>> = entries.iter().map(Entry::encode).collect();
+    let err = verify_raw(&raw).unwrap_err();
+    assert_names(
+        &err,
+        "entry 2",
+        Failure::SeqMismatch,
+        &["an entry that says seq 7"],
+    );
+}
+
+#[test]
+fn a_genesis_with_a_prev_hash_is_refused() {
+    let f = ledger_with(1);
+    let mut entries = entries(&f);
+    entries[0].prev_hash = ledger::EntryHash([1; 32]);
+    let err = verify(&entries, &[]).unwrap_err();
+    assert_names(
+        &err,
+        "entry 0",
+        Failure::BadGenesis,
+        &["seq 0 with a zero prev_hash"],
+    );
+}
+
+#[test]
+fn a_genesis_not_signed_by_its_ledger_key_is_refused() {
+    let f = ledger_with(1);
+    let mut entries = entries(&f);
+    entries[0].signature[0] ^= 1;
+    let err = verify(&entries, &[]).unwrap_err();
+    assert_names(
+        &err,
+        "entry 0",
+        Failure::BadGenesis,
+        &["not signed by the ledger key"],
+    );
+}
+
+#[test]
+fn an_entry_signed_by_a_revoked_key_is_refused() {
+    let f = ledger_with(0);
+    let agent = key(3);
+    f.ledger
+        .append(vec![f.enroll("enrol", &agent, "ci", &["agent"])]);
+    f.ledger.append(vec![f.revoke("revoke", &agent)]);
+    let mut entries = entries(&f);
+    forge(&mut entries, &agent, f.body("late", b"x"));
+    let err = verify(&entries, &[]).unwrap_err();
+    assert_names(
+        &err,
+        "entry 3",
+        Failure::KeyNotValid,
+        &["valid at seq 3", "revoked at Some(2)"],
+    );
+}
+
+#[test]
+fn a_key_action_signed_by_a_key_without_admin_is_refused() {
+    let f = ledger_with(0);
+    let agent = key(3);
+    f.ledger
+        .append(vec![f.enroll("enrol", &agent, "ci", &["agent"])]);
+    let mut entries = entries(&f);
+    let enrol = f.enroll("self-made", &key(4), "x", &["admin"]);
+    forge(&mut entries, &agent, enrol.body);
+    let err = verify(&entries, &[]).unwrap_err();
+    assert_names(
+        &err,
+        "entry 2",
+        Failure::BadBody,
+        &["a record action signed by an admin key"],
+    );
+}
+
+#[test]
+fn a_changed_merkle_leaf_is_named_by_its_entry() {
+    // The block of entries 4..=6 opens with leaf 4 (level 0, index 4).
+    let err = verify_after(|records| {
+        let mut block = records.get(key9(b'm', 6)).unwrap().unwrap().to_vec();
+        assert_eq!(&block[..9], &[0, 0, 0, 0, 0, 0, 0, 0, 4]);
+        block[20] ^= 0x01;
+        records.insert(key9(b'm', 6), block).unwrap();
+    });
+    assert_names(&err, "entry 4", Failure::LeafMismatch, &["Merkle leaf"]);
+}
+
+#[test]
+fn a_node_record_of_another_batch_is_refused_naming_its_entry() {
+    let err = verify_after(|records| {
+        let mut block = records.get(key9(b'm', 6)).unwrap().unwrap().to_vec();
+        let last = block.len() - 41;
+        // Level 0, index 11: a leaf that entry 11 completes, not one of 4..=6.
+        block[last] = 0;
+        block[last + 1..last + 9].copy_from_slice(&11u64.to_be_bytes());
+        records.insert(key9(b'm', 6), block).unwrap();
+    });
+    assert_names(
+        &err,
+        "Merkle node block ending at seq 6",
+        Failure::NodeMismatch,
+        &["node (level 0, index 11), completed by entry 11"],
+    );
+}
+
+#[test]
+fn a_node_record_that_no_entry_completes_is_refused() {
+    let err = verify_after(|records| {
+        let mut block = records.get(key9(b'm', 6)).unwrap().unwrap().to_vec();
+        let last = block.len() - 41;
+        block[last] = 200;
+        records.insert(key9(b'm', 6), block).unwrap();
+    });
+    assert_names(
+        &err,
+        "Merkle node block ending at seq 6",
+        Failure::NodeMismatch,
+        &["which no entry completes"],
+    );
+}
+
+#[test]
+fn a_missing_entry_is_named() {
+    let err = verify_after(|records| {
+        records.remove(key9(b'e', 5)).unwrap();
+    });
+    assert_names(
+        &err,
+        "entry 5",
+        Failure::Missing,
+        &["next stored entry is 6"],
+    );
+}
+
+#[test]
+fn an_entry_stored_beyond_the_head_is_named() {
+    let err = verify_after(|records| {
+        let last = records.get(key9(b'e', 12)).unwrap().unwrap();
+        records.insert(key9(b'e', 13), last).unwrap();
+    });
+    assert_names(
+        &err,
+        "entry 13",
+        Failure::ExtraEntry,
+        &["no entry after the head (13 entries)"],
+    );
+}
