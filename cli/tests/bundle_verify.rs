@@ -786,3 +786,87 @@ fn open_raw(path: &std::path::Path) -> sled::Db {
     }
     panic!("store still locked after 2 s")
 }
+
+#[test]
+fn a_file_without_the_bundle_magic_is_refused_naming_the_header() {
+    let s = source();
+    let mut bytes = s.bundle().to_bytes();
+    bytes[0] = b'X';
+    refused_bytes(
+        &bytes,
+        &s.trust(),
+        "the bundle header",
+        &["no ISMSBNDL magic"],
+    );
+    let mut bytes = s.bundle().to_bytes();
+    bytes[8] = 2;
+    refused_bytes(
+        &bytes,
+        &s.trust(),
+        "the bundle header",
+        &["bundle version 2"],
+    );
+}
+
+#[test]
+fn an_artifact_record_shorter_than_its_hash_is_refused_naming_it() {
+    let s = source();
+    let mut b = s.bundle();
+    b.artifacts.clear();
+    let bytes = b.to_bytes();
+    let end = bytes.len() - 5;
+    let mut changed = bytes[..end].to_vec();
+    changed.extend_from_slice(&[5, 0, 0, 0, 3, 1, 2, 3]);
+    changed.extend_from_slice(&bytes[end..]);
+    refused_bytes(
+        &changed,
+        &s.trust(),
+        "artifact record 1",
+        &["shorter than its hash"],
+    );
+}
+
+#[test]
+fn a_checkpoint_record_that_is_not_utf8_is_refused_naming_it() {
+    let s = source();
+    let bytes = s.bundle().to_bytes();
+    let (_, at) = records(&bytes)
+        .into_iter()
+        .filter(|(tag, _)| *tag == 3)
+        .nth(1)
+        .unwrap();
+    let mut changed = bytes.clone();
+    changed[at + 5] = 0xff;
+    refused_bytes(
+        &changed,
+        &s.trust(),
+        "checkpoint record 2",
+        &["the note is not UTF-8"],
+    );
+}
+
+#[test]
+fn an_entry_record_that_is_not_an_entry_is_named() {
+    let s = source();
+    let mut b = s.bundle();
+    b.entries[3].truncate(100);
+    refused(
+        &b,
+        &s.trust(),
+        "entry 3: Undecodable",
+        &["an encoded entry"],
+    );
+}
+
+#[test]
+fn an_entry_record_running_past_the_end_names_the_entry() {
+    let s = source();
+    let bytes = s.bundle().to_bytes();
+    let at = records(&bytes)[4].1;
+    refused_bytes(
+        &bytes[..at + 30],
+        &s.trust(),
+        "entry 3",
+        &["runs past the end of the bundle"],
+    );
+}
