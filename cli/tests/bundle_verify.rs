@@ -870,3 +870,30 @@ fn an_entry_record_running_past_the_end_names_the_entry() {
         &["runs past the end of the bundle"],
     );
 }
+
+/// A store that refuses to open because its genesis is damaged did not verify: exit 1, naming
+/// the entry, rather than an error.
+#[test]
+fn isms_verify_data_names_a_damaged_genesis_and_exits_1() {
+    let s = source();
+    let Source { dir, ledger, .. } = s;
+    drop(ledger);
+    let db = open_raw(&dir.path().join("store"));
+    let records = db.open_tree("records").unwrap();
+    let mut key = vec![b'e'];
+    key.extend_from_slice(&0u64.to_be_bytes());
+    let mut genesis = records.get(&key).unwrap().unwrap().to_vec();
+    let last = genesis.len() - 1;
+    genesis[last] ^= 0x01;
+    records.insert(&key, genesis).unwrap();
+    db.flush().unwrap();
+    drop((records, db));
+    let out = Command::new(env!("CARGO_BIN_EXE_isms"))
+        .args(["verify", "--data"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("entry 0: Store"), "{stderr}");
+}

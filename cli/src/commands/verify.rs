@@ -154,24 +154,39 @@ pub async fn verify_server_trusting(
     Ok((result, given))
 }
 
-fn open_store(dir: &std::path::Path) -> anyhow::Result<ledger::Ledger> {
-    let store = dir.join(crate::server::STORE_DIR);
-    ledger::Ledger::open(&store, ledger::LedgerConfig::default(), None)
-        .with_context(|| format!("opening the ledger in {}", store.display()))
-}
-
-/// The ledger key the store's genesis names (used, and said so, when none is given).
-fn store_key(dir: &std::path::Path) -> anyhow::Result<VerifyingKey> {
-    Ok(open_store(dir)?.public_key())
-}
-
 /// Verifies a ledger's sled store with `Ledger::verify`, which also checks the derived blocks
 /// against the entries, under the same trust as a bundle.
 pub fn verify_store(
     dir: &std::path::Path,
-    trust: &Trust,
+    ledger_key: Option<bundle::GivenKey>,
+    trusted_checkpoint: Option<String>,
 ) -> anyhow::Result<Result<Verified, VerifyFailure>> {
-    let ledger = open_store(dir)?;
+    let store = dir.join(crate::server::STORE_DIR);
+    let ledger = match ledger::Ledger::open(&store, ledger::LedgerConfig::default(), None) {
+        Ok(ledger) => ledger,
+        // A store that refuses to open because an entry is damaged did not verify.
+        Err(ledger::LedgerError::Corrupt { seq, what }) => {
+            return Ok(Err(VerifyFailure::Chain(ledger::VerifyError {
+                seq,
+                record: ledger::Record::Entry(seq),
+                failure: ledger::Failure::Store,
+                expected: "a store that opens".into(),
+                found: what,
+            })))
+        }
+        Err(e) => {
+            return Err(
+                anyhow::Error::new(e).context(format!("opening the ledger in {}", store.display()))
+            )
+        }
+    };
+    let trust = Trust {
+        ledger_key: ledger_key.unwrap_or(bundle::GivenKey {
+            key: ledger.public_key(),
+            origin: None,
+        }),
+        checkpoint: trusted_checkpoint,
+    };
     let genesis = ledger.genesis();
     if genesis.ledger_public_key != trust.ledger_key.key.to_bytes() {
         return Ok(Err(VerifyFailure::WrongLedgerKey {
@@ -242,17 +257,7 @@ pub fn run_verify(args: VerifyArgs) -> anyhow::Result<()> {
     let (result, trusted) = match (&args.offline, &args.data) {
         (None, Some(dir)) => {
             let given = ledger_key.is_some();
-            let trust = Trust {
-                ledger_key: match ledger_key {
-                    Some(k) => k,
-                    None => bundle::GivenKey {
-                        key: store_key(dir)?,
-                        origin: None,
-                    },
-                },
-                checkpoint: trusted_checkpoint,
-            };
-            (verify_store(dir, &trust)?, given)
+            (verify_store(dir, ledger_key, trusted_checkpoint)?, given)
         }
         (Some(path), _) => {
             let key = ledger_key.context(
