@@ -626,8 +626,8 @@ fn a_bundle_whose_last_checkpoint_is_removed_names_the_uncovered_entry() {
     );
 }
 
-/// A changed header byte is named at the entry itself: its own checks see most fields (the
-/// entries of one batch share one recorded_at, so changing one breaks the order) ...
+/// A changed header byte is named at the entry itself: its own checks see most fields (a
+/// recorded_at lowered below the entry before breaks the order) ...
 #[test]
 fn a_header_change_inside_a_batch_is_named_at_that_entry() {
     let s = source();
@@ -638,6 +638,21 @@ fn a_header_change_inside_a_batch_is_named_at_that_entry() {
     let mut b = s.bundle();
     b.entries[5][60] ^= 0x01;
     refused(&b, &s.trust(), "entry 5: UnknownKey", &[]);
+}
+
+/// ... except a recorded_at raised inside a batch: nothing in entry 4 shows it, and entry 5,
+/// whose prev_hash is checked first, breaks the chain, naming the pair ...
+#[test]
+fn a_recorded_at_raised_inside_a_batch_breaks_the_chain_at_the_next_entry_naming_both() {
+    let s = source();
+    let mut b = s.bundle();
+    shift_recorded_at(&mut b.entries[4], 1);
+    refused(
+        &b,
+        &s.trust(),
+        "entry 5: ChainBroken",
+        &["(entry 4 or entry 5 was altered)"],
+    );
 }
 
 /// ... a changed prev_hash cannot say which side was changed, so both are named ...
