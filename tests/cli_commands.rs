@@ -500,6 +500,55 @@ fn demo_then_export_verify_offline_prove_and_tamper() {
         "{offline}"
     );
 
+    // The checkpoint this verification rested on, kept by the auditor: the server's history
+    // must agree with it; a kept note that is not the ledger's is refused, naming it.
+    let kept = offline["checkpoint"]["note"].as_str().unwrap().to_string();
+    let size = offline["checkpoint"]["size"].as_u64().unwrap();
+    std::fs::write(d.join("kept.note"), &kept).unwrap();
+    let online = ok(
+        d,
+        &[
+            "verify",
+            "--server",
+            s,
+            "--key",
+            key,
+            "--ledger-key",
+            vkey,
+            "--trusted-checkpoint",
+            "kept.note",
+        ],
+    );
+    assert!(
+        online.contains("agrees with the trusted checkpoint: root"),
+        "{online}"
+    );
+    let forged = kept.replacen(&format!("\n{size}\n"), &format!("\n{}\n", size + 1000), 1);
+    std::fs::write(d.join("forged.note"), forged).unwrap();
+    let refused = run(
+        d,
+        &[
+            "verify",
+            "--server",
+            s,
+            "--key",
+            key,
+            "--ledger-key",
+            vkey,
+            "--trusted-checkpoint",
+            "forged.note",
+        ],
+    );
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused.stderr.contains(&format!(
+            "trusted checkpoint of size {}: BadCheckpoint",
+            size + 1000
+        )),
+        "{}",
+        refused.stderr
+    );
+
     // Another ledger's key: exit 1.
     ok(d, &["key", "new", "--out", "other.key"]);
     let other = run(

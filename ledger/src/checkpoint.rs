@@ -217,12 +217,30 @@ impl SignedCheckpoint {
             .and_then(|l| l.strip_prefix("time "))
             .and_then(|t| t.parse::<i64>().ok())
             .ok_or_else(|| bad("fourth line is not `time <unix microseconds>`".into()))?;
-        Ok(Checkpoint {
+        let extra = lines.count();
+        if extra > 0 {
+            return Err(bad(format!(
+                "the note text has {} lines; a checkpoint has exactly four (origin, size, root, \
+                 time)",
+                4 + extra
+            )));
+        }
+        let checkpoint = Checkpoint {
             origin: origin.to_string(),
             size,
             root,
             time: UnixMicros(time),
-        })
+        };
+        // One checkpoint has one text: a size or time with a sign or leading zeros, or a
+        // non-canonical base64 root, would let two texts (and two signatures) say the same.
+        if checkpoint.body_text() != text {
+            return Err(bad(
+                "the note text is not in canonical form (decimal numbers without sign or \
+                 leading zeros, padded base64)"
+                    .into(),
+            ));
+        }
+        Ok(checkpoint)
     }
 }
 

@@ -33,4 +33,4 @@ pub use store::{
     Ledger, LedgerConfig, Prepared, Rejection, Staged, SystemClock, LAYOUT_VERSION,
 };
 pub use types::{ArtifactHash, EntryHash, KeyId, LedgerId, Seq, UnixMicros};
-pub use verify::{ChainVerifier, Failure, VerifyError, VerifyReport};
+pub use verify::{ChainVerifier, Failure, Record, VerifyError, VerifyReport};

@@ -45,6 +45,7 @@ pub fn check_body(
     }
     let view = EnvelopeView::decode(body)
         .map_err(|e| malformed("body", format!("is not a protobuf EventBody: {e}")))?;
+    check_wire(body)?;
     if view.ledger_id.as_slice() != ledger_id.0 {
         return Err(AppendError::WrongLedger {
             expected: ledger_id.to_hex(),
@@ -195,4 +196,150 @@ fn grant(view: &KeyEnrolledView, field: &'static str) -> Result<KeyGrant, Append
         subject: view.subject.clone(),
         roles: view.roles.clone(),
     })
+}
+
+/// How a field of a record-layer message may occur.
+enum Occurs {
+    /// At most once (a scalar, string, bytes or message field that is not repeated).
+    Once,
+    /// Any number of times (a repeated scalar or string).
+    Many,
+    /// Any number of times, each one this message.
+    ManyMsg(&'static Schema),
+    /// A member of `EventBody`'s `payload` oneof: at most one member per body; `None` for
+    /// `isms` (32), whose content the record layer does not read.
+    Payload(Option<&'static Schema>),
+}
+
+/// The fields of one message that the record layer reads; others are skipped.
+struct Schema(&'static [(u32, &'static str, Occurs)]);
+
+static KEY_ENROLLED: Schema = Schema(&[
+    (1, "key_enrolled.public_key", Occurs::Once),
+    (2, "key_enrolled.subject", Occurs::Once),
+    (3, "key_enrolled.roles", Occurs::Many),
+]);
+static GENESIS_ADMIN: Schema = Schema(&[
+    (1, "genesis.admins.public_key", Occurs::Once),
+    (2, "genesis.admins.subject", Occurs::Once),
+    (3, "genesis.admins.roles", Occurs::Many),
+]);
+static GENESIS: Schema = Schema(&[
+    (1, "genesis.origin", Occurs::Once),
+    (2, "genesis.ledger_public_key", Occurs::Once),
+    (3, "genesis.admins", Occurs::ManyMsg(&GENESIS_ADMIN)),
+    (4, "genesis.name", Occurs::Once),
+]);
+static KEY_REVOKED: Schema = Schema(&[
+    (1, "key_revoked.key_id", Occurs::Once),
+    (2, "key_revoked.reason", Occurs::Once),
+]);
+static ARTIFACT_ERASED: Schema = Schema(&[
+    (1, "artifact_erased.blake3", Occurs::Once),
+    (2, "artifact_erased.reason", Occurs::Once),
+]);
+static ARTIFACT_REF: Schema = Schema(&[
+    (1, "artifacts.blake3", Occurs::Once),
+    (2, "artifacts.size", Occurs::Once),
+    (3, "artifacts.media_type", Occurs::Once),
+    (4, "artifacts.name", Occurs::Once),
+]);
+static EVENT_BODY: Schema = Schema(&[
+    (1, "ledger_id", Occurs::Once),
+    (2, "event_id", Occurs::Once),
+    (3, "effective_at_us", Occurs::Once),
+    (4, "client_time_us", Occurs::Once),
+    (5, "expected_version", Occurs::Once),
+    (6, "artifacts", Occurs::ManyMsg(&ARTIFACT_REF)),
+    (16, "genesis", Occurs::Payload(Some(&GENESIS))),
+    (17, "key_enrolled", Occurs::Payload(Some(&KEY_ENROLLED))),
+    (18, "key_revoked", Occurs::Payload(Some(&KEY_REVOKED))),
+    (
+        19,
+        "artifact_erased",
+        Occurs::Payload(Some(&ARTIFACT_ERASED)),
+    ),
+    (32, "isms", Occurs::Payload(None)),
+]);
+
+/// Refuses bodies whose meaning would depend on the decoder. Protobuf lets a field that is not
+/// repeated appear several times (the last value wins, or messages merge) and a oneof carry
+/// several members (the last wins); a verifier written from docs/FORMAT.md with another
+/// decoder could then read another value than the ledger did. So, in every message the record
+/// layer reads: a field that is not repeated appears at most once, `EventBody` carries at most
+/// one of fields 16..=19 and 32 (together, not each), and groups (wire types 3 and 4) are
+/// refused. Fields the record layer does not know are skipped, and the content of `isms` (32)
+/// is not read here.
+pub fn check_wire(body: &[u8]) -> Result<(), AppendError> {
+    scan(body, &EVENT_BODY, "body")
+}
+
+fn scan(mut buf: &[u8], schema: &Schema, name: &'static str) -> Result<(), AppendError> {
+    use prost::encoding::decode_varint;
+    let torn = |name: &'static str| malformed(name, "is not valid protobuf wire format");
+    let mut seen: Vec<u32> = Vec::new();
+    let mut payload: Option<&'static str> = None;
+    while !buf.is_empty() {
+        let key = decode_varint(&mut buf).map_err(|_| torn(name))?;
+        let (number, wire_type) = ((key >> 3) as u32, key & 7);
+        let content: Option<&[u8]> = match wire_type {
+            0 => {
+                decode_varint(&mut buf).map_err(|_| torn(name))?;
+                None
+            }
+            1 | 5 => {
+                let width = if wire_type == 1 { 8 } else { 4 };
+                buf = buf.get(width..).ok_or_else(|| torn(name))?;
+                None
+            }
+            2 => {
+                let len = decode_varint(&mut buf).map_err(|_| torn(name))?;
+                let len = usize::try_from(len).map_err(|_| torn(name))?;
+                let content = buf.get(..len).ok_or_else(|| torn(name))?;
+                buf = &buf[len..];
+                Some(content)
+            }
+            _ => {
+                return Err(malformed(
+                    name,
+                    format!("field {number} uses wire type {wire_type} (groups are refused)"),
+                ))
+            }
+        };
+        let Some((_, field, occurs)) = schema.0.iter().find(|(n, _, _)| *n == number) else {
+            continue;
+        };
+        let inner = match occurs {
+            Occurs::Once => {
+                if seen.contains(&number) {
+                    return Err(malformed(
+                        field,
+                        "appears more than once (a field that is not repeated must appear at \
+                         most once)",
+                    ));
+                }
+                seen.push(number);
+                None
+            }
+            Occurs::Many => None,
+            Occurs::ManyMsg(inner) => Some(*inner),
+            Occurs::Payload(inner) => {
+                if let Some(other) = payload {
+                    return Err(malformed(
+                        "payload",
+                        format!(
+                            "carries both {other} and {field}; a body carries at most one of \
+                             fields 16..=19 and 32"
+                        ),
+                    ));
+                }
+                payload = Some(field);
+                *inner
+            }
+        };
+        if let (Some(inner), Some(content)) = (inner, content) {
+            scan(content, inner, field)?;
+        }
+    }
+    Ok(())
 }

@@ -446,8 +446,8 @@ pub(crate) fn entry_key(seq: u64) -> [u8; 9] {
     k
 }
 
-/// The key of the node block of the batch whose last entry is `last_seq`.
-fn event_index_key(first_seq: u64) -> [u8; 9] {
+/// The key of the event-id index block of the batch whose first entry is `first_seq`.
+pub(crate) fn event_index_key(first_seq: u64) -> [u8; 9] {
     let mut key = [EVENT_INDEX; 9];
     key[1..].copy_from_slice(&first_seq.to_be_bytes());
     key
@@ -1615,6 +1615,14 @@ impl Ledger {
                         field: "key_revoked.key_id",
                         rule: format!("key {} is already revoked", key_id.short()),
                     }),
+                    // The key would be invalid at the very entry it signs.
+                    Some(_) if *key_id == key.key_id => Err(AppendError::Malformed {
+                        field: "key_revoked.key_id",
+                        rule: format!(
+                            "key {} cannot revoke itself; another admin key must sign it",
+                            key_id.short()
+                        ),
+                    }),
                     Some(_) => Ok(()),
                 }
             }
@@ -1831,6 +1839,7 @@ pub(crate) fn decode_genesis(entry: &Entry) -> Result<Genesis, LedgerError> {
     let corrupt = |what: String| LedgerError::Corrupt { seq: 0, what };
     let view = EnvelopeView::decode(entry.body.as_slice())
         .map_err(|e| corrupt(format!("genesis body does not decode: {e}")))?;
+    rules::check_wire(&entry.body).map_err(|e| corrupt(e.to_string()))?;
     let RecordAction::Genesis(genesis) =
         rules::record_action(&view).map_err(|e| corrupt(e.to_string()))?
     else {

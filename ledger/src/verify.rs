@@ -20,7 +20,7 @@ use crate::envelope::{EnvelopeView, Genesis, RecordAction};
 use crate::keys::{KeyRecord, ADMIN_ROLE};
 use crate::merkle::{self, Blake3Hasher, Frontier, MerkleHasher};
 use crate::store::{self, Ledger, SledNodes};
-use crate::{rules, sig, EntryHash, KeyId, LedgerError, Seq, UnixMicros};
+use crate::{event_index, rules, sig, EntryHash, KeyId, LedgerError, Seq, UnixMicros};
 
 /// What failed.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -60,13 +60,62 @@ pub enum Failure {
     ExtraEntry,
     /// The store could not be read.
     Store,
+    /// Two checkpoints of one size with different notes: the ledger key signed two views
+    /// of the log (a split view), or one of them is forged with the ledger key.
+    Equivocation,
+    /// Checkpoints not in strictly increasing size order (a repeat or a step back).
+    CheckpointOrder,
+    /// A checkpoint's `time` line is not the recorded_at of the last entry it covers.
+    CheckpointTime,
+    /// The history does not reach, or does not agree with, the checkpoint the caller trusts.
+    TrustedCheckpoint,
+    /// An event-id index block disagrees with the entries.
+    EventIndexMismatch,
 }
 
-/// The first thing that did not verify: where, what, what was expected and what was found.
+/// The record a verification failure is about.
 #[derive(Clone, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub enum Record {
+    /// The entry with this seq.
+    Entry(u64),
+    /// The checkpoint of this size.
+    Checkpoint(u64),
+    /// The checkpoint the caller trusts (kept from an earlier audit), of this size.
+    TrustedCheckpoint(u64),
+    /// The stored event-id index block whose first seq is this.
+    EventIndexBlock(u64),
+    /// The stored Merkle node block of the batch whose last seq is this.
+    NodeBlock(u64),
+    /// The stored head record.
+    Head,
+}
+
+impl fmt::Display for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Record::Entry(seq) => write!(f, "entry {seq}"),
+            Record::Checkpoint(size) => write!(f, "checkpoint of size {size}"),
+            Record::TrustedCheckpoint(size) => write!(f, "trusted checkpoint of size {size}"),
+            Record::EventIndexBlock(first) => {
+                write!(f, "event-id index block from seq {first}")
+            }
+            Record::NodeBlock(last) => write!(f, "Merkle node block ending at seq {last}"),
+            Record::Head => write!(f, "head record"),
+        }
+    }
+}
+
+/// The first thing that did not verify: which record, where, what, what was expected and what
+/// was found.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[error("{record}: {failure:?}: expected {expected}, found {found}")]
 pub struct VerifyError {
-    /// The seq of the failing entry (for a checkpoint: the last entry it covers).
+    /// The seq of the failing entry (for a checkpoint: the last entry it covers); the lowest
+    /// one is reported when several records fail.
     pub seq: u64,
+    /// The record the failure is about.
+    pub record: Record,
     /// What failed.
     pub failure: Failure,
     /// What verification expected.
@@ -75,19 +124,17 @@ pub struct VerifyError {
     pub found: String,
 }
 
-impl fmt::Display for VerifyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "seq {}: {:?}: expected {}, found {}",
-            self.seq, self.failure, self.expected, self.found
-        )
-    }
+fn fail(
+    seq: u64,
+    failure: Failure,
+    expected: impl Into<String>,
+    found: impl Into<String>,
+) -> VerifyError {
+    fail_in(Record::Entry(seq), seq, failure, expected, found)
 }
 
-impl std::error::Error for VerifyError {}
-
-fn fail(
+fn fail_in(
+    record: Record,
     seq: u64,
     failure: Failure,
     expected: impl Into<String>,
@@ -95,10 +142,27 @@ fn fail(
 ) -> VerifyError {
     VerifyError {
         seq,
+        record,
         failure,
         expected: expected.into(),
         found: found.into(),
     }
+}
+
+/// A checkpoint error, about the checkpoint of `size` (its last entry is `size - 1`).
+fn fail_checkpoint(
+    size: u64,
+    failure: Failure,
+    expected: impl Into<String>,
+    found: impl Into<String>,
+) -> VerifyError {
+    fail_in(
+        Record::Checkpoint(size),
+        size.saturating_sub(1),
+        failure,
+        expected,
+        found,
+    )
 }
 
 /// What a successful verification covered.
@@ -133,6 +197,10 @@ pub struct ChainVerifier {
     last_recorded_at: UnixMicros,
     frontier: Frontier,
     checkpoints: BTreeMap<u64, SignedCheckpoint>,
+    /// The largest checkpoint size added so far (0 before the first).
+    last_added: u64,
+    /// The checkpoint the caller trusts, if any.
+    trusted: Option<SignedCheckpoint>,
     checked_checkpoints: u64,
     latest_checkpoint: Option<SignedCheckpoint>,
     pending: Vec<std::sync::mpsc::Receiver<Option<VerifyError>>>,
@@ -222,6 +290,8 @@ impl ChainVerifier {
             last_recorded_at: entry.recorded_at,
             frontier,
             checkpoints: BTreeMap::new(),
+            last_added: 0,
+            trusted: None,
             checked_checkpoints: 0,
             latest_checkpoint: None,
             pending: Vec::new(),
@@ -233,51 +303,114 @@ impl ChainVerifier {
         &self.genesis
     }
 
-    /// Adds checkpoint notes to check as the tree reaches their size. Every note must be
-    /// signed by the ledger key.
+    /// Adds checkpoint notes to check as the tree reaches their size: `(size, note)`, where
+    /// `size` is where the caller found the note (sled's key; for a bundle, the note's own size
+    /// line). Every note must be signed by the ledger key under the genesis's origin, cover at
+    /// least the genesis, and come in strictly increasing size order (across calls too). Two
+    /// notes of one size are refused: the same checkpoint twice (whatever other signature
+    /// lines each carries) as a repeat, two different checkpoints as an equivocation naming
+    /// both roots.
     pub fn add_checkpoints<'a>(
         &mut self,
         notes: impl IntoIterator<Item = (u64, &'a str)>,
     ) -> Result<(), VerifyError> {
         let notes: Vec<(u64, &str)> = notes.into_iter().collect();
-        let parsed: Vec<Result<(u64, SignedCheckpoint), VerifyError>> = notes
+        let parsed: Vec<Result<SignedCheckpoint, VerifyError>> = notes
             .par_iter()
             .map(|(size, note)| {
-                let last = size.saturating_sub(1);
-                let signed = SignedCheckpoint::verify(note, &self.ledger_key).map_err(|e| {
-                    fail(
-                        last,
-                        Failure::BadCheckpoint,
-                        format!("checkpoint of size {size} signed by the ledger key"),
-                        e.to_string(),
-                    )
-                })?;
-                if signed.checkpoint.size != *size
-                    || signed.checkpoint.origin != self.genesis.origin
-                {
-                    return Err(fail(
-                        last,
-                        Failure::BadCheckpoint,
-                        format!("origin {} and size {size}", self.genesis.origin),
+                check_note(
+                    &self.ledger_key,
+                    &self.genesis.origin,
+                    Record::Checkpoint(*size),
+                    Some(*size),
+                    note,
+                )
+            })
+            .collect();
+        let parsed: Vec<SignedCheckpoint> = parsed.into_iter().collect::<Result<_, _>>()?;
+        // Equivocation first: two signed views of one size are the most important thing a
+        // bundle can show, and must not hide behind an ordering complaint.
+        let mut by_size: BTreeMap<u64, &SignedCheckpoint> = self
+            .checkpoints
+            .iter()
+            .map(|(size, signed)| (*size, signed))
+            .collect();
+        for signed in &parsed {
+            let size = signed.checkpoint.size;
+            match by_size.get(&size) {
+                // The same checkpoint may come with other signature lines (witnesses'
+                // cosignatures): still one statement, so a repeat, not a split view.
+                Some(earlier) if earlier.checkpoint == signed.checkpoint => {
+                    return Err(fail_checkpoint(
+                        size,
+                        Failure::CheckpointOrder,
+                        format!("one checkpoint of size {size}"),
+                        "the same checkpoint twice",
+                    ));
+                }
+                Some(earlier) => {
+                    return Err(fail_checkpoint(
+                        size,
+                        Failure::Equivocation,
+                        format!("one checkpoint of size {size}"),
                         format!(
-                            "origin {} and size {}",
-                            signed.checkpoint.origin, signed.checkpoint.size
+                            "two checkpoints of size {size} signed by the ledger key: root {} \
+                             (time {}) and root {} (time {}); a split view of the ledger",
+                            hex::encode(earlier.checkpoint.root),
+                            earlier.checkpoint.time.0,
+                            hex::encode(signed.checkpoint.root),
+                            signed.checkpoint.time.0
                         ),
                     ));
                 }
-                Ok((*size, signed))
-            })
-            .collect();
-        for item in parsed {
-            let (size, signed) = item?;
-            if size <= self.from {
-                continue;
+                None => {
+                    by_size.insert(size, signed);
+                }
             }
+        }
+        let mut has_first = false;
+        for signed in parsed {
+            let size = signed.checkpoint.size;
+            has_first |= size == 1;
+            if size <= self.last_added {
+                return Err(fail_checkpoint(
+                    size,
+                    Failure::CheckpointOrder,
+                    "checkpoints in strictly increasing size order",
+                    format!(
+                        "checkpoint of size {size} after checkpoint of size {}",
+                        self.last_added
+                    ),
+                ));
+            }
+            self.last_added = size;
             self.checkpoints.insert(size, signed);
         }
-        if self.next == 1 {
-            self.check_checkpoint_at(1)?;
+        if self.next == 1 && has_first {
+            let signed = self.checkpoints[&1].clone();
+            self.check_one(Record::Checkpoint(1), &signed)?;
+            self.checked_checkpoints += 1;
+            self.latest_checkpoint = Some(signed);
         }
+        Ok(())
+    }
+
+    /// Sets the checkpoint the caller already holds (from an earlier audit, a receipt, a
+    /// witness): the history must reach its size and have its exact root there, or
+    /// verification fails naming it. It must be signed by the ledger key.
+    pub fn trust_checkpoint(&mut self, note: &str) -> Result<(), VerifyError> {
+        let size = SignedCheckpoint::parse_unverified(note).map_or(0, |c| c.size);
+        let signed = check_note(
+            &self.ledger_key,
+            &self.genesis.origin,
+            Record::TrustedCheckpoint(size),
+            None,
+            note,
+        )?;
+        if self.next == 1 && signed.checkpoint.size == 1 {
+            self.check_one(Record::TrustedCheckpoint(1), &signed)?;
+        }
+        self.trusted = Some(signed);
         Ok(())
     }
 
@@ -483,6 +616,10 @@ impl ChainVerifier {
                         );
                         break;
                     }
+                    if let Some(e) = key_rule(&self.keys, &action, k, seq) {
+                        note(e, &mut first);
+                        break;
+                    }
                     to_check.push((
                         k.public_key,
                         SignedEvent {
@@ -579,24 +716,57 @@ impl ChainVerifier {
         worst
     }
 
+    /// Checks the checkpoint of `size` (and the trusted one, if that is its size) now that
+    /// the tree holds `size` leaves.
     fn check_checkpoint_at(&mut self, size: u64) -> Result<(), VerifyError> {
-        let Some(signed) = self.checkpoints.get(&size) else {
-            return Ok(());
-        };
+        if let Some(signed) = self.checkpoints.get(&size) {
+            self.check_one(Record::Checkpoint(size), signed)?;
+            self.checked_checkpoints += 1;
+            self.latest_checkpoint = Some(signed.clone());
+        }
+        if let Some(trusted) = self.trusted.as_ref().filter(|t| t.checkpoint.size == size) {
+            self.check_one(Record::TrustedCheckpoint(size), trusted)?;
+        }
+        Ok(())
+    }
+
+    /// Checks one checkpoint whose size the tree has just reached: its root against the
+    /// recomputed one, and its `time` against the recorded_at of its last entry.
+    fn check_one(&self, record: Record, signed: &SignedCheckpoint) -> Result<(), VerifyError> {
+        let size = signed.checkpoint.size;
         let root = self.frontier.root::<Blake3Hasher>();
         if signed.checkpoint.root != root {
-            return Err(fail(
+            let (failure, whose) = match record {
+                Record::TrustedCheckpoint(_) => (Failure::TrustedCheckpoint, "trusted checkpoint"),
+                _ => (Failure::RootMismatch, "checkpoint"),
+            };
+            return Err(fail_in(
+                record,
                 size - 1,
-                Failure::RootMismatch,
+                failure,
                 format!(
-                    "checkpoint root {} at size {size}",
+                    "root {} at size {size} (the {whose})",
                     hex::encode(signed.checkpoint.root)
                 ),
-                format!("root {} from the entries", hex::encode(root)),
+                format!(
+                    "root {} from the entries: the root at size {size} differs from the {whose}",
+                    hex::encode(root)
+                ),
             ));
         }
-        self.checked_checkpoints += 1;
-        self.latest_checkpoint = Some(signed.clone());
+        if signed.checkpoint.time != self.last_recorded_at {
+            return Err(fail_in(
+                record,
+                size - 1,
+                Failure::CheckpointTime,
+                format!(
+                    "time {} (the recorded_at of entry {}, its last entry)",
+                    self.last_recorded_at.0,
+                    size - 1
+                ),
+                format!("time {}", signed.checkpoint.time.0),
+            ));
+        }
         Ok(())
     }
 
@@ -625,12 +795,28 @@ impl ChainVerifier {
             }
         }
         if let Some((&size, _)) = self.checkpoints.range(self.next + 1..).next() {
-            return Err(fail(
+            return Err(fail_in(
+                Record::Checkpoint(size),
                 self.next,
                 Failure::Missing,
-                format!("entries up to {} (a checkpoint covers them)", size - 1),
+                format!("entries up to {} (the checkpoint covers them)", size - 1),
                 format!("{} entries", self.next),
             ));
+        }
+        if let Some(trusted) = self.trusted.as_ref().map(|t| t.checkpoint.size) {
+            if trusted > self.next {
+                return Err(fail_in(
+                    Record::TrustedCheckpoint(trusted),
+                    self.next,
+                    Failure::TrustedCheckpoint,
+                    format!("a history that reaches the trusted checkpoint of size {trusted}"),
+                    format!(
+                        "the history ends at size {}, before the trusted checkpoint of size \
+                         {trusted}",
+                        self.next
+                    ),
+                ));
+            }
         }
         Ok(VerifyReport {
             from: self.from,
@@ -639,6 +825,106 @@ impl ChainVerifier {
             root: self.frontier.root::<Blake3Hasher>(),
             latest_checkpoint: self.latest_checkpoint,
         })
+    }
+}
+
+/// Checks one note on its own: signature, origin, size.
+fn check_note(
+    ledger_key: &VerifyingKey,
+    origin: &str,
+    record: Record,
+    filed_size: Option<u64>,
+    note: &str,
+) -> Result<SignedCheckpoint, VerifyError> {
+    let what = match filed_size {
+        Some(size) => format!("checkpoint of size {size}"),
+        None => "a checkpoint".to_string(),
+    };
+    let last = filed_size.unwrap_or(0).saturating_sub(1);
+    let signed = SignedCheckpoint::verify(note, ledger_key).map_err(|e| {
+        fail_in(
+            record.clone(),
+            last,
+            Failure::BadCheckpoint,
+            format!("{what} signed by the ledger key"),
+            e.to_string(),
+        )
+    })?;
+    let c = &signed.checkpoint;
+    if c.origin != origin {
+        return Err(fail_in(
+            record,
+            last,
+            Failure::BadCheckpoint,
+            format!("origin {}", origin),
+            format!("origin {}", c.origin),
+        ));
+    }
+    if let Some(size) = filed_size {
+        if c.size != size {
+            return Err(fail_in(
+                record,
+                last,
+                Failure::BadCheckpoint,
+                format!("size {size} (where it is filed)"),
+                format!("size {}", c.size),
+            ));
+        }
+    }
+    if c.size == 0 {
+        return Err(fail_in(
+            record,
+            0,
+            Failure::BadCheckpoint,
+            "a size of at least 1 (every checkpoint covers the genesis)",
+            "size 0",
+        ));
+    }
+    Ok(signed)
+}
+
+/// The key history rules an entry's record action must keep (the same the writer applies):
+/// a key id is enrolled once; only an enrolled, unrevoked key is revoked; and no key signs
+/// its own revocation (it would be invalid at that very seq).
+fn key_rule(
+    keys: &HashMap<KeyId, KeyRecord>,
+    action: &RecordAction,
+    signer: &KeyRecord,
+    seq: u64,
+) -> Option<VerifyError> {
+    let bad = |expected: &str, found: String| Some(fail(seq, Failure::BadBody, expected, found));
+    match action {
+        RecordAction::KeyEnrolled(grant) => {
+            let existing = keys.get(&grant.key_id())?;
+            bad(
+                "an enrolment of a key id never enrolled before",
+                format!(
+                    "key {} already enrolled at seq {}",
+                    existing.key_id.short(),
+                    existing.enrolled_at
+                ),
+            )
+        }
+        RecordAction::KeyRevoked(id) => match keys.get(id) {
+            None => bad(
+                "a revocation of an enrolled key",
+                format!("key {} is not enrolled", id.short()),
+            ),
+            Some(k) if k.revoked_at.is_some() => bad(
+                "a revocation of a key not yet revoked",
+                format!(
+                    "key {} already revoked at seq {}",
+                    id.short(),
+                    k.revoked_at.map_or(0, |r| r.0)
+                ),
+            ),
+            Some(_) if *id == signer.key_id => bad(
+                "a revocation signed by another admin key",
+                format!("key {} signs its own revocation", id.short()),
+            ),
+            Some(_) => None,
+        },
+        _ => None,
     }
 }
 
@@ -674,6 +960,26 @@ impl Ledger {
         range: Range<u64>,
         progress: &dyn Fn(u64),
     ) -> Result<VerifyReport, VerifyError> {
+        self.verify_inner(range, None, progress)
+    }
+
+    /// Verifies the whole ledger as [`Ledger::verify`] does, and that it agrees with
+    /// `trusted_note`, a checkpoint the caller kept: it must be signed by the ledger key, and
+    /// the ledger must reach its size with exactly its root there.
+    pub fn verify_trusting(
+        &self,
+        trusted_note: &str,
+        progress: &dyn Fn(u64),
+    ) -> Result<VerifyReport, VerifyError> {
+        self.verify_inner(0..u64::MAX, Some(trusted_note), progress)
+    }
+
+    fn verify_inner(
+        &self,
+        range: Range<u64>,
+        trusted_note: Option<&str>,
+        progress: &dyn Fn(u64),
+    ) -> Result<VerifyReport, VerifyError> {
         let store_err = |e: LedgerError| fail(0, Failure::Store, "a readable store", e.to_string());
         let records = self.records_tree();
         let raw_genesis = records
@@ -705,12 +1011,7 @@ impl Ledger {
                     )
                 })?);
                 let note = String::from_utf8(v.to_vec()).map_err(|_| {
-                    fail(
-                        size.saturating_sub(1),
-                        Failure::BadCheckpoint,
-                        "a UTF-8 note",
-                        "other bytes",
-                    )
+                    fail_checkpoint(size, Failure::BadCheckpoint, "a UTF-8 note", "other bytes")
                 })?;
                 Ok((size, note))
             })
@@ -721,6 +1022,9 @@ impl Ledger {
                 .filter(|(s, _)| *s <= end.max(1))
                 .map(|(s, n)| (*s, n.as_str())),
         )?;
+        if let Some(note) = trusted_note {
+            verifier.trust_checkpoint(note)?;
+        }
 
         let mut chunk = Vec::with_capacity(CHUNK);
         // Entries staged but not yet durable are not the record yet; verification stops at the
@@ -728,13 +1032,22 @@ impl Ledger {
         let upper = end;
         let feed = |chunk: &mut Vec<(u64, Vec<u8>)>, verifier: &mut ChainVerifier| {
             // The stored nodes this chunk completes, read in one pass over the node blocks
-            // instead of one lookup per node.
+            // instead of one lookup per node; the blocks' shape is checked on the way.
             let (first, last) = (chunk[0].0, chunk[chunk.len() - 1].0);
-            let nodes = stored_nodes(records, first, last).map_err(store_err)?;
+            let (nodes, bad_block) = stored_nodes(records, first, last).map_err(store_err)?;
             let lookup = |level: u8, index: u64| -> Result<Option<[u8; 32]>, String> {
                 Ok(nodes.get(&(level, index)).copied())
             };
-            verifier.feed(chunk, Some(&lookup))?;
+            let fed = verifier.feed(chunk, Some(&lookup)).err();
+            let bad_index = check_event_index(records, chunk).map_err(store_err)?;
+            // The lowest seq wins; on a tie the block (the more specific record) is named.
+            let worst = [bad_block, bad_index, fed]
+                .into_iter()
+                .flatten()
+                .reduce(|a, b| if b.seq < a.seq { b } else { a });
+            if let Some(e) = worst {
+                return Err(e);
+            }
             progress(verifier.next - verifier.from);
             chunk.clear();
             Ok::<(), VerifyError>(())
@@ -774,31 +1087,265 @@ impl Ledger {
             }
         }
         let expected = (range.end >= head).then_some(head);
+        if expected.is_some() && verifier.next == head {
+            check_head(&self.head(), &verifier)?;
+        }
         verifier.finish(expected)
     }
 }
 
+/// The head record (what appends continue from) must describe the last entry verified.
+fn check_head(head: &store::Head, verifier: &ChainVerifier) -> Result<(), VerifyError> {
+    let root = verifier.frontier.root::<Blake3Hasher>();
+    let last = head.size.saturating_sub(1);
+    let bad = |expected: String, found: String| {
+        Err(fail_in(
+            Record::Head,
+            last,
+            Failure::HeadMismatch,
+            expected,
+            found,
+        ))
+    };
+    if head.last_hash != verifier.prev_hash {
+        return bad(
+            format!("last entry hash {} (entry {last})", verifier.prev_hash),
+            head.last_hash.to_hex(),
+        );
+    }
+    if head.root != root {
+        return bad(
+            format!("root {} of the entries", hex::encode(root)),
+            hex::encode(head.root),
+        );
+    }
+    if head.last_recorded_at != verifier.last_recorded_at {
+        return bad(
+            format!(
+                "recorded_at {} of entry {last}",
+                verifier.last_recorded_at.0
+            ),
+            head.last_recorded_at.0.to_string(),
+        );
+    }
+    Ok(())
+}
+
+/// How many Merkle nodes (leaves included) the leaves `first..=last` complete: leaf `s`
+/// completes one node per trailing one bit of `s`, plus itself.
+fn nodes_completed(first: u64, last: u64) -> u64 {
+    (first..=last)
+        .map(|s| 1 + u64::from(s.trailing_ones()))
+        .sum()
+}
+
 /// The stored Merkle nodes completed by the leaves `first..=last`, from the node blocks that
-/// cover them.
+/// cover them, and the first block that is not exactly what its batch completed: a block
+/// filed under a batch's last seq `l`, after the block of `p`, must hold the nodes the leaves
+/// `p + 1..=l` complete, each once, in push order (by completing seq, then level), since
+/// proofs find nodes in it by binary search. The hashes themselves are compared by the
+/// caller, node by node, with the recomputed ones.
+#[allow(clippy::type_complexity)]
 fn stored_nodes(
     records: &sled::Tree,
     first: u64,
     last: u64,
-) -> Result<HashMap<(u8, u64), [u8; 32]>, LedgerError> {
+) -> Result<(HashMap<(u8, u64), [u8; 32]>, Option<VerifyError>), LedgerError> {
     let mut nodes = HashMap::new();
+    let mut bad: Option<VerifyError> = None;
+    let mut block_first = match records
+        .range(store::node_block_key(0)..store::node_block_key(first))
+        .next_back()
+    {
+        Some(item) => be_key(&item?.0).map_or(0, |p| p + 1),
+        None => 0,
+    };
     for item in records.range(store::node_block_key(first)..=store::node_block_key(u64::MAX)) {
         let (key, block) = item?;
+        let block_last = be_key(&key).unwrap_or(u64::MAX);
+        if bad.is_none() {
+            bad = check_node_block(block_first, block_last, &block).err();
+        }
         for (level, index, hash) in store::decode_node_block(&block) {
-            let seq = store::completing_seq(level, index);
+            let Some(seq) = checked_completing_seq(level, index) else {
+                continue;
+            };
             if (first..=last).contains(&seq) {
                 nodes.insert((level, index), hash);
             }
         }
-        if u64::from_be_bytes(key[1..].try_into().unwrap_or([0xff; 8])) >= last {
+        if block_last >= last {
             break;
         }
+        block_first = block_last.saturating_add(1);
     }
-    Ok(nodes)
+    Ok((nodes, bad))
+}
+
+fn be_key(key: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(key.get(1..)?.try_into().ok()?))
+}
+
+/// `store::completing_seq` for values read from disk, which may be anything.
+fn checked_completing_seq(level: u8, index: u64) -> Option<u64> {
+    if level >= 64 {
+        return None;
+    }
+    index
+        .checked_add(1)?
+        .checked_mul(1u64 << level)?
+        .checked_sub(1)
+}
+
+/// Checks the shape of the node block of leaves `first..=last` (see [`stored_nodes`]).
+fn check_node_block(first: u64, last: u64, block: &[u8]) -> Result<(), VerifyError> {
+    let bad = |seq: u64, expected: String, found: String| {
+        Err(fail_in(
+            Record::NodeBlock(last),
+            seq,
+            Failure::NodeMismatch,
+            expected,
+            found,
+        ))
+    };
+    let what = format!("the nodes completed by entries {first}..={last}, in push order");
+    if first > last {
+        return bad(
+            last,
+            what,
+            "a block filed before the end of the previous one".into(),
+        );
+    }
+    if block.len() % 41 != 0 {
+        return bad(
+            first,
+            "whole 41-byte node records".into(),
+            format!("{} bytes", block.len()),
+        );
+    }
+    let mut previous: Option<(u64, u8)> = None;
+    for (level, index, _) in store::decode_node_block(block) {
+        let at = checked_completing_seq(level, index);
+        match at {
+            Some(seq) if (first..=last).contains(&seq) && previous < Some((seq, level)) => {
+                previous = Some((seq, level));
+            }
+            _ => {
+                let seq = at.map_or(first, |s| s.clamp(first, last));
+                return bad(
+                    seq,
+                    what,
+                    format!(
+                        "node (level {level}, index {index}){}",
+                        match at {
+                            Some(s) if (first..=last).contains(&s) => {
+                                " out of order or repeated".to_string()
+                            }
+                            Some(s) => format!(", completed by entry {s}"),
+                            None => ", which no entry completes".to_string(),
+                        }
+                    ),
+                );
+            }
+        }
+    }
+    let expected = nodes_completed(first, last);
+    let found = (block.len() / 41) as u64;
+    if found != expected {
+        return bad(
+            first,
+            format!("{expected} nodes ({what})"),
+            format!("{found} nodes"),
+        );
+    }
+    Ok(())
+}
+
+/// Checks the stored event-id index against the entries of `chunk` (consecutive seqs): the
+/// blocks must tile the seqs without gap or overlap, and each record must be the index hash
+/// of its entry's event id. Returns the first disagreement.
+fn check_event_index(
+    records: &sled::Tree,
+    chunk: &[(u64, Vec<u8>)],
+) -> Result<Option<VerifyError>, LedgerError> {
+    let (first, last) = (chunk[0].0, chunk[chunk.len() - 1].0);
+    // By the seq the store files each entry under: a missing entry leaves a gap, named by
+    // the chain check.
+    let hashes: HashMap<u64, u64> = chunk
+        .par_iter()
+        .filter_map(|(seq, raw)| {
+            let hash = Entry::decode(raw)
+                .ok()
+                .and_then(|e| event_index::event_id_of(&e.body))
+                .map(|id| event_index::id_hash(&id))?;
+            Some((*seq, hash))
+        })
+        .collect();
+    let start = records
+        .range(store::event_index_key(0)..=store::event_index_key(first))
+        .next_back()
+        .transpose()?
+        .and_then(|(k, _)| be_key(&k))
+        .unwrap_or(first);
+    let mut expect_key = None;
+    let mut seq = first;
+    for item in records.range(store::event_index_key(start)..=store::event_index_key(last)) {
+        let (key, block) = item?;
+        let block_first = be_key(&key).unwrap_or(u64::MAX);
+        let record = Record::EventIndexBlock(block_first);
+        if expect_key.is_some_and(|k| k != block_first) || block_first > seq {
+            return Ok(Some(fail_in(
+                record,
+                seq.min(block_first),
+                Failure::EventIndexMismatch,
+                format!("an index block starting at seq {seq}"),
+                format!("a block starting at seq {block_first}"),
+            )));
+        }
+        if block.len() % event_index::BLOCK_RECORD != 0 {
+            return Ok(Some(fail_in(
+                record,
+                block_first,
+                Failure::EventIndexMismatch,
+                "whole 8-byte index records",
+                format!("{} bytes", block.len()),
+            )));
+        }
+        let count = (block.len() / event_index::BLOCK_RECORD) as u64;
+        let block_end = block_first + count;
+        while seq < block_end && seq <= last {
+            let at = ((seq - block_first) as usize) * event_index::BLOCK_RECORD;
+            let stored = u64::from_le_bytes(
+                block[at..at + event_index::BLOCK_RECORD]
+                    .try_into()
+                    .expect("8 bytes"),
+            );
+            // An entry that is missing or does not decode is named by the chain check instead.
+            if let Some(&want) = hashes.get(&seq) {
+                if stored != want {
+                    return Ok(Some(fail_in(
+                        record,
+                        seq,
+                        Failure::EventIndexMismatch,
+                        format!("index hash {want:016x} of entry {seq}'s event id"),
+                        format!("{stored:016x}"),
+                    )));
+                }
+            }
+            seq += 1;
+        }
+        expect_key = Some(block_end);
+        if seq > last {
+            return Ok(None);
+        }
+    }
+    Ok(Some(fail_in(
+        Record::EventIndexBlock(seq),
+        seq,
+        Failure::EventIndexMismatch,
+        format!("an index block covering seq {seq}"),
+        "none",
+    )))
 }
 
 /// Checks an inclusion proof of an entry hash against a checkpoint root.

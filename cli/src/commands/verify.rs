@@ -11,7 +11,7 @@ use ed25519_dalek::VerifyingKey;
 use super::keys::ledger_key_of;
 use super::log::{fetch_all, keys_of};
 use super::VerificationFailed;
-use crate::bundle::{self, ledger_vkey, Bundle, Manifest, Verified, VerifyFailure};
+use crate::bundle::{self, ledger_vkey, Bundle, Manifest, Trust, Verified, VerifyFailure};
 use crate::client::{block_on, Client, ConnectArgs};
 use crate::dates;
 use crate::output::{print_json, progress};
@@ -21,17 +21,28 @@ use crate::output::{print_json, progress};
 #[command(
     after_help = "Examples:\n  isms verify --key auditor.key --ledger-key ledger.vkey\n  \
                         isms verify --offline isms-2025.bundle --ledger-key \
-                        'isms-ledger/4f…+1a2b3c4d+AW…'\n\nExit codes: 0 verified, 1 did not \
-                        verify (the failing entry is named), 2 error."
+                        'isms-ledger/4f…+1a2b3c4d+AW…' --trusted-checkpoint kept.note\n  \
+                        isms verify --data ./isms-data\n\nExit codes: 0 verified, 1 did not \
+                        verify (the failing record is named), 2 error."
 )]
 pub struct VerifyArgs {
     /// Verify this bundle (from `isms export`) without any server.
-    #[arg(long, value_name = "BUNDLE")]
+    #[arg(long, value_name = "BUNDLE", conflicts_with = "data")]
     offline: Option<PathBuf>,
+    /// Verify the ledger's own store in this data folder (the one `isms serve` uses; stop the
+    /// server first): besides the entries and checkpoints, the derived blocks (Merkle nodes,
+    /// event-id index, head) are checked against the entries.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
     /// The ledger's public key: a signed-note verifier key, 64 hex digits, or a file holding
     /// either (`isms key list` prints it). Required with --offline.
     #[arg(long, value_name = "VKEY_OR_FILE")]
     ledger_key: Option<String>,
+    /// A checkpoint note you kept (from an earlier audit, a receipt, a witness): the verified
+    /// history must reach its size and have exactly its root there. Without one, entries cut
+    /// from the end of a history together with their checkpoints cannot be noticed.
+    #[arg(long, value_name = "FILE")]
+    trusted_checkpoint: Option<PathBuf>,
     #[command(flatten)]
     connect: ConnectArgs,
     /// Print the result as JSON.
@@ -54,7 +65,11 @@ pub fn verified_json(v: &Verified) -> serde_json::Value {
             "root": hex::encode(c.root),
             "time": dates::show_time(c.time.0),
             "note": v.checkpoint.note,
-        }
+        },
+        "trusted_checkpoint": v.trusted.as_ref().map(|t| serde_json::json!({
+            "size": t.checkpoint.size,
+            "root": hex::encode(t.checkpoint.root),
+        })),
     })
 }
 
@@ -77,17 +92,19 @@ pub fn verified_text(v: &Verified) -> String {
         dates::show_time(c.time.0),
         v.checkpoint.note.trim_end()
     ));
+    if let Some(t) = &v.trusted {
+        out.push_str(&format!(
+            "\nagrees with the trusted checkpoint: root {} at size {}",
+            hex::encode(t.checkpoint.root),
+            t.checkpoint.size
+        ));
+    }
     out
 }
 
 fn failed(e: VerifyFailure, json: bool) -> anyhow::Error {
     if json {
-        let seq = match &e {
-            VerifyFailure::Chain(c) => Some(c.seq),
-            VerifyFailure::Read(r) => r.entry,
-            _ => None,
-        };
-        print_json(&serde_json::json!({ "ok": false, "seq": seq, "error": e.to_string() }));
+        print_json(&serde_json::json!({ "ok": false, "seq": e.seq(), "error": e.to_string() }));
     }
     VerificationFailed(e.to_string()).into()
 }
@@ -98,9 +115,30 @@ pub async fn verify_server(
     client: &mut Client,
     ledger_key: Option<VerifyingKey>,
 ) -> anyhow::Result<(Result<Verified, VerifyFailure>, bool)> {
-    let (trusted, key) = match ledger_key {
+    let given = ledger_key.map(|key| bundle::GivenKey { key, origin: None });
+    verify_server_trusting(client, given, None).await
+}
+
+/// [`verify_server`] with a verifier key (whose origin must be the ledger's) and, optionally,
+/// a checkpoint note the caller kept, which the history must agree with.
+pub async fn verify_server_trusting(
+    client: &mut Client,
+    ledger_key: Option<bundle::GivenKey>,
+    trusted_checkpoint: Option<String>,
+) -> anyhow::Result<(Result<Verified, VerifyFailure>, bool)> {
+    let (given, ledger_key) = match ledger_key {
         Some(k) => (true, k),
-        None => (false, ledger_key_of(client).await?.1),
+        None => (
+            false,
+            bundle::GivenKey {
+                key: ledger_key_of(client).await?.1,
+                origin: None,
+            },
+        ),
+    };
+    let trust = Trust {
+        ledger_key,
+        checkpoint: trusted_checkpoint,
     };
     let (entries, checkpoint) = fetch_all(client, "fetching").await?;
     let notes: Vec<String> = client
@@ -111,9 +149,93 @@ pub async fn verify_server(
         .collect();
     let raw: Vec<Vec<u8>> = entries.iter().map(|e| e.encode()).collect();
     let bar = progress(raw.len() as u64, "verifying");
-    let result = bundle::verify_chain(&raw, &notes, &key, &|n| bar.set_position(n));
+    let result = bundle::verify_chain(&raw, &notes, &trust, &|n| bar.set_position(n));
     bar.finish_and_clear();
-    Ok((result, trusted))
+    Ok((result, given))
+}
+
+/// Verifies a ledger's sled store with `Ledger::verify`, which also checks the derived blocks
+/// against the entries, under the same trust as a bundle.
+pub fn verify_store(
+    dir: &std::path::Path,
+    ledger_key: Option<bundle::GivenKey>,
+    trusted_checkpoint: Option<String>,
+) -> anyhow::Result<Result<Verified, VerifyFailure>> {
+    let store = dir.join(crate::server::STORE_DIR);
+    let ledger = match ledger::Ledger::open(&store, ledger::LedgerConfig::default(), None) {
+        Ok(ledger) => ledger,
+        // A store that refuses to open because an entry is damaged did not verify.
+        Err(ledger::LedgerError::Corrupt { seq, what }) => {
+            return Ok(Err(VerifyFailure::Chain(ledger::VerifyError {
+                seq,
+                record: ledger::Record::Entry(seq),
+                failure: ledger::Failure::Store,
+                expected: "a store that opens".into(),
+                found: what,
+            })))
+        }
+        Err(e) => {
+            return Err(
+                anyhow::Error::new(e).context(format!("opening the ledger in {}", store.display()))
+            )
+        }
+    };
+    let trust = Trust {
+        ledger_key: ledger_key.unwrap_or(bundle::GivenKey {
+            key: ledger.public_key(),
+            origin: None,
+        }),
+        checkpoint: trusted_checkpoint,
+    };
+    let genesis = ledger.genesis();
+    if genesis.ledger_public_key != trust.ledger_key.key.to_bytes() {
+        return Ok(Err(VerifyFailure::WrongLedgerKey {
+            expected: ledger_vkey(&genesis.origin, &trust.ledger_key.key),
+            found: ledger_vkey(&genesis.origin, &ledger.public_key()),
+        }));
+    }
+    if let Some(key_origin) = &trust.ledger_key.origin {
+        if *key_origin != genesis.origin {
+            return Ok(Err(VerifyFailure::KeyOfAnotherLedger {
+                key_origin: key_origin.clone(),
+                origin: genesis.origin.clone(),
+            }));
+        }
+    }
+    let bar = progress(ledger.head().size, "verifying");
+    let report = match &trust.checkpoint {
+        Some(note) => ledger.verify_trusting(note, &|n| bar.set_position(n)),
+        None => ledger.verify(&|n| bar.set_position(n)),
+    };
+    bar.finish_and_clear();
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => return Ok(Err(VerifyFailure::Chain(e))),
+    };
+    let size = report.from + report.entries;
+    let Some(checkpoint) = report
+        .latest_checkpoint
+        .clone()
+        .filter(|c| c.checkpoint.size == size)
+    else {
+        return Ok(Err(VerifyFailure::Uncovered {
+            entries: size,
+            latest: report
+                .latest_checkpoint
+                .as_ref()
+                .map_or(0, |c| c.checkpoint.size),
+        }));
+    };
+    let trusted = trust
+        .checkpoint
+        .as_deref()
+        .and_then(|note| ledger::SignedCheckpoint::verify(note, &trust.ledger_key.key).ok());
+    Ok(Ok(Verified {
+        report,
+        checkpoint,
+        artifacts: 0,
+        trusted,
+    }))
 }
 
 /// Runs `isms verify`.
@@ -121,30 +243,46 @@ pub fn run_verify(args: VerifyArgs) -> anyhow::Result<()> {
     let ledger_key = args
         .ledger_key
         .as_deref()
-        .map(bundle::parse_ledger_key)
+        .map(bundle::parse_ledger_key_named)
         .transpose()
         .context("--ledger-key")?;
-    let (result, trusted) = match &args.offline {
-        Some(path) => {
+    let trusted_checkpoint = args
+        .trusted_checkpoint
+        .as_ref()
+        .map(|path| {
+            std::fs::read_to_string(path)
+                .with_context(|| format!("--trusted-checkpoint: reading {}", path.display()))
+        })
+        .transpose()?;
+    let (result, trusted) = match (&args.offline, &args.data) {
+        (None, Some(dir)) => {
+            let given = ledger_key.is_some();
+            (verify_store(dir, ledger_key, trusted_checkpoint)?, given)
+        }
+        (Some(path), _) => {
             let key = ledger_key.context(
                 "--offline needs --ledger-key: the bundle alone cannot say which ledger it is",
             )?;
+            let trust = Trust {
+                ledger_key: key,
+                checkpoint: trusted_checkpoint,
+            };
             let bytes =
                 std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
             let result = match Bundle::from_bytes(&bytes) {
                 Err(e) => Err(VerifyFailure::Read(e)),
                 Ok(parsed) => {
                     let bar = progress(parsed.entries.len() as u64, "verifying");
-                    let r = bundle::verify_parsed(&parsed, &key, &|n| bar.set_position(n));
+                    let r = bundle::verify_parsed(&parsed, &trust, &|n| bar.set_position(n));
                     bar.finish_and_clear();
                     r
                 }
             };
             (result, true)
         }
-        None => block_on(async {
+        (None, None) => block_on(async {
             let mut client = Client::connect(&args.connect).await?;
-            verify_server(&mut client, ledger_key).await
+            verify_server_trusting(&mut client, ledger_key, trusted_checkpoint).await
         })??,
     };
     let verified = result.map_err(|e| failed(e, args.json))?;
@@ -156,7 +294,7 @@ pub fn run_verify(args: VerifyArgs) -> anyhow::Result<()> {
         println!("{}", verified_text(&verified));
         if !trusted {
             println!(
-                "note: no --ledger-key given; the ledger key was taken from the server's own \
+                "note: no --ledger-key given; the ledger key was taken from the ledger's own \
                  genesis entry"
             );
         }
