@@ -766,6 +766,14 @@ fn check_manifest_and_keys(bundle: &Bundle) -> Result<(), VerifyFailure> {
             });
         }
     }
+    // The export time is the exporter's word and binds nothing, but it must be a time.
+    if crate::dates::parse(&m.exported_at, crate::dates::BareDate::StartOfDay).is_err() {
+        return Err(VerifyFailure::Manifest {
+            field: "exported_at",
+            expected: "an RFC 3339 time such as 2025-01-01T00:00:00Z".into(),
+            found: m.exported_at.clone(),
+        });
+    }
     let keys = crate::commands::log::keys_of(&entries);
     if keys != bundle.keys {
         let differs = keys

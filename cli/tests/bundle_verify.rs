@@ -525,6 +525,14 @@ fn a_manifest_that_contradicts_the_bundle_is_refused_naming_the_field() {
 }
 
 #[test]
+fn a_manifest_whose_export_time_is_not_a_time_is_refused_naming_the_field() {
+    let s = source();
+    let mut b = s.bundle();
+    b.manifest.exported_at = "20D5-01-01T00:00:00Z".into();
+    refused(&b, &s.trust(), "the manifest", &["exported_at", "20D5-01-01"]);
+}
+
+#[test]
 fn a_manifest_without_ledger_id_is_refused_naming_the_manifest() {
     let s = source();
     let b = s.bundle();
