@@ -529,7 +529,12 @@ fn a_manifest_whose_export_time_is_not_a_time_is_refused_naming_the_field() {
     let s = source();
     let mut b = s.bundle();
     b.manifest.exported_at = "20D5-01-01T00:00:00Z".into();
-    refused(&b, &s.trust(), "the manifest", &["exported_at", "20D5-01-01"]);
+    refused(
+        &b,
+        &s.trust(),
+        "the manifest",
+        &["exported_at", "20D5-01-01"],
+    );
 }
 
 #[test]

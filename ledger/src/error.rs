@@ -143,21 +143,21 @@ pub enum LedgerError {
     /// sled failed. → Unavailable, or DataLoss when sled found its files damaged.
     #[error("store: {0}")]
     Store(#[from] sled::Error),
-    /// sled's own checksums refused the store's files when opening it: the damage lies below
-    /// the ledger's records, so no seq can be named. → DataLoss.
+    /// sled refused the store's files when opening it (its checksums failed, or its `conf`
+    /// file is unreadable): the damage lies below the ledger's records, so no seq can be named.
+    /// → DataLoss.
     #[error(
-        "the store in {} is damaged: sled's checksums refused its files (the log file `db` \
-         and the folder `blobs`){}. This copy cannot be read; restore the folder from a backup \
-         or rebuild it from an export bundle or a mirror, and keep the damaged folder for \
-         investigation",
-        path.display(),
-        at.as_ref().map(|a| format!(" at {a}")).unwrap_or_default()
+        "the store in {} is damaged: sled refused its files (the log file `db`, the \
+         configuration `conf`, the folder `blobs`): {detail}. This copy cannot be read; \
+         restore the folder from a backup or rebuild it from an export bundle or a mirror, and \
+         keep the damaged folder for investigation",
+        path.display()
     )]
     Damaged {
         /// The store's folder.
         path: std::path::PathBuf,
-        /// Where sled found the damage, when it says.
-        at: Option<String>,
+        /// What sled said.
+        detail: String,
     },
     /// The store was written by a newer release, in a layout this build does not know; it is
     /// refused rather than misread. → FailedPrecondition.

@@ -30,7 +30,8 @@ pub use keys::KeyRecord;
 pub use receipt::{Receipt, ReceiptError};
 pub use store::{
     genesis_body, origin_of, Admission, AdmitAll, Appended, ArtifactState, Candidate, Clock, Head,
-    Ledger, LedgerConfig, Prepared, Rejection, Staged, SystemClock, LAYOUT_VERSION,
+    Ledger, LedgerConfig, Prepared, Rejection, Staged, SystemClock, ACKNOWLEDGED_FILE,
+    LAYOUT_VERSION,
 };
 pub use types::{ArtifactHash, EntryHash, KeyId, LedgerId, Seq, UnixMicros};
 pub use verify::{ChainVerifier, Failure, Record, VerifyError, VerifyReport};

@@ -252,7 +252,18 @@ pub struct Ledger {
     keys: RwLock<HashMap<KeyId, KeyRecord>>,
     /// Event id → seq, for every staged entry.
     events: RwLock<EventIndex>,
+    /// The acknowledged-head file beside sled's own (see [`ACKNOWLEDGED_FILE`]).
+    acknowledged: std::path::PathBuf,
 }
+
+/// A file in the store's folder, beside sled's, holding the last durable head (size u64
+/// big-endian, then the last entry's hash): 40 bytes, rewritten (by rename) after every
+/// flush. sled recovers from a damaged log record by dropping it and everything after it, as
+/// it would a torn write, so one flipped bit could silently take back acknowledged entries;
+/// `open` compares the store's head with this file and refuses a store that ends before what
+/// was acknowledged, naming the first missing seq. It is written after sled's flush returned, without
+/// its own fsync: after a power loss it may be older than the store, never newer.
+pub const ACKNOWLEDGED_FILE: &str = "acknowledged";
 
 impl std::fmt::Debug for Ledger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -599,7 +610,16 @@ impl Ledger {
         Self::open_store(path, config, signing_key).map_err(|e| match e {
             LedgerError::Store(sled::Error::Corruption { at, .. }) => LedgerError::Damaged {
                 path: path.to_path_buf(),
-                at: at.map(|offset| offset.to_string()),
+                detail: match at {
+                    Some(offset) => format!("corrupted data at {offset}"),
+                    None => "corrupted data".into(),
+                },
+            },
+            // Every store is written by this sled version, so "Unsupported" at open means a
+            // damaged `conf` file, not an old store.
+            LedgerError::Store(sled::Error::Unsupported(what)) => LedgerError::Damaged {
+                path: path.to_path_buf(),
+                detail: what,
             },
             other => other,
         })
@@ -683,6 +703,7 @@ impl Ledger {
             })?;
             keys.insert(key_id, record);
         }
+        check_acknowledged(path, &head)?;
         let events = load_event_index(&records, size)?;
         let ledger = Ledger {
             db,
@@ -700,6 +721,7 @@ impl Ledger {
             nodes: NodeCache::default(),
             keys: RwLock::new(keys),
             events: RwLock::new(events),
+            acknowledged: path.join(ACKNOWLEDGED_FILE),
         };
         ledger.finish_erasures()?;
         Ok(ledger)
@@ -1440,6 +1462,7 @@ impl Ledger {
             return Err(e.into());
         }
         *self.head.write().expect("head lock") = target;
+        self.record_acknowledged(&target);
         let ready: Vec<ArtifactHash> = {
             let mut pending = self.pending_erasures.lock().expect("erasure lock");
             let (ready, later) = pending.drain(..).partition(|(at, _)| *at <= target.size);
@@ -1727,6 +1750,61 @@ impl Ledger {
         self.db.flush()?;
         Ok(())
     }
+
+    /// Rewrites the acknowledged-head file. A failure here costs only the check at the next
+    /// open (the store itself is durable), so it does not fail the append.
+    fn record_acknowledged(&self, head: &Head) {
+        if self.signing_key.is_none() {
+            return;
+        }
+        let mut bytes = head.size.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&head.last_hash.0);
+        let temporary = self.acknowledged.with_extension("new");
+        if std::fs::write(&temporary, &bytes).is_ok() {
+            let _ = std::fs::rename(&temporary, &self.acknowledged);
+        }
+    }
+}
+
+/// Refuses a store that ends before the head it last acknowledged (see
+/// [`ACKNOWLEDGED_FILE`]).
+fn check_acknowledged(path: &Path, head: &Head) -> Result<(), LedgerError> {
+    let bytes = match std::fs::read(path.join(ACKNOWLEDGED_FILE)) {
+        Ok(bytes) => bytes,
+        // A store written before the file existed, or never appended to: nothing to compare.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(LedgerError::Damaged {
+                path: path.to_path_buf(),
+                detail: format!("the acknowledged-head file cannot be read: {e}"),
+            })
+        }
+    };
+    let damaged = |detail: String| LedgerError::Damaged {
+        path: path.to_path_buf(),
+        detail,
+    };
+    // The last entry's hash (bytes 8..40) is kept for outside tools; a store holding the
+    // acknowledged entries but different ones is tampering, not sled's recovery, and `verify`
+    // names the first entry that differs.
+    let (Some(size), 40) = (bytes.get(..8).and_then(be_u64), bytes.len()) else {
+        return Err(damaged(format!(
+            "the acknowledged-head file holds {} bytes, not 40",
+            bytes.len()
+        )));
+    };
+    if size > head.size {
+        return Err(LedgerError::Corrupt {
+            seq: head.size,
+            what: format!(
+                "the store ends after {} entries, but {size} had been acknowledged: sled \
+                 dropped the rest of its log as if it had been torn, which means a file was \
+                 damaged; restore the store from a backup or a mirror",
+                head.size
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Opens the sled database. When a `Ledger` in this process was just dropped, sled's

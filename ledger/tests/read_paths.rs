@@ -110,3 +110,46 @@ fn a_corrupt_record_maps_to_data_loss_not_a_retryable_code() {
     };
     assert_eq!(error.code(), ledger::Code::DataLoss);
 }
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for item in std::fs::read_dir(from).expect("read dir") {
+        let item = item.expect("entry");
+        let target = to.join(item.file_name());
+        if item.file_type().expect("type").is_dir() {
+            copy_dir(&item.path(), &target);
+        } else {
+            std::fs::copy(item.path(), target).expect("copy");
+        }
+    }
+}
+
+#[test]
+fn a_store_that_lost_acknowledged_entries_is_refused_naming_the_first_missing_seq() {
+    // An earlier copy of the store stands in for sled having dropped the tail of its log:
+    // the acknowledged-head file of the later store says more was acknowledged.
+    let f = ledger_with_batches(2);
+    let earlier = tempfile::tempdir().expect("temp dir");
+    f.ledger.flush().expect("flush");
+    let f = f.restart();
+    copy_dir(f.dir.path(), earlier.path());
+    let kept = f.event(&f.admin, "evt-later", b"later");
+    f.ledger.append(vec![kept]).remove(0).expect("append");
+    let later_size = f.ledger.head().size;
+    std::fs::copy(
+        f.dir.path().join(ledger::ACKNOWLEDGED_FILE),
+        earlier.path().join(ledger::ACKNOWLEDGED_FILE),
+    )
+    .expect("copy the acknowledged-head file");
+    let refused = ledger::Ledger::open(earlier.path(), common::config(&f.clock), None)
+        .expect_err("acknowledged entries are missing");
+    let LedgerError::Corrupt { seq, what } = &refused else {
+        panic!("expected a corrupt-record error, got {refused}");
+    };
+    assert_eq!(
+        *seq,
+        later_size - 1,
+        "the first acknowledged entry the store lacks"
+    );
+    assert!(what.contains("had been acknowledged"), "{what}");
+}
