@@ -95,6 +95,15 @@ pub fn run(command: EvidenceCommand) -> anyhow::Result<()> {
             ControlId::parse(c).map_err(|p| anyhow::anyhow!("--control {c:?}: {}", p.explain()))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let size = std::fs::metadata(&args.file)
+        .with_context(|| format!("reading {}", args.file.display()))?
+        .len();
+    let max = crate::server::ledger_service::MAX_ARTIFACT_BYTES;
+    anyhow::ensure!(
+        size <= max,
+        "{}: {size} bytes is larger than the {max} bytes an artifact may have",
+        args.file.display()
+    );
     let bytes =
         std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let name = args

@@ -308,8 +308,20 @@ pub fn events_of(text: &str, file: &str) -> anyhow::Result<Vec<(Event, Option<i6
     )
 }
 
+/// Largest YAML or JSON file `isms submit` reads: far above any register people keep, and a
+/// bound on what a damaged or hostile file can make it parse.
+pub const MAX_INTAKE_BYTES: u64 = 8 * 1024 * 1024;
+
 /// The pending events of one file.
 pub fn pending_of(path: &Path, default_effective: i64) -> anyhow::Result<Vec<Pending>> {
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    anyhow::ensure!(
+        size <= MAX_INTAKE_BYTES,
+        "{}: {size} bytes is larger than the {MAX_INTAKE_BYTES} bytes isms submit reads",
+        path.display()
+    );
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let text = String::from_utf8(bytes.clone())
         .with_context(|| format!("{}: not UTF-8 text", path.display()))?;
@@ -402,6 +414,23 @@ pub fn run(args: SubmitArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_larger_than_the_intake_limit_is_refused_before_it_is_parsed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("huge.yaml");
+        let line = "# padding\n".repeat(1024);
+        let mut text = String::new();
+        while text.len() as u64 <= MAX_INTAKE_BYTES {
+            text.push_str(&line);
+        }
+        std::fs::write(&path, text).unwrap();
+        let error = pending_of(&path, 0).expect_err("over the limit");
+        assert!(
+            error.to_string().contains("larger than the 8388608 bytes"),
+            "{error:#}"
+        );
+    }
 
     const RISKS: &str = include_str!("../../../fixtures/seed/risk_assessment.yaml");
     const SOA: &str = include_str!("../../../fixtures/seed/soa_template.yaml");
