@@ -283,19 +283,6 @@ async fn a_key_over_its_request_rate_is_refused_while_another_key_still_reads() 
     t.server.shutdown().await.expect("shutdown");
 }
 
-async fn subscribe(
-    t: &TestServer,
-) -> Result<tonic::Response<tonic::Streaming<pb::Entry>>, tonic::Status> {
-    t.client()
-        .await
-        .subscribe(signed(
-            pb::SubscribeRequest { from_seq: 0 },
-            &t.admin,
-            method::SUBSCRIBE,
-        ))
-        .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_beyond_the_limit_are_refused_naming_the_limit() {
     let t = TestServer::start_with(with_limits(isms_cli::server::limits::Limits {
@@ -303,8 +290,11 @@ async fn streams_beyond_the_limit_are_refused_naming_the_limit() {
         ..Default::default()
     }))
     .await;
-    let first = subscribe(&t).await.expect("the first stream");
-    let refused = subscribe(&t).await.expect_err("the limit is one stream");
+    let first = t.subscribe_from(0).await.expect("the first stream");
+    let refused = t
+        .subscribe_from(0)
+        .await
+        .expect_err("the limit is one stream");
     assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
     assert!(
         refused.message().contains("--max-streams"),

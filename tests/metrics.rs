@@ -5,8 +5,6 @@ mod util;
 
 use std::io::{Read as _, Write as _};
 
-use isms_cli::server::ledger_service::method;
-use isms_proto::v1 as pb;
 use tonic::Code;
 use util::*;
 
@@ -94,17 +92,7 @@ async fn refusals_are_counted_by_their_grpc_code() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_subscribe_streams_are_counted_while_they_are_open() {
     let t = server_with_metrics().await;
-    let stream = t
-        .client()
-        .await
-        .subscribe(signed(
-            pb::SubscribeRequest { from_seq: 0 },
-            &t.admin,
-            method::SUBSCRIBE,
-        ))
-        .await
-        .expect("subscribe")
-        .into_inner();
+    let stream = t.subscribe_from(0).await.expect("subscribe").into_inner();
     assert_eq!(sample(&scrape(&t).await, "isms_subscribers"), 1.0);
     drop(stream);
     // The server notices the closed stream when it next tries to send; wait for it a while.

@@ -58,45 +58,51 @@ async fn connect(url: &str) -> LedgerClient<Channel> {
         .expect("connect")
 }
 
-/// Appends one event at a time until the connection breaks, recording each receipt.
-async fn unary_load(
+/// What one round's clients share: where to send, as whom, and where receipts go.
+#[derive(Clone)]
+struct Load {
     url: String,
     ledger_id: LedgerId,
     agent: SigningKey,
     round: usize,
     acks: Arc<Mutex<Vec<Acknowledged>>>,
-) {
-    let mut client = connect(&url).await;
+}
+
+impl Load {
+    fn request(&self, event_id: &str) -> pb::AppendRequest {
+        evidence(self.ledger_id, &self.agent, event_id)
+    }
+
+    fn acknowledged(&self, event_id: String, receipt: &pb::Receipt) {
+        self.acks.lock().expect("acks").push(Acknowledged {
+            event_id,
+            seq: receipt.seq,
+            entry_hash: receipt.entry_hash.as_slice().try_into().expect("32 bytes"),
+        });
+    }
+}
+
+/// Appends one event at a time until the connection breaks, recording each receipt.
+async fn unary_load(load: Load) {
+    let mut client = connect(&load.url).await;
     for i in 0.. {
-        let event_id = format!("r{round}-unary-{i}");
-        match client.append(evidence(ledger_id, &agent, &event_id)).await {
-            Ok(receipt) => {
-                let receipt = receipt.into_inner();
-                acks.lock().expect("acks").push(Acknowledged {
-                    event_id,
-                    seq: receipt.seq,
-                    entry_hash: receipt.entry_hash.try_into().expect("32 bytes"),
-                });
-            }
+        let event_id = format!("r{}-unary-{i}", load.round);
+        match client.append(load.request(&event_id)).await {
+            Ok(receipt) => load.acknowledged(event_id, receipt.get_ref()),
             Err(_) => return,
         }
     }
 }
 
-/// Streams events in bursts until the stream breaks, recording each receipt in order.
-async fn stream_load(
-    url: String,
-    ledger_id: LedgerId,
-    agent: SigningKey,
-    round: usize,
-    acks: Arc<Mutex<Vec<Acknowledged>>>,
-) {
-    let mut client = connect(&url).await;
+/// Streams events until the stream breaks, recording each receipt in order.
+async fn stream_load(load: Load) {
+    let mut client = connect(&load.url).await;
+    let round = load.round;
     let id = move |i: usize| format!("r{round}-stream-{i}");
     // Signed as the stream is read, so the load starts at once and never ends by itself.
     let requests = {
-        let agent = agent.clone();
-        futures_util::stream::iter(0..).map(move |i| evidence(ledger_id, &agent, &id(i)))
+        let load = load.clone();
+        futures_util::stream::iter(0..).map(move |i| load.request(&id(i)))
     };
     let Ok(response) = client.append_stream(requests).await else {
         return;
@@ -105,11 +111,7 @@ async fn stream_load(
     let mut index = 0;
     while let Some(Ok(result)) = results.next().await {
         if let Some(pb::append_result::Result::Receipt(receipt)) = result.result {
-            acks.lock().expect("acks").push(Acknowledged {
-                event_id: id(index),
-                seq: receipt.seq,
-                entry_hash: receipt.entry_hash.try_into().expect("32 bytes"),
-            });
+            load.acknowledged(id(index), &receipt);
         }
         index += 1;
     }
@@ -157,20 +159,15 @@ async fn kill_9_under_unary_and_stream_load_never_loses_an_acknowledged_event() 
                 .expect("enrol the agent");
         }
         let acks = Arc::new(Mutex::new(Vec::new()));
-        let unary = tokio::spawn(unary_load(
-            server.url.clone(),
+        let load = Load {
+            url: server.url.clone(),
             ledger_id,
-            agent.clone(),
+            agent: agent.clone(),
             round,
-            acks.clone(),
-        ));
-        let stream = tokio::spawn(stream_load(
-            server.url.clone(),
-            ledger_id,
-            agent.clone(),
-            round,
-            acks.clone(),
-        ));
+            acks: acks.clone(),
+        };
+        let unary = tokio::spawn(unary_load(load.clone()));
+        let stream = tokio::spawn(stream_load(load));
         tokio::time::sleep(Duration::from_millis(rng.gen_range(100..600))).await;
         server.kill9();
         let _ = tokio::time::timeout(Duration::from_secs(30), unary).await;

@@ -111,19 +111,6 @@ fn a_corrupt_record_maps_to_data_loss_not_a_retryable_code() {
     assert_eq!(error.code(), ledger::Code::DataLoss);
 }
 
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for item in std::fs::read_dir(from).expect("read dir") {
-        let item = item.expect("entry");
-        let target = to.join(item.file_name());
-        if item.file_type().expect("type").is_dir() {
-            copy_dir(&item.path(), &target);
-        } else {
-            std::fs::copy(item.path(), target).expect("copy");
-        }
-    }
-}
-
 #[test]
 fn a_store_that_lost_acknowledged_entries_is_refused_naming_the_first_missing_seq() {
     // An earlier copy of the store stands in for sled having dropped the tail of its log:
@@ -132,7 +119,7 @@ fn a_store_that_lost_acknowledged_entries_is_refused_naming_the_first_missing_se
     let earlier = tempfile::tempdir().expect("temp dir");
     f.ledger.flush().expect("flush");
     let f = f.restart();
-    copy_dir(f.dir.path(), earlier.path());
+    common::copy_dir(f.dir.path(), earlier.path());
     let kept = f.event(&f.admin, "evt-later", b"later");
     f.ledger.append(vec![kept]).remove(0).expect("append");
     let later_size = f.ledger.head().size;

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
 
-use common::{config, grant, key, open_raw, ManualClock, T0};
+use common::{config, copy_dir, grant, key, open_raw, ManualClock, T0};
 use ledger::envelope::{ArtifactErasedView, EnvelopeView, KeyEnrolledView};
 use ledger::{Ledger, LedgerError, LedgerId, SignedEvent, LAYOUT_VERSION};
 use prost::Message;
@@ -32,19 +32,6 @@ fn copy_of(store: &Path) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     copy_dir(store, dir.path());
     dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for item in std::fs::read_dir(from).expect("read the kept store") {
-        let item = item.expect("dir entry");
-        let target = to.join(item.file_name());
-        if item.file_type().expect("file type").is_dir() {
-            copy_dir(&item.path(), &target);
-        } else {
-            std::fs::copy(item.path(), target).expect("copy");
-        }
-    }
 }
 
 fn envelope(event_id: &str, t: i64) -> EnvelopeView {

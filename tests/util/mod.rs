@@ -104,6 +104,21 @@ impl TestServer {
         body(event_id, payload)
     }
 
+    /// A Subscribe stream from `from_seq`, read with the admin's key.
+    pub async fn subscribe_from(
+        &self,
+        from_seq: u64,
+    ) -> Result<tonic::Response<tonic::Streaming<pb::Entry>>, tonic::Status> {
+        self.client()
+            .await
+            .subscribe(signed(
+                pb::SubscribeRequest { from_seq },
+                &self.admin,
+                isms_cli::server::ledger_service::method::SUBSCRIBE,
+            ))
+            .await
+    }
+
     /// Enrols `new` with `roles`, signed by the admin, and waits for the receipt.
     pub async fn enroll(&self, new: &SigningKey, subject: &str, roles: &[&str]) -> pb::Receipt {
         let body = enroll_body(&format!("enroll-{subject}"), new, subject, roles);

@@ -183,3 +183,17 @@ impl Fixture {
         SignedEvent::sign(&self.admin, view.encode_to_vec())
     }
 }
+
+/// Copies a store's folder (sled writes to a store it opens, so tests work on copies).
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for item in std::fs::read_dir(from).expect("read dir") {
+        let item = item.expect("dir entry");
+        let target = to.join(item.file_name());
+        if item.file_type().expect("file type").is_dir() {
+            copy_dir(&item.path(), &target);
+        } else {
+            std::fs::copy(item.path(), target).expect("copy");
+        }
+    }
+}
