@@ -1,6 +1,7 @@
-//! `kill -9` of the real `isms serve` under unary and stream load at once, round after round:
-//! every acknowledged event is in the ledger at the seq and with the entry hash its receipt
-//! gave, and the whole chain verifies, after every round.
+//! `kill -9` of the real `isms serve` under unary, all-or-nothing group and stream load at once,
+//! round after round: every acknowledged event is in the ledger at the seq and with the entry
+//! hash its receipt gave, every group sent is there whole or not at all, and the whole chain
+//! verifies, after every round.
 //!
 //! 20 rounds in the test suite; `ISMS_SOAK_ROUNDS=500 cargo test --release --test soak_kill9`
 //! runs a long soak (docs/PERFORMANCE.md records the longest run).
@@ -66,6 +67,8 @@ struct Load {
     agent: SigningKey,
     round: usize,
     acks: Arc<Mutex<Vec<Acknowledged>>>,
+    /// Every all-or-nothing group sent, acknowledged or not: its event ids.
+    groups: Arc<Mutex<Vec<Vec<String>>>>,
 }
 
 impl Load {
@@ -94,6 +97,30 @@ async fn unary_load(load: Load) {
     }
 }
 
+/// Sends all-or-nothing groups of four until the connection breaks, recording every group
+/// sent and the receipts of those acknowledged.
+async fn atomic_load(load: Load) {
+    let mut client = connect(&load.url).await;
+    for g in 0.. {
+        let ids: Vec<String> = (0..4)
+            .map(|k| format!("r{}-group-{g}-{k}", load.round))
+            .collect();
+        load.groups.lock().expect("groups").push(ids.clone());
+        let events = ids.iter().map(|id| load.request(id)).collect();
+        match client
+            .append_atomic(pb::AppendAtomicRequest { events })
+            .await
+        {
+            Ok(response) => {
+                for (id, receipt) in ids.into_iter().zip(&response.get_ref().receipts) {
+                    load.acknowledged(id, receipt);
+                }
+            }
+            Err(_) => return,
+        }
+    }
+}
+
 /// Streams events until the stream breaks, recording each receipt in order.
 async fn stream_load(load: Load) {
     let mut client = connect(&load.url).await;
@@ -114,6 +141,22 @@ async fn stream_load(load: Load) {
             load.acknowledged(id(index), &receipt);
         }
         index += 1;
+    }
+}
+
+/// Every group sent is in the ledger whole or not at all.
+fn assert_groups_whole_or_absent(ledger: &Ledger, groups: &[Vec<String>], round: usize) {
+    for ids in groups {
+        let present = ids
+            .iter()
+            .filter(|id| ledger.get_by_event_id(id).expect("read").is_some())
+            .count();
+        assert!(
+            present == 0 || present == ids.len(),
+            "round {round}: {present} of the {} events of group {} are stored",
+            ids.len(),
+            ids[0]
+        );
     }
 }
 
@@ -139,7 +182,7 @@ fn assert_all_present(ledger: &Ledger, acks: &[Acknowledged], round: usize) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_under_unary_and_stream_load_never_loses_an_acknowledged_event() {
+async fn kill_9_under_load_never_loses_an_acknowledged_event_nor_splits_a_group() {
     let dir = cli_util::init_ledger();
     let data = dir.path().join("data");
     let admin = isms_cli::server::read_key_file(&data.join("admin.key")).expect("admin key");
@@ -159,38 +202,43 @@ async fn kill_9_under_unary_and_stream_load_never_loses_an_acknowledged_event() 
                 .expect("enrol the agent");
         }
         let acks = Arc::new(Mutex::new(Vec::new()));
+        let groups = Arc::new(Mutex::new(Vec::new()));
         let load = Load {
             url: server.url.clone(),
             ledger_id,
             agent: agent.clone(),
             round,
             acks: acks.clone(),
+            groups: groups.clone(),
         };
         let unary = tokio::spawn(unary_load(load.clone()));
+        let atomic = tokio::spawn(atomic_load(load.clone()));
         let stream = tokio::spawn(stream_load(load));
         tokio::time::sleep(Duration::from_millis(rng.gen_range(100..600))).await;
         server.kill9();
         let _ = tokio::time::timeout(Duration::from_secs(30), unary).await;
+        let _ = tokio::time::timeout(Duration::from_secs(30), atomic).await;
         let _ = tokio::time::timeout(Duration::from_secs(30), stream).await;
         all.extend(acks.lock().expect("acks").drain(..));
 
         let ledger = open_read_only(&data);
         assert_all_present(&ledger, &all, round);
+        assert_groups_whole_or_absent(&ledger, &groups.lock().expect("groups"), round);
         ledger
             .verify(&|_| {})
             .unwrap_or_else(|e| panic!("round {round}: the chain does not verify: {e}"));
     }
-    let unary = all
-        .iter()
-        .filter(|a| a.event_id.contains("-unary-"))
-        .count();
-    let streamed = all.len() - unary;
+    let count = |kind: &str| all.iter().filter(|a| a.event_id.contains(kind)).count();
+    let (unary, grouped) = (count("-unary-"), count("-group-"));
+    let streamed = all.len() - unary - grouped;
     eprintln!(
-        "{} rounds: {unary} unary and {streamed} streamed events acknowledged, all present",
+        "{} rounds: {unary} unary, {grouped} grouped and {streamed} streamed events \
+         acknowledged, all present; every group whole or absent",
         rounds()
     );
     assert!(
-        unary > 0 && streamed > 0,
-        "both kinds of client must have been acknowledged: {unary} unary, {streamed} streamed"
+        unary > 0 && grouped > 0 && streamed > 0,
+        "every kind of client must have been acknowledged: {unary} unary, {grouped} grouped, \
+         {streamed} streamed"
     );
 }

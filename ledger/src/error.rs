@@ -92,6 +92,15 @@ pub enum AppendError {
         /// Where the first one is.
         seq: Seq,
     },
+    /// The event passed every check, but another event of its all-or-nothing group was
+    /// refused, so none was stored. → FailedPrecondition.
+    #[error("not stored: event {first} of the same all-or-nothing group was refused ({reason})")]
+    GroupRefused {
+        /// The position in the group of the first refused event.
+        first: usize,
+        /// Why that event was refused.
+        reason: String,
+    },
     /// An erasure names an artifact that is not stored here or was already erased.
     /// → FailedPrecondition.
     #[error("artifact_erased.blake3: artifact {hash} {why}; there is nothing to erase")]
@@ -128,9 +137,10 @@ impl AppendError {
             | AppendError::BadSignature { .. } => Code::Unauthenticated,
             AppendError::RoleRequired { .. } => Code::PermissionDenied,
             AppendError::EventIdConflict { .. } => Code::AlreadyExists,
-            AppendError::Rejected(_) | AppendError::ReadOnly | AppendError::NotErasable { .. } => {
-                Code::FailedPrecondition
-            }
+            AppendError::Rejected(_)
+            | AppendError::ReadOnly
+            | AppendError::NotErasable { .. }
+            | AppendError::GroupRefused { .. } => Code::FailedPrecondition,
             AppendError::Store(_) => Code::Unavailable,
         }
     }

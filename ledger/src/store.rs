@@ -140,6 +140,14 @@ pub type Rejection = Box<dyn std::error::Error + Send + Sync>;
 pub trait Admission {
     /// Admits or refuses one event.
     fn admit(&mut self, candidate: &Candidate<'_>) -> Result<(), Rejection>;
+
+    /// Remembers the current state: an all-or-nothing group is about to be admitted. An
+    /// admission that keeps state must implement this and [`Admission::rewind`].
+    fn save(&mut self) {}
+
+    /// Returns to the state [`Admission::save`] remembered: the group was refused and none of
+    /// the events admitted since was written.
+    fn rewind(&mut self) {}
 }
 
 /// Admits everything the record rules admit.
@@ -190,6 +198,8 @@ pub enum ArtifactState {
 pub struct Prepared {
     events: Vec<SignedEvent>,
     checks: Vec<Result<(EnvelopeView, RecordAction, bool), AppendError>>,
+    /// All or nothing: if any event is refused, none is written.
+    atomic: bool,
 }
 
 impl Prepared {
@@ -204,10 +214,29 @@ impl Prepared {
     }
 
     /// Appends `other`'s events after these, so that events prepared one by one (for
-    /// example per request) can be committed as one batch.
+    /// example per request) can be committed as one batch. An all-or-nothing group is staged
+    /// on its own and never extended, nor extends another.
     pub fn extend(&mut self, other: Prepared) {
+        assert!(
+            !self.atomic && !other.atomic,
+            "an all-or-nothing group is staged alone"
+        );
         self.events.extend(other.events);
         self.checks.extend(other.checks);
+    }
+
+    /// Makes these events one all-or-nothing group: [`Ledger::stage`] checks every event, in
+    /// order, each against the state the earlier ones produce, and writes them all in one
+    /// atomic write, or, if any is refused, writes none (the others get
+    /// [`AppendError::GroupRefused`]) and rewinds the admission to where it was.
+    pub fn all_or_nothing(mut self) -> Prepared {
+        self.atomic = true;
+        self
+    }
+
+    /// Whether this is an all-or-nothing group.
+    pub fn is_atomic(&self) -> bool {
+        self.atomic
     }
 }
 
@@ -1137,7 +1166,11 @@ impl Ledger {
     /// connections prepare in parallel and hand the results to [`Ledger::commit`].
     pub fn prepare(&self, events: Vec<SignedEvent>) -> Prepared {
         let checks = self.precheck(&events);
-        Prepared { events, checks }
+        Prepared {
+            events,
+            checks,
+            atomic: false,
+        }
     }
 
     /// Appends a batch: [`Ledger::prepare`] then [`Ledger::commit`].
@@ -1181,6 +1214,7 @@ impl Ledger {
         let Prepared {
             events,
             checks: checked,
+            atomic,
         } = prepared;
         let refuse_all = |e: &dyn Fn() -> AppendError| Staged {
             results: events.iter().map(|_| Err(e())).collect(),
@@ -1212,6 +1246,9 @@ impl Ledger {
         let mut next = head.size;
         let mut prev_hash = head.last_hash;
         let keys = self.keys.read().expect("keys lock");
+        if atomic {
+            admission.save();
+        }
 
         for (i, (event, check)) in events.iter().zip(checked).enumerate() {
             let (view, action, signature_ok) = match check {
@@ -1366,14 +1403,29 @@ impl Ledger {
             .into_iter()
             .map(|r| r.expect("one result per event"))
             .collect();
-        let durable_size = |results: &[Result<Appended, AppendError>]| {
-            results
-                .iter()
-                .flatten()
-                .map(|a| a.seq.0 + 1)
-                .max()
-                .unwrap_or(0)
-        };
+        if let Some(first) = results.iter().position(Result::is_err).filter(|_| atomic) {
+            // All or nothing: nothing of the group is written, the admission forgets what it
+            // admitted, and every event that passed says why it was not stored.
+            admission.rewind();
+            let reason = match &results[first] {
+                Err(e) => e.to_string(),
+                Ok(_) => unreachable!("position found an error"),
+            };
+            for r in results.iter_mut() {
+                if matches!(r, Ok(a) if !a.duplicate) {
+                    *r = Err(AppendError::GroupRefused {
+                        first,
+                        reason: reason.clone(),
+                    });
+                }
+            }
+            let durable_size = durable_size_of(&results);
+            return Staged {
+                results,
+                durable_size,
+            };
+        }
+        let durable_size = durable_size_of;
         if next == head.size {
             let durable_size = durable_size(&results);
             return Staged {
@@ -1951,6 +2003,16 @@ pub(crate) fn sig_item<'a>(public_key: &'a [u8; 32], event: &'a SignedEvent) -> 
         signature: &event.signature,
         body: &event.body,
     }
+}
+
+/// The ledger size that must be durable before `results` are acknowledged.
+fn durable_size_of(results: &[Result<Appended, AppendError>]) -> u64 {
+    results
+        .iter()
+        .flatten()
+        .map(|a| a.seq.0 + 1)
+        .max()
+        .unwrap_or(0)
 }
 
 /// Ends an iterator after the first error it yields: sled's iterators over a damaged page

@@ -725,3 +725,76 @@ fn proofs_are_the_same_from_the_cache_and_from_sled() {
         );
     }
 }
+
+/// An admission that admits everything and counts how often it was asked to save and rewind.
+#[derive(Default)]
+struct Recording {
+    admitted: usize,
+    saved: usize,
+    rewound: usize,
+}
+
+impl ledger::Admission for Recording {
+    fn admit(&mut self, _: &ledger::Candidate<'_>) -> Result<(), ledger::Rejection> {
+        self.admitted += 1;
+        Ok(())
+    }
+
+    fn save(&mut self) {
+        self.saved += 1;
+    }
+
+    fn rewind(&mut self) {
+        self.rewound += 1;
+    }
+}
+
+#[test]
+fn an_all_or_nothing_group_with_one_refused_event_writes_nothing_and_rewinds_the_admission() {
+    let f = Fixture::new();
+    let head = f.ledger.head();
+    let stranger = key(77);
+    let events = vec![
+        f.event(&f.admin, "g-1", b"one"),
+        f.event(&stranger, "g-2", b"unknown key"),
+        f.event(&f.admin, "g-3", b"three"),
+    ];
+    let mut admission = Recording::default();
+    let staged = f
+        .ledger
+        .stage(f.ledger.prepare(events).all_or_nothing(), &mut admission);
+    assert!(matches!(
+        staged.results[0],
+        Err(AppendError::GroupRefused { first: 1, .. })
+    ));
+    assert!(matches!(
+        staged.results[1],
+        Err(AppendError::UnknownKey { .. })
+    ));
+    assert!(matches!(
+        staged.results[2],
+        Err(AppendError::GroupRefused { first: 1, .. })
+    ));
+    assert_eq!((admission.saved, admission.rewound), (1, 1));
+    assert_eq!(staged.durable_size, 0);
+    f.ledger.make_durable(head.size).unwrap();
+    assert_eq!(f.ledger.head(), head, "nothing was written");
+    assert!(f.ledger.get_by_event_id("g-1").unwrap().is_none());
+}
+
+#[test]
+fn an_all_or_nothing_group_that_passes_is_written_whole() {
+    let f = Fixture::new();
+    let events = vec![
+        f.event(&f.admin, "g-1", b"one"),
+        f.event(&f.admin, "g-2", b"two"),
+    ];
+    let mut admission = Recording::default();
+    let staged = f
+        .ledger
+        .stage(f.ledger.prepare(events).all_or_nothing(), &mut admission);
+    assert!(staged.results.iter().all(Result::is_ok));
+    assert_eq!((admission.saved, admission.rewound), (1, 0));
+    f.ledger.make_durable(staged.durable_size).unwrap();
+    assert!(f.ledger.get_by_event_id("g-2").unwrap().is_some());
+}

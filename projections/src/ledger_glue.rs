@@ -35,6 +35,14 @@ impl ledger::Admission for Validator {
         )?;
         Ok(())
     }
+
+    fn save(&mut self) {
+        Validator::save(self);
+    }
+
+    fn rewind(&mut self) {
+        Validator::rewind(self);
+    }
 }
 
 impl EntrySource for ledger::Ledger {

@@ -19,6 +19,8 @@ use crate::{
 #[derive(Clone, Debug, Default)]
 pub struct Validator {
     state: State,
+    /// The state before an all-or-nothing group, to return to if the group is refused.
+    saved: Option<State>,
 }
 
 impl Validator {
@@ -29,7 +31,19 @@ impl Validator {
 
     /// A validator that continues from `state` (e.g. `Projector::latest`).
     pub fn from_state(state: State) -> Self {
-        Self { state }
+        Self { state, saved: None }
+    }
+
+    /// Remembers the current state before an all-or-nothing group.
+    pub fn save(&mut self) {
+        self.saved = Some(self.state.clone());
+    }
+
+    /// Returns to the state [`Validator::save`] remembered (nothing if none was).
+    pub fn rewind(&mut self) {
+        if let Some(state) = self.saved.take() {
+            self.state = state;
+        }
     }
 
     /// Rebuilds the state by folding `entries` (every entry the ledger holds, in order).
@@ -38,7 +52,7 @@ impl Validator {
         for e in entries {
             fold_entry(&mut state, e.seq, e.recorded_at, &e.key_id, &e.body);
         }
-        Self { state }
+        Self { state, saved: None }
     }
 
     /// The state after every admitted event.

@@ -45,6 +45,14 @@ impl ledger::Admission for IsmsAdmission {
     fn admit(&mut self, candidate: &Candidate<'_>) -> Result<(), Rejection> {
         ledger::Admission::admit(&mut self.validator, candidate)
     }
+
+    fn save(&mut self) {
+        ledger::Admission::save(&mut self.validator);
+    }
+
+    fn rewind(&mut self) {
+        ledger::Admission::rewind(&mut self.validator);
+    }
 }
 
 /// The ledger as the projections' query engine sees it.

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use futures_util::{Stream, StreamExt};
 use isms_proto::v1 as pb;
 use isms_proto::v1::ledger_server;
-use ledger::{Appended, ArtifactHash, ArtifactState, Entry, KeyId, Ledger, Seq, SignedEvent};
+use ledger::{
+    AppendError, Appended, ArtifactHash, ArtifactState, Entry, KeyId, Ledger, Seq, SignedEvent,
+};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
@@ -24,6 +26,8 @@ pub const MAX_ARTIFACT_BYTES: u64 = 64 * 1024 * 1024;
 const CHUNK_BYTES: usize = 256 * 1024;
 /// Events read from the store per step of a Subscribe catch-up.
 const CATCH_UP_STEP: u64 = 512;
+/// Most events one AppendAtomic group may hold: one writer batch.
+const MAX_ATOMIC_EVENTS: usize = 1024;
 /// Checkpoints ListCheckpoints reads ahead of a slow reader.
 const LIST_BUFFER: usize = 64;
 /// Events a stream hands to the sequencer at once, at most.
@@ -188,6 +192,23 @@ fn results_of(ledger: &Ledger, committed: Committed) -> Vec<Result<pb::Receipt, 
         .collect()
 }
 
+/// The refusal of an all-or-nothing group: the first refused event's code, and every refused
+/// event by its place in the group.
+fn group_status(total: usize, refused: &[(usize, Status)]) -> Status {
+    let list: Vec<String> = refused
+        .iter()
+        .map(|(i, status)| format!("event {i}: {}", status.message()))
+        .collect();
+    Status::new(
+        refused[0].1.code(),
+        format!(
+            "nothing was stored: {} of the {total} events of the group were refused; {}",
+            refused.len(),
+            list.join("; ")
+        ),
+    )
+}
+
 /// One open Subscribe stream, counted in the metrics while it lives.
 struct Subscribed(Arc<Metrics>);
 
@@ -252,6 +273,66 @@ impl ledger_server::Ledger for LedgerService {
             .pop()
             .unwrap_or_else(|| Err(Status::internal("the sequencer returned no result")))
             .map(Response::new)
+    }
+
+    async fn append_atomic(
+        &self,
+        request: Request<pb::AppendAtomicRequest>,
+    ) -> Result<Response<pb::AppendAtomicResponse>, Status> {
+        let requests = request.into_inner().events;
+        if requests.is_empty() {
+            return Err(Status::invalid_argument(
+                "events: an all-or-nothing group needs at least one event",
+            ));
+        }
+        if requests.len() > MAX_ATOMIC_EVENTS {
+            return Err(Status::invalid_argument(format!(
+                "events: {} events is more than the {MAX_ATOMIC_EVENTS} one all-or-nothing group \
+                 may hold",
+                requests.len()
+            )));
+        }
+        let gate = self.auth.gate();
+        let total = requests.len();
+        let mut events = Vec::with_capacity(total);
+        let mut refused = Vec::new();
+        for (i, r) in requests.into_iter().enumerate() {
+            if let Some(key) = KeyId::from_slice(&r.key_id) {
+                gate.admit(&key)?;
+            }
+            match signed_event(r) {
+                Ok(event) => events.push(event),
+                Err(status) => refused.push((i, status)),
+            }
+        }
+        if !refused.is_empty() {
+            for (_, status) in &refused {
+                self.metrics.refused(status.code());
+            }
+            return Err(group_status(total, &refused));
+        }
+        let committed = self
+            .sequencer
+            .submit_atomic(events)
+            .await
+            .map_err(shutting_down)?;
+        let refused: Vec<(usize, Status)> = committed
+            .results
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| match r {
+                Err(AppendError::GroupRefused { .. }) | Ok(_) => None,
+                Err(e) => Some((i, append_status(e))),
+            })
+            .collect();
+        if !refused.is_empty() {
+            return Err(group_status(total, &refused));
+        }
+        spend_admitted(gate, &committed);
+        let receipts = results_of(&self.ledger, committed)
+            .into_iter()
+            .collect::<Result<Vec<_>, Status>>()?;
+        Ok(Response::new(pb::AppendAtomicResponse { receipts }))
     }
 
     type AppendStreamStream = BoxStream<pb::AppendResult>;

@@ -172,6 +172,27 @@ impl Sequencer {
         rx.await.map_err(|_| SubmitError::ShuttingDown)
     }
 
+    /// Appends `events` as one all-or-nothing group (see [`Prepared::all_or_nothing`]): staged
+    /// alone, written in one atomic write or not at all, answered once flushed.
+    pub async fn submit_atomic(&self, events: Vec<SignedEvent>) -> Result<Committed, SubmitError> {
+        if self.closing.load(Ordering::SeqCst) {
+            return Err(SubmitError::ShuttingDown);
+        }
+        let (reply, rx) = oneshot::channel();
+        let ledger = self.ledger.clone();
+        let prepared = tokio::task::spawn_blocking(move || ledger.prepare(events).all_or_nothing())
+            .await
+            .map_err(|_| SubmitError::ShuttingDown)?;
+        self.queue
+            .send(Message::Submit(Submission {
+                parts: vec![(prepared.len(), reply)],
+                prepared,
+            }))
+            .await
+            .map_err(|_| SubmitError::ShuttingDown)?;
+        rx.await.map_err(|_| SubmitError::ShuttingDown)
+    }
+
     /// Queues `events` and returns the receiver of their outcome, so a stream can keep
     /// submitting while earlier submissions are being written.
     pub async fn enqueue(
@@ -246,7 +267,7 @@ fn run(
     };
     // Ends when the sequencer is closed and the queue is drained (or every handle is
     // dropped): everything that was taken is staged, then flushed, before the thread stops.
-    loop {
+    'taking: loop {
         let mut submissions = Vec::new();
         let mut count = 0;
         if !closing.load(Ordering::SeqCst) {
@@ -276,53 +297,74 @@ fn run(
             }
             continue;
         }
-        let mut lengths = Vec::with_capacity(submissions.len());
-        let mut replies = Vec::with_capacity(submissions.len());
-        let mut batch: Option<Prepared> = None;
+        // Submissions are merged into one batch, except an all-or-nothing group, which is
+        // staged on its own so that its refusal cannot touch anyone else's events.
+        let mut runs: Vec<Vec<Submission>> = Vec::new();
         for s in submissions {
-            for (len, reply) in s.parts {
-                lengths.push(len);
-                replies.push(reply);
-            }
-            match batch.as_mut() {
-                Some(b) => b.extend(s.prepared),
-                None => batch = Some(s.prepared),
+            match runs.last_mut() {
+                Some(run) if !s.prepared.is_atomic() && !run[0].prepared.is_atomic() => run.push(s),
+                _ => runs.push(vec![s]),
             }
         }
-        let Some(batch) = batch else { continue };
-        let mut staged = ledger.stage(batch, &mut admission);
-        metrics.batch_events.observe(staged.results.len() as f64);
-        if staged
-            .results
-            .iter()
-            .any(|r| matches!(r, Err(AppendError::Store(_))))
-        {
-            // The validator admitted events the store did not keep: its state is ahead of the
-            // ledger. Rebuild it from what the ledger holds.
-            match IsmsAdmission::rebuild(&ledger) {
-                Ok(fresh) => admission = fresh,
-                Err(e) => {
-                    for r in staged.results.iter_mut() {
-                        if r.is_ok() {
-                            *r = Err(AppendError::Store(format!(
-                                "rebuilding the rules state failed: {e}"
-                            )));
-                        }
-                    }
-                }
+        for run in runs {
+            let batch = stage_run(&ledger, &mut admission, run, &metrics);
+            if to_flusher.send(batch).is_err() {
+                break 'taking;
             }
-        }
-        let batch = StagedBatch {
-            staged,
-            lengths,
-            replies,
-        };
-        if to_flusher.send(batch).is_err() {
-            break;
         }
     }
     drop(to_flusher);
     let _ = flusher.join();
+}
+
+/// Stages one run of submissions as one batch and says whom to answer.
+fn stage_run(
+    ledger: &Ledger,
+    admission: &mut IsmsAdmission,
+    run: Vec<Submission>,
+    metrics: &Metrics,
+) -> StagedBatch {
+    let mut lengths = Vec::with_capacity(run.len());
+    let mut replies = Vec::with_capacity(run.len());
+    let mut batch: Option<Prepared> = None;
+    for s in run {
+        for (len, reply) in s.parts {
+            lengths.push(len);
+            replies.push(reply);
+        }
+        match batch.as_mut() {
+            Some(b) => b.extend(s.prepared),
+            None => batch = Some(s.prepared),
+        }
+    }
+    let batch = batch.expect("a run holds at least one submission");
+    let mut staged = ledger.stage(batch, admission);
+    metrics.batch_events.observe(staged.results.len() as f64);
+    if staged
+        .results
+        .iter()
+        .any(|r| matches!(r, Err(AppendError::Store(_))))
+    {
+        // The validator admitted events the store did not keep: its state is ahead of the
+        // ledger. Rebuild it from what the ledger holds.
+        match IsmsAdmission::rebuild(ledger) {
+            Ok(fresh) => *admission = fresh,
+            Err(e) => {
+                for r in staged.results.iter_mut() {
+                    if r.is_ok() {
+                        *r = Err(AppendError::Store(format!(
+                            "rebuilding the rules state failed: {e}"
+                        )));
+                    }
+                }
+            }
+        }
+    }
+    StagedBatch {
+        staged,
+        lengths,
+        replies,
+    }
 }
 
 /// Gathers small submissions, prepares them together (one batched signature check) and hands
