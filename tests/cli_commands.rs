@@ -651,3 +651,52 @@ fn demo_then_export_verify_offline_prove_and_tamper() {
     let checked = ok(d, &["prove", "check", "--ledger-key", vkey, "c.json"]);
     assert!(checked.contains("consistency proof OK"), "{checked}");
 }
+
+/// A SoA file whose second row excludes a control without saying why.
+const SOA_WITH_ONE_BAD_ROW: &str = "soa_template:
+  organizational_controls_5:
+    \"A.5.1\":
+      control: \"Policies for information security\"
+      applicable: true
+      justification: \"Required to establish security governance\"
+      implementation: \"Policy approved by the CEO\"
+    \"A.5.7\":
+      control: \"Threat intelligence\"
+      applicable: false
+      justification: \"\"
+      implementation: \"\"
+";
+
+#[test]
+fn a_file_with_one_bad_row_stores_nothing_and_names_the_bad_row() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = Server::start(d, "data");
+    let s = server.url.as_str();
+    write(d, "soa-edge.yaml", SOA_WITH_ONE_BAD_ROW);
+    let submit = |extra: &[&str]| {
+        let mut args = vec!["submit", "--server", s, "--key", "data/admin.key"];
+        args.extend_from_slice(extra);
+        args.push("soa-edge.yaml");
+        run(d, &args)
+    };
+    let refused = submit(&[]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("1 of 2 events were refused; nothing was stored")
+            && refused.stderr.contains("justification"),
+        "{}",
+        refused.stderr
+    );
+    assert!(refused.stdout.contains("not stored"), "{}", refused.stdout);
+    // Had the good row been stored, submitting the file again would find it recorded.
+    let partial = submit(&["--partial"]);
+    assert_eq!(partial.code, 2, "the bad row is still refused");
+    assert!(
+        partial.stdout.contains("accepted") && !partial.stdout.contains("duplicate"),
+        "{}",
+        partial.stdout
+    );
+}

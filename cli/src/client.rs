@@ -164,6 +164,33 @@ impl Client {
         Ok(out)
     }
 
+    /// Signs and appends `bodies` as one all-or-nothing group (AppendAtomic): their receipts,
+    /// or, when the group was refused, one refusal per refused event by its place (nothing was
+    /// stored). Other failures (transport, a group too large) are errors.
+    pub async fn append_atomic(
+        &mut self,
+        bodies: Vec<Vec<u8>>,
+    ) -> anyhow::Result<Result<Vec<pb::Receipt>, Vec<pb::RefusedEvent>>> {
+        let key = self.key()?.clone();
+        let events: Vec<pb::AppendRequest> = bodies
+            .into_iter()
+            .map(|b| append_request(&key, b))
+            .collect();
+        match self
+            .ledger
+            .append_atomic(pb::AppendAtomicRequest { events })
+            .await
+        {
+            Ok(response) => Ok(Ok(response.into_inner().receipts)),
+            Err(status) => {
+                match <pb::AppendAtomicRefusal as prost::Message>::decode(status.details()) {
+                    Ok(refusal) if !refusal.refused.is_empty() => Ok(Err(refusal.refused)),
+                    _ => Err(status.into()),
+                }
+            }
+        }
+    }
+
     /// One entry by seq.
     pub async fn entry(&mut self, seq: u64) -> anyhow::Result<Entry> {
         let request = self.read(

@@ -35,8 +35,11 @@ const IMPORT_SLICE: usize = 256;
   findings: [{id, audit_id, grade, area, description, controls, auditee, date}]\n  \
   corrective_actions: [{id, finding_id, description, owner, root_cause, resolution, date}]\n  \
   verifications: [{action_id, effective, note, date}]\n\n\
+All the files' events are stored together or not at all (at most 1,024): one bad row stores \
+nothing and every bad row is named. --partial stores each event that passes on its own.\n\n\
 Examples:\n  isms submit --key admin.key fixtures/seed/risk_assessment.yaml \
-fixtures/seed/soa_template.yaml\n  isms submit --key auditor.key --effective 2025-03-14 findings.yaml"
+fixtures/seed/soa_template.yaml\n  isms submit --key auditor.key --effective 2025-03-14 findings.yaml\n  \
+isms submit --key agent.key --partial evidence-batch.yaml"
 )]
 pub struct SubmitArgs {
     #[command(flatten)]
@@ -48,6 +51,9 @@ pub struct SubmitArgs {
     /// The files to submit, in order.
     #[arg(required = true)]
     files: Vec<PathBuf>,
+    /// Store each event that passes on its own, instead of all or nothing.
+    #[arg(long)]
+    partial: bool,
     #[command(flatten)]
     format: FormatArgs,
 }
@@ -78,14 +84,10 @@ pub struct Outcome {
     pub result: Result<pb::Receipt, pb::AppendError>,
 }
 
-/// Signs and appends `pending` over one stream.
-pub async fn append_events(
-    client: &mut Client,
-    ledger_id: &[u8],
-    pending: Vec<Pending>,
-) -> anyhow::Result<Vec<Outcome>> {
+/// The bodies of `pending`, for this ledger, signed at client time `now`.
+fn bodies_of(ledger_id: &[u8], pending: &[Pending]) -> Vec<Vec<u8>> {
     let now = ledger::UnixMicros::now().0;
-    let bodies = pending
+    pending
         .iter()
         .map(|p| {
             let header = BodyHeader {
@@ -98,8 +100,69 @@ pub async fn append_events(
             };
             encode_to_vec(&header, &p.event)
         })
+        .collect()
+}
+
+/// Most events one all-or-nothing submission holds (the server's AppendAtomic limit).
+const MAX_ATOMIC_EVENTS: usize = 1024;
+
+/// Submits every pending event as one all-or-nothing group and reports each.
+fn submit_all_or_nothing(args: &SubmitArgs, pending: Vec<Pending>) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        pending.len() <= MAX_ATOMIC_EVENTS,
+        "{} events are more than the {MAX_ATOMIC_EVENTS} one all-or-nothing submission may \
+         hold; submit the files separately, or with --partial",
+        pending.len()
+    );
+    let answer = block_on(async {
+        let mut client = Client::connect(&args.connect).await?;
+        client.key()?;
+        let ledger_id = client.ledger_id().await?;
+        client.append_atomic(bodies_of(&ledger_id, &pending)).await
+    })??;
+    let refused_at: std::collections::HashMap<usize, pb::AppendError> = match &answer {
+        Ok(_) => Default::default(),
+        Err(refused) => refused
+            .iter()
+            .filter_map(|r| Some((r.index as usize, r.error.clone()?)))
+            .collect(),
+    };
+    let mut receipts = answer
+        .as_ref()
+        .ok()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter();
+    let outcomes: Vec<Outcome> = pending
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| Outcome {
+            kind: p.event.kind().name(),
+            entity: super::log::entity_of(&p.event),
+            event_id: p.event_id,
+            result: match (receipts.next(), refused_at.get(&i)) {
+                (Some(receipt), _) => Ok(receipt),
+                (None, Some(error)) => Err(error.clone()),
+                (None, None) => Err(pb::AppendError {
+                    code: tonic::Code::Aborted as i32,
+                    message: NOT_STORED.into(),
+                }),
+            },
+        })
         .collect();
-    let results = client.append_many(bodies).await?;
+    report(&outcomes, args.format.format())
+}
+
+/// What an event that passed, in a refused all-or-nothing submission, reports.
+const NOT_STORED: &str = "not stored: another event of this all-or-nothing submission was refused";
+
+/// Signs and appends `pending` over one stream.
+pub async fn append_events(
+    client: &mut Client,
+    ledger_id: &[u8],
+    pending: Vec<Pending>,
+) -> anyhow::Result<Vec<Outcome>> {
+    let results = client.append_many(bodies_of(ledger_id, &pending)).await?;
     Ok(pending
         .into_iter()
         .zip(results)
@@ -355,6 +418,7 @@ pub fn report(outcomes: &[Outcome], format: Format) -> anyhow::Result<()> {
                 "duplicate (already recorded)".to_string(),
             ),
             Ok(r) => (r.seq.to_string(), "accepted".to_string()),
+            Err(e) if e.message == NOT_STORED => (String::new(), "not stored".to_string()),
             Err(e) => {
                 let why = describe_refusal(e.code, &e.message);
                 refused.push(format!("{}: {why}", o.event_id));
@@ -371,10 +435,12 @@ pub fn report(outcomes: &[Outcome], format: Format) -> anyhow::Result<()> {
     }
     table.print(format);
     if !refused.is_empty() {
+        let stored = outcomes.iter().any(|o| o.result.is_ok());
         anyhow::bail!(
-            "{} of {} events were refused:\n  {}",
+            "{} of {} events were refused{}:\n  {}",
             refused.len(),
             outcomes.len(),
+            if stored { "" } else { "; nothing was stored" },
             refused.join("\n  ")
         );
     }
@@ -390,6 +456,9 @@ pub fn run(args: SubmitArgs) -> anyhow::Result<()> {
     let mut pending = Vec::new();
     for file in &args.files {
         pending.extend(pending_of(file, effective)?);
+    }
+    if !args.partial {
+        return submit_all_or_nothing(&args, pending);
     }
     let outcomes = block_on(async {
         let mut client = Client::connect(&args.connect).await?;

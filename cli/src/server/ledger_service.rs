@@ -199,13 +199,26 @@ fn group_status(total: usize, refused: &[(usize, Status)]) -> Status {
         .iter()
         .map(|(i, status)| format!("event {i}: {}", status.message()))
         .collect();
-    Status::new(
+    let details = pb::AppendAtomicRefusal {
+        refused: refused
+            .iter()
+            .map(|(i, status)| pb::RefusedEvent {
+                index: *i as u32,
+                error: Some(pb::AppendError {
+                    code: status.code() as i32,
+                    message: status.message().to_string(),
+                }),
+            })
+            .collect(),
+    };
+    Status::with_details(
         refused[0].1.code(),
         format!(
             "nothing was stored: {} of the {total} events of the group were refused; {}",
             refused.len(),
             list.join("; ")
         ),
+        prost::Message::encode_to_vec(&details).into(),
     )
 }
 
