@@ -59,6 +59,7 @@ pub fn witness_table(status: &pb::ServerStatus) -> TextTable {
         "cosigned at",
         "age",
         "behind",
+        "failures",
         "last error",
     ]);
     for w in &status.witnesses {
@@ -82,10 +83,11 @@ pub fn witness_table(status: &pb::ServerStatus) -> TextTable {
                 "-".into()
             },
             status.size.saturating_sub(w.cosigned_size).to_string(),
+            w.failures.to_string(),
             if w.last_error.is_empty() {
                 "-".into()
             } else {
-                format!("{} (failures: {})", w.last_error, w.failures)
+                w.last_error.clone()
             },
         ]);
     }
