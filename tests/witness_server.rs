@@ -131,8 +131,12 @@ async fn connect(server: &Server, ledger: &LedgerDir) -> Client {
 async fn append(client: &mut Client, ledger: &LedgerDir, tag: &str, n: usize) {
     for i in 0..n {
         let new = SigningKey::from_bytes(&[i as u8 + 100; 32]);
-        let mut body =
-            util::enroll_body(&format!("{tag}-{i}"), &new, &format!("{tag}-{i}"), &["agent"]);
+        let mut body = util::enroll_body(
+            &format!("{tag}-{i}"),
+            &new,
+            &format!("{tag}-{i}"),
+            &["agent"],
+        );
         body.ledger_id = ledger.ledger_id.clone();
         let receipt = client
             .append(body.encode_to_vec())
@@ -196,7 +200,10 @@ async fn checkpoints_carry_the_witness_cosignature_once_it_has_cosigned() {
     assert_cosigned(&ledger, &latest.note, &w.verifier);
     let listed = client.checkpoints(0).await.expect("ListCheckpoints");
     let last = listed.last().expect("checkpoints");
-    assert_eq!(last.note, latest.note, "ListCheckpoints serves the same note");
+    assert_eq!(
+        last.note, latest.note,
+        "ListCheckpoints serves the same note"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -223,7 +230,10 @@ async fn a_witness_that_comes_back_catches_up_from_its_last_size() {
     let ledger = LedgerDir::new();
     let w = WitnessDir::new("witness.test/w1", &ledger.vkey);
     let witness_server = w.start_on("127.0.0.1:0");
-    let (url, addr) = (witness_server.url.clone(), witness_server.addr().to_string());
+    let (url, addr) = (
+        witness_server.url.clone(),
+        witness_server.addr().to_string(),
+    );
     let server = ledger.serve_witnessed(&[w.flag("w1", &url)]);
     let mut client = connect(&server, &ledger).await;
     append(&mut client, &ledger, "ev", 1).await;
@@ -305,9 +315,18 @@ async fn status_shows_each_witness_last_cosigned_size_and_age() {
             .unwrap_or_else(|| panic!("no row {name} in\n{table}"))
             .to_string()
     };
-    assert!(row("up ").contains(&format!(" {} ", status["size"])), "{table}");
-    assert!(row("up ").ends_with(" -"), "no error for the witness that is up:\n{table}");
-    assert!(!row("down ").ends_with(" -"), "the error of the one down:\n{table}");
+    assert!(
+        row("up ").contains(&format!(" {} ", status["size"])),
+        "{table}"
+    );
+    assert!(
+        row("up ").ends_with(" -"),
+        "no error for the witness that is up:\n{table}"
+    );
+    assert!(
+        !row("down ").ends_with(" -"),
+        "the error of the one down:\n{table}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -30,7 +30,10 @@ fn kept_cosignatures_are_served_as_extra_lines_and_the_stored_note_is_unchanged(
     f.ledger.add_cosignatures(size, &line1).unwrap();
     // Sent again (a witness re-cosigning) and with a second witness: no line twice.
     f.ledger
-        .add_cosignatures(size, &format!("{line1}{}", cosign(&f, &w2, size, 1_700_000_001)))
+        .add_cosignatures(
+            size,
+            &format!("{line1}{}", cosign(&f, &w2, size, 1_700_000_001)),
+        )
         .unwrap();
 
     assert_eq!(f.ledger.checkpoint_at(size).unwrap().unwrap(), stored);

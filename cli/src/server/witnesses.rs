@@ -353,7 +353,9 @@ pub fn age_seconds(cosigned_at: u64) -> u64 {
 /// Parses a duration flag: a whole number followed by `ms`, `s` or `m` (`500ms`, `10s`, `2m`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(digits);
     let n: u64 = number
         .parse()
