@@ -130,7 +130,8 @@ async fn connect(server: &Server, ledger: &LedgerDir) -> Client {
 /// Appends `n` key enrolments signed by the admin; each must be acknowledged.
 async fn append(client: &mut Client, ledger: &LedgerDir, tag: &str, n: usize) {
     for i in 0..n {
-        let new = SigningKey::from_bytes(&[i as u8 + 100; 32]);
+        // A key per event: a key is enrolled once.
+        let new = SigningKey::from_bytes(blake3::hash(format!("{tag}-{i}").as_bytes()).as_bytes());
         let mut body = util::enroll_body(
             &format!("{tag}-{i}"),
             &new,
@@ -368,4 +369,50 @@ fn assert_no_duplicate_lines(note: &str) {
     unique.sort_unstable();
     unique.dedup();
     assert_eq!(unique.len(), lines.len(), "{note}");
+}
+
+/// `GET /metrics` of a server's metrics address.
+fn scrape(addr: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to /metrics");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    response
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_carry_each_witness_cosigned_size_and_age() {
+    let ledger = LedgerDir::new();
+    let w = WitnessDir::new("witness.test/w1", &ledger.vkey);
+    let witness_server = w.start_on("127.0.0.1:0");
+    let metrics = dead_url().trim_start_matches("http://").to_string();
+    let server = ledger.serve(&[
+        "--witness-interval",
+        INTERVAL,
+        "--witness",
+        &w.flag("w1", &witness_server.url),
+        "--metrics",
+        &metrics,
+    ]);
+    let mut client = connect(&server, &ledger).await;
+    append(&mut client, &ledger, "ev", 1).await;
+    let status = wait_for_status(&mut client, "the head to be cosigned", |s| {
+        witness(s, "w1").cosigned_size == s.size
+    })
+    .await;
+    let text = scrape(&metrics);
+    assert!(
+        text.contains(&format!(
+            "isms_witness_cosigned_size{{witness=\"w1\"}} {}\n",
+            status.size
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("isms_witness_cosignature_age_seconds{witness=\"w1\"} "),
+        "{text}"
+    );
 }
