@@ -34,7 +34,7 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
                 println!("ledger      {}", status.origin);
                 println!("ledger key  {}", status.ledger_key);
                 println!(
-                    "size        {} entries, latest checkpoint {}",
+                    "size        {} (latest checkpoint at {})",
                     status.size,
                     dates::show_time(status.checkpoint_time_us)
                 );
