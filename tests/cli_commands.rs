@@ -46,6 +46,7 @@ fn every_client_command_shows_an_example_in_its_help() {
         &["register"],
         &["diff"],
         &["log"],
+        &["status"],
         &["verify"],
         &["export"],
         &["prove", "inclusion"],

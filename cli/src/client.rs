@@ -235,6 +235,17 @@ impl Client {
         Ok(out)
     }
 
+    /// The server's head and where each of its witnesses stands.
+    pub async fn status(&mut self) -> anyhow::Result<pb::ServerStatus> {
+        let request = self.read(pb::GetStatusRequest {}, lm::GET_STATUS);
+        Ok(self
+            .ledger
+            .get_status(request)
+            .await
+            .context("reading the server status")?
+            .into_inner())
+    }
+
     /// The checkpoint of `size` entries (0: the latest).
     pub async fn checkpoint(&mut self, size: u64) -> anyhow::Result<pb::Checkpoint> {
         let request = self.read(pb::GetCheckpointRequest { size }, lm::GET_CHECKPOINT);

@@ -5,11 +5,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use isms_cli::server::limits::Limits;
-use isms_cli::server::{self, ServeOptions, TlsFiles};
+use isms_cli::server::witnesses::{parse_duration, WitnessConfig, WitnessSchedule};
+use isms_cli::server::{self, ServeOptions, TlsFiles, Witnessing};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -41,7 +43,10 @@ enum Command {
     },
     /// Serve the ledger over gRPC.
     #[command(
-        after_help = "Examples:\n  isms serve --data ./isms-data\n  isms serve --data ./isms-data --listen 0.0.0.0:50051 \\\n    --tls-cert server.pem --tls-key server.key --client-ca auditors-ca.pem"
+        after_help = "Examples:\n  isms serve --data ./isms-data\n  isms serve --data ./isms-data --listen 0.0.0.0:50051 \\\n    --tls-cert server.pem --tls-key server.key --client-ca auditors-ca.pem\n  \
+                      isms serve --data ./isms-data \\\n    \
+                      --witness 'w1=http://witness.example.org:7380,witness.example.org/w1+07be827a+BMqTrBcFGHBx1nuDx/8O/oEI6OxFMFdddyaHkzPb2r58' \\\n    \
+                      --witness-interval 30s --witness-step 100"
     )]
     Serve {
         /// The data folder made by `isms init`.
@@ -76,6 +81,18 @@ enum Command {
         /// Serve Prometheus metrics at http://ADDR/metrics (off when not given).
         #[arg(long, value_name = "ADDR")]
         metrics: Option<SocketAddr>,
+        /// A witness to ask for cosignatures, as NAME=URL,VKEY: a local name (for status and
+        /// metrics), the witness's URL (`http://host:port`, no comma) and its verifier key as
+        /// `isms witness init` prints it, or a file holding it. Repeatable.
+        #[arg(long = "witness", value_name = "NAME=URL,VKEY", value_parser = WitnessConfig::parse)]
+        witnesses: Vec<WitnessConfig>,
+        /// How often each witness is offered the latest checkpoint (ms, s or m).
+        #[arg(long, default_value = "10s", value_parser = parse_duration)]
+        witness_interval: Duration,
+        /// Offer a checkpoint only once the ledger grew by at least this many entries since
+        /// the witness last cosigned (1: any growth).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+        witness_step: u64,
         /// Log lines on standard error as `text` or `json` (one object a line); the level
         /// comes from RUST_LOG (default `info`).
         #[arg(long, default_value = "text", value_parser = ["text", "json"])]
@@ -163,6 +180,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             max_streams,
             rate_per_key,
             metrics,
+            witnesses,
+            witness_interval,
+            witness_step,
             log_format,
         } => {
             init_logging(&log_format);
@@ -186,6 +206,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     requests_per_key_per_second: rate_per_key,
                 },
                 metrics,
+                witnessing: Witnessing {
+                    witnesses,
+                    schedule: WitnessSchedule {
+                        interval: witness_interval,
+                        step: witness_step,
+                        ..WitnessSchedule::default()
+                    },
+                },
             };
             serve(data, options).map_err(Failure::Error)
         }

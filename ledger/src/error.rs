@@ -208,6 +208,9 @@ pub enum LedgerError {
     /// InvalidArgument.
     #[error("{0}")]
     OutOfRange(String),
+    /// A cosignature line given to keep is not a signature line. → InvalidArgument.
+    #[error(transparent)]
+    Cosignature(#[from] crate::CosignatureError),
 }
 
 impl LedgerError {
@@ -222,7 +225,9 @@ impl LedgerError {
             LedgerError::AlreadyExists(_) => Code::AlreadyExists,
             LedgerError::WrongLedgerKey { .. } => Code::PermissionDenied,
             LedgerError::NewerLayout { .. } => Code::FailedPrecondition,
-            LedgerError::InvalidGenesis(_) | LedgerError::OutOfRange(_) => Code::InvalidArgument,
+            LedgerError::InvalidGenesis(_)
+            | LedgerError::OutOfRange(_)
+            | LedgerError::Cosignature(_) => Code::InvalidArgument,
         }
     }
 }

@@ -12,10 +12,13 @@
 //! | `c` tree size(u64 BE)                | signed checkpoint note (UTF-8)          |
 //! | `k` key id(32)                       | key index record (keys.rs)              |
 //! | `x` artifact hash(32)                | seq of the erasure entry (u64 BE)       |
+//! | `w` tree size(u64 BE)                | witness cosignature lines of that checkpoint (UTF-8) |
 //! | `h`                                  | head: size(u64 BE) last hash(32) last recorded_at(i64 BE) |
 //!
 //! Only `e` and `c` are the permanent record; `i`, `m`, `k`, `x` and `h` are indexes that
-//! `verify` recomputes or checks against it. Artifact bytes live in the `artifacts` tree.
+//! `verify` recomputes or checks against it. `w` is neither: witnesses' statements about a
+//! checkpoint, kept beside its note (never merged into it) and checked by whoever trusts
+//! those witnesses. Artifact bytes live in the `artifacts` tree.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -29,6 +32,7 @@ use rand::RngCore;
 use rayon::prelude::*;
 
 use crate::checkpoint::{Checkpoint, SignedCheckpoint};
+use crate::cosignature::{add_cosignatures, SignatureLine};
 use crate::entry::{self, Entry, SignedEvent, RECORDED_AT_OFFSET};
 use crate::envelope::{EnvelopeView, Genesis, GenesisView, KeyGrant, RecordAction};
 use crate::event_index::{self, EventIndex};
@@ -48,6 +52,9 @@ const NODE: u8 = b'm';
 const CHECKPOINT: u8 = b'c';
 const KEY: u8 = b'k';
 const ERASED: u8 = b'x';
+/// Witness cosignature lines of the checkpoint of that size (`w` + size): kept apart from the
+/// ledger-signed note under `c`, which is the record and is never rewritten.
+const COSIGNATURES: u8 = b'w';
 const HEAD: &[u8] = b"h";
 /// The layout version record (u32 big-endian); absent in stores written before it existed,
 /// which are layout 1.
@@ -501,6 +508,12 @@ pub(crate) fn node_block_key(last_seq: u64) -> [u8; 9] {
 
 pub(crate) fn checkpoint_key(size: u64) -> [u8; 9] {
     let mut k = [CHECKPOINT; 9];
+    k[1..].copy_from_slice(&size.to_be_bytes());
+    k
+}
+
+pub(crate) fn cosignatures_key(size: u64) -> [u8; 9] {
+    let mut k = [COSIGNATURES; 9];
     k[1..].copy_from_slice(&size.to_be_bytes());
     k
 }
@@ -1795,6 +1808,92 @@ impl Ledger {
 
     pub(crate) fn records_tree(&self) -> &sled::Tree {
         &self.records
+    }
+
+    /// Keeps witness cosignature lines (`lines`: one `— <name> <base64>` per line, as a
+    /// witness returns them) for the stored checkpoint of `size` entries, beside its note, and
+    /// makes them durable before returning. Lines already kept are not added twice. The ledger
+    /// only checks their shape: whether a line verifies is for whoever trusts its witness
+    /// ([`crate::WitnessVerifier::verify_note`] on [`Ledger::with_cosignatures`]'s note), and a
+    /// caller should store only lines it verified. The ledger-signed note under `c` is never
+    /// rewritten.
+    pub fn add_cosignatures(&self, size: u64, lines: &str) -> Result<(), LedgerError> {
+        if self.checkpoint_at(size)?.is_none() {
+            return Err(LedgerError::OutOfRange(format!(
+                "no stored checkpoint of size {size} to add cosignatures to"
+            )));
+        }
+        let mut new = Vec::new();
+        for line in lines.lines().filter(|l| !l.is_empty()) {
+            new.push(SignatureLine::parse(line)?.to_line());
+        }
+        self.records
+            .fetch_and_update(cosignatures_key(size), |old| {
+                let mut kept = old
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+                    .unwrap_or_default();
+                for line in &new {
+                    if !kept.lines().any(|l| format!("{l}\n") == *line) {
+                        kept.push_str(line);
+                    }
+                }
+                Some(kept.into_bytes())
+            })?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The witness cosignature lines kept for the checkpoint of `size` entries, each ending in
+    /// a newline; empty when none was kept.
+    pub fn cosignatures(&self, size: u64) -> Result<String, LedgerError> {
+        match self.records.get(cosignatures_key(size))? {
+            None => Ok(String::new()),
+            Some(v) => String::from_utf8(v.to_vec()).map_err(|_| LedgerError::Corrupt {
+                seq: size.saturating_sub(1),
+                what: format!("the cosignatures of checkpoint {size} are not UTF-8"),
+            }),
+        }
+    }
+
+    /// `checkpoint` with the cosignature lines kept for its size added as extra signature
+    /// lines of its note (what readers are served; `SignedCheckpoint::verify` ignores them,
+    /// `WitnessVerifier::verify_note` checks them). Unchanged when none was kept.
+    pub fn with_cosignatures(
+        &self,
+        mut checkpoint: SignedCheckpoint,
+    ) -> Result<SignedCheckpoint, LedgerError> {
+        let lines = self.cosignatures(checkpoint.checkpoint.size)?;
+        if !lines.is_empty() {
+            checkpoint.note = add_cosignatures(&checkpoint.note, &lines)?;
+        }
+        Ok(checkpoint)
+    }
+
+    /// The largest checkpoint size with a kept cosignature line that `by` accepts (e.g.
+    /// [`crate::WitnessVerifier::names`]), and that line. Scans the kept cosignatures from the
+    /// largest size down: a ledger server learns from it where each witness stood before a
+    /// restart.
+    pub fn latest_cosignature(
+        &self,
+        by: impl Fn(&SignatureLine) -> bool,
+    ) -> Result<Option<(u64, SignatureLine)>, LedgerError> {
+        for item in self
+            .records
+            .range(cosignatures_key(0)..=cosignatures_key(u64::MAX))
+            .rev()
+        {
+            let (key, value) = item?;
+            let size = be_u64(&key[1..]).unwrap_or(0);
+            let text = String::from_utf8_lossy(&value);
+            for line in text.lines() {
+                if let Ok(parsed) = SignatureLine::parse(line) {
+                    if by(&parsed) {
+                        return Ok(Some((size, parsed)));
+                    }
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// Flushes everything to disk (appends already do; this is for derived trees).

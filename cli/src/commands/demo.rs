@@ -937,6 +937,7 @@ async fn demo(dir: &Path) -> anyhow::Result<()> {
             tls: None,
             limits: crate::server::limits::Limits::default(),
             metrics: None,
+            witnessing: Default::default(),
         },
     )
     .await?;

@@ -9,6 +9,7 @@ pub mod log;
 pub mod prove;
 pub mod registers;
 pub mod report;
+pub mod status;
 pub mod submit;
 pub mod verify;
 pub mod witness;
@@ -62,6 +63,8 @@ pub enum ClientCommand {
     Prove(prove::ProveCommand),
     /// Write a self-contained HTML report of the ISMS as of a date.
     Report(report::ReportArgs),
+    /// The server's head and where each witness stands (last cosigned size, age, errors).
+    Status(status::StatusArgs),
     /// Build a year of realistic ISMS activity in a fresh folder and show it.
     Demo(demo::DemoArgs),
 }
@@ -79,6 +82,7 @@ pub fn run(command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Export(a) => verify::run_export(a),
         ClientCommand::Prove(c) => prove::run(c),
         ClientCommand::Report(a) => report::run(a),
+        ClientCommand::Status(a) => status::run(a),
         ClientCommand::Demo(a) => demo::run(a),
     }
 }

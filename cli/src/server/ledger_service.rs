@@ -19,6 +19,7 @@ use super::limits::{self, Gate};
 use super::metrics::Metrics;
 use super::sequencer::{Committed, Sequencer};
 use super::status::{append_status, ledger_status};
+use super::witnesses::{age_seconds, Witnesses};
 
 /// Largest artifact PutArtifact takes (the store keeps each artifact as one value).
 pub const MAX_ARTIFACT_BYTES: u64 = 64 * 1024 * 1024;
@@ -55,6 +56,8 @@ pub mod method {
     pub const PUT_ARTIFACT: &str = "/isms.ledger.v1.Ledger/PutArtifact";
     /// `GetArtifact`.
     pub const GET_ARTIFACT: &str = "/isms.ledger.v1.Ledger/GetArtifact";
+    /// `GetStatus`.
+    pub const GET_STATUS: &str = "/isms.ledger.v1.Ledger/GetStatus";
 }
 
 /// The Ledger service.
@@ -65,16 +68,18 @@ pub struct LedgerService {
     auth: Arc<ReadAuth>,
     shutdown: watch::Receiver<bool>,
     metrics: Arc<Metrics>,
+    witnesses: Witnesses,
 }
 
 impl LedgerService {
-    /// A service over `ledger`, appending through `sequencer`.
+    /// A service over `ledger`, appending through `sequencer`; GetStatus reports `witnesses`.
     pub fn new(
         ledger: Arc<Ledger>,
         sequencer: Sequencer,
         auth: Arc<ReadAuth>,
         shutdown: watch::Receiver<bool>,
         metrics: Arc<Metrics>,
+        witnesses: Witnesses,
     ) -> Self {
         LedgerService {
             ledger,
@@ -82,8 +87,20 @@ impl LedgerService {
             auth,
             shutdown,
             metrics,
+            witnesses,
         }
     }
+}
+
+/// A stored checkpoint as readers get it: its note with the witness cosignatures the ledger
+/// keeps for that size as extra signature lines.
+fn cosigned(
+    ledger: &Ledger,
+    checkpoint: Result<ledger::SignedCheckpoint, ledger::LedgerError>,
+) -> Result<ledger::SignedCheckpoint, Status> {
+    checkpoint
+        .and_then(|c| ledger.with_cosignatures(c))
+        .map_err(|e| ledger_status(&e))
 }
 
 /// Checks the shape of a submitted event (lengths of key id and signature).
@@ -178,9 +195,7 @@ fn results_of(ledger: &Ledger, committed: Committed) -> Vec<Result<pb::Receipt, 
                 Err(e) => Err(ledger_status(e)),
             },
             Ok(appended) => {
-                let covering = ledger
-                    .covering_checkpoint(appended.seq)
-                    .map_err(|e| ledger_status(&e))?;
+                let covering = cosigned(ledger, ledger.covering_checkpoint(appended.seq))?;
                 let size = covering.checkpoint.size;
                 let path = ledger
                     .inclusion_proof(appended.seq, size)
@@ -525,12 +540,14 @@ impl ledger_server::Ledger for LedgerService {
     ) -> Result<Response<pb::Checkpoint>, Status> {
         self.auth.check(&request, method::GET_CHECKPOINT)?;
         let size = request.into_inner().size;
-        let checkpoint = if size == 0 {
-            self.ledger.latest_checkpoint()
-        } else {
-            self.ledger.checkpoint_for_size(size)
-        }
-        .map_err(|e| ledger_status(&e))?;
+        let checkpoint = cosigned(
+            &self.ledger,
+            if size == 0 {
+                self.ledger.latest_checkpoint()
+            } else {
+                self.ledger.checkpoint_for_size(size)
+            },
+        )?;
         Ok(Response::new(checkpoint_message(checkpoint)))
     }
 
@@ -561,9 +578,7 @@ impl ledger_server::Ledger for LedgerService {
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             for checkpoint in ledger.checkpoints_in(request.from_size..=to) {
-                let item = checkpoint
-                    .map(checkpoint_message)
-                    .map_err(|e| ledger_status(&e));
+                let item = cosigned(&ledger, checkpoint).map(checkpoint_message);
                 if tx.blocking_send(item).is_err() {
                     return;
                 }
@@ -591,10 +606,7 @@ impl ledger_server::Ledger for LedgerService {
             .get(Seq(request.seq))
             .map_err(|e| ledger_status(&e))?
             .ok_or_else(|| Status::not_found(format!("seq: no entry at seq {}", request.seq)))?;
-        let checkpoint = self
-            .ledger
-            .checkpoint_for_size(size)
-            .map_err(|e| ledger_status(&e))?;
+        let checkpoint = cosigned(&self.ledger, self.ledger.checkpoint_for_size(size))?;
         Ok(Response::new(pb::InclusionProof {
             seq: request.seq,
             tree_size: size,
@@ -623,20 +635,59 @@ impl ledger_server::Ledger for LedgerService {
             .ledger
             .consistency_proof(request.old_size, new_size)
             .map_err(|e| ledger_status(&e))?;
-        let old = self
-            .ledger
-            .checkpoint_for_size(request.old_size)
-            .map_err(|e| ledger_status(&e))?;
-        let new = self
-            .ledger
-            .checkpoint_for_size(new_size)
-            .map_err(|e| ledger_status(&e))?;
+        let old = cosigned(
+            &self.ledger,
+            self.ledger.checkpoint_for_size(request.old_size),
+        )?;
+        let new = cosigned(&self.ledger, self.ledger.checkpoint_for_size(new_size))?;
         Ok(Response::new(pb::ConsistencyProof {
             old_size: request.old_size,
             new_size,
             path: path.into_iter().map(|h| h.to_vec()).collect(),
             old_checkpoint: old.note,
             new_checkpoint: new.note,
+        }))
+    }
+
+    async fn get_status(
+        &self,
+        request: Request<pb::GetStatusRequest>,
+    ) -> Result<Response<pb::ServerStatus>, Status> {
+        self.auth.check(&request, method::GET_STATUS)?;
+        let head = self.ledger.head();
+        let now_us = ledger::UnixMicros::now().0;
+        let witnesses = self
+            .witnesses
+            .reports()
+            .into_iter()
+            .map(|r| {
+                let (size, at) = r.cosigned.unwrap_or((0, 0));
+                pb::WitnessStatus {
+                    name: r.name,
+                    url: r.url,
+                    witness_key: r.witness_key,
+                    cosigned_size: size,
+                    cosigned_at: at,
+                    age_seconds: if r.cosigned.is_some() {
+                        age_seconds(at)
+                    } else {
+                        0
+                    },
+                    last_error: r.last_error.unwrap_or_default(),
+                    failures: r.failures,
+                }
+            })
+            .collect();
+        Ok(Response::new(pb::ServerStatus {
+            origin: self.ledger.origin().to_string(),
+            ledger_key: ledger::checkpoint::verifier_key(
+                self.ledger.origin(),
+                &self.ledger.public_key(),
+            ),
+            size: head.size,
+            checkpoint_time_us: head.last_recorded_at.0,
+            now_us,
+            witnesses,
         }))
     }
 

@@ -21,11 +21,20 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 
+use super::witnesses::{age_seconds, WitnessReport, Witnesses};
+
 /// The label of a refusal: its gRPC code, as grpcurl prints it (`INVALID_ARGUMENT`).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RefusalLabels {
     /// The gRPC status code name.
     pub code: String,
+}
+
+/// The label of a witness's gauges: the name given with `--witness`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WitnessLabels {
+    /// The witness's local name.
+    pub witness: String,
 }
 
 /// Every metric the server keeps.
@@ -46,6 +55,8 @@ pub struct Metrics {
     checkpoint_age_seconds: Gauge,
     store_bytes: Gauge,
     queue_depth: Gauge,
+    witness_cosigned_size: Family<WitnessLabels, Gauge>,
+    witness_cosignature_age_seconds: Family<WitnessLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -108,6 +119,18 @@ impl Metrics {
             "Submissions waiting for the writer",
             queue_depth.clone(),
         );
+        let witness_cosigned_size = Family::<WitnessLabels, Gauge>::default();
+        registry.register(
+            "witness_cosigned_size",
+            "Size of the largest checkpoint each witness cosigned (0 until it cosigns one)",
+            witness_cosigned_size.clone(),
+        );
+        let witness_cosignature_age_seconds = Family::<WitnessLabels, Gauge>::default();
+        registry.register(
+            "witness_cosignature_age_seconds",
+            "Seconds since the timestamp of each witness's latest cosignature (absent until it cosigns one)",
+            witness_cosignature_age_seconds.clone(),
+        );
         Metrics {
             registry,
             events_appended,
@@ -119,6 +142,8 @@ impl Metrics {
             checkpoint_age_seconds,
             store_bytes,
             queue_depth,
+            witness_cosigned_size,
+            witness_cosignature_age_seconds,
         }
     }
 
@@ -132,7 +157,7 @@ impl Metrics {
     }
 
     /// The text a scrape gets, with the ledger's facts read now.
-    pub fn render(&self, ledger: &Ledger, queue_depth: u64) -> String {
+    pub fn render(&self, ledger: &Ledger, queue_depth: u64, witnesses: &[WitnessReport]) -> String {
         let head = ledger.head();
         self.entries.set(saturating_i64(head.size));
         let age_us = UnixMicros::now().0.saturating_sub(head.last_recorded_at.0);
@@ -140,6 +165,20 @@ impl Metrics {
         self.store_bytes
             .set(saturating_i64(ledger.store_size_bytes().unwrap_or(0)));
         self.queue_depth.set(saturating_i64(queue_depth));
+        for report in witnesses {
+            let labels = WitnessLabels {
+                witness: report.name.clone(),
+            };
+            let (size, at) = report.cosigned.unwrap_or((0, 0));
+            self.witness_cosigned_size
+                .get_or_create(&labels)
+                .set(saturating_i64(size));
+            if report.cosigned.is_some() {
+                self.witness_cosignature_age_seconds
+                    .get_or_create(&labels)
+                    .set(saturating_i64(age_seconds(at)));
+            }
+        }
         let mut text = String::new();
         encode(&mut text, &self.registry).expect("writing to a String cannot fail");
         text
@@ -194,19 +233,25 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     ledger: Arc<Ledger>,
     queue_depth: impl Fn() -> u64 + Send + Sync + 'static,
+    witnesses: Witnesses,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<SocketAddr> {
     let queue_depth = Arc::new(queue_depth);
     let app = axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
-            let (metrics, ledger, queue_depth) =
-                (metrics.clone(), ledger.clone(), queue_depth.clone());
+            let (metrics, ledger, queue_depth, witnesses) = (
+                metrics.clone(),
+                ledger.clone(),
+                queue_depth.clone(),
+                witnesses.clone(),
+            );
             async move {
-                let text =
-                    tokio::task::spawn_blocking(move || metrics.render(&ledger, queue_depth()))
-                        .await
-                        .unwrap_or_default();
+                let text = tokio::task::spawn_blocking(move || {
+                    metrics.render(&ledger, queue_depth(), &witnesses.reports())
+                })
+                .await
+                .unwrap_or_default();
                 (
                     [(
                         axum::http::header::CONTENT_TYPE,

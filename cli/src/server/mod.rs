@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod registers_service;
 pub mod sequencer;
 pub mod status;
+pub mod witnesses;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -35,6 +36,7 @@ use self::limits::{Gate, Limits};
 use self::metrics::Metrics;
 use self::registers_service::RegistersService;
 use self::sequencer::Sequencer;
+use self::witnesses::{WitnessConfig, WitnessSchedule, Witnesses};
 
 /// The file in the data folder holding the ledger's checkpoint-signing key (hex seed).
 pub const LEDGER_KEY_FILE: &str = "ledger.key";
@@ -67,6 +69,17 @@ pub struct ServeOptions {
     pub limits: Limits,
     /// Where to serve Prometheus metrics (`/metrics`); none when absent.
     pub metrics: Option<SocketAddr>,
+    /// The witnesses to ask for cosignatures, and when.
+    pub witnessing: Witnessing,
+}
+
+/// The witnesses a server asks for cosignatures (none by default) and when it asks them.
+#[derive(Clone, Debug, Default)]
+pub struct Witnessing {
+    /// One per `--witness`.
+    pub witnesses: Vec<WitnessConfig>,
+    /// `--witness-interval`, `--witness-step` and the timeouts.
+    pub schedule: WitnessSchedule,
 }
 
 /// Reads a hex-encoded 32-byte ed25519 seed from `path`.
@@ -138,6 +151,14 @@ pub async fn start(ledger: Arc<Ledger>, options: ServeOptions) -> anyhow::Result
         gate,
     ));
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    // Off the write path: the tasks read the durable head and nothing waits on them.
+    let witnesses = Witnesses::start(
+        ledger.clone(),
+        options.witnessing.witnesses.clone(),
+        options.witnessing.schedule,
+        shutdown_rx.clone(),
+    )
+    .await?;
 
     let ledger_service = LedgerService::new(
         ledger.clone(),
@@ -145,6 +166,7 @@ pub async fn start(ledger: Arc<Ledger>, options: ServeOptions) -> anyhow::Result
         auth.clone(),
         shutdown_rx.clone(),
         metrics.clone(),
+        witnesses.clone(),
     );
     let metrics_addr = match options.metrics {
         Some(addr) => {
@@ -155,6 +177,7 @@ pub async fn start(ledger: Arc<Ledger>, options: ServeOptions) -> anyhow::Result
                     metrics.clone(),
                     ledger.clone(),
                     move || queue.queue_depth(),
+                    witnesses.clone(),
                     shutdown_rx.clone(),
                 )
                 .await?,
@@ -249,6 +272,7 @@ pub async fn start(ledger: Arc<Ledger>, options: ServeOptions) -> anyhow::Result
         };
         sequencer.close();
         drop(sequencer);
+        witnesses.stop().await;
         tokio::task::spawn_blocking(move || {
             writer.join();
             ledger.flush()

@@ -169,7 +169,7 @@ impl WitnessClient {
                 let response = self.client.request(request).await.map_err(|e| {
                     WitnessClientError::Transport {
                         url: url.clone(),
-                        why: format!("{e:#}"),
+                        why: with_causes(&e),
                     }
                 })?;
                 let status = response.status();
@@ -218,6 +218,19 @@ impl WitnessClient {
             }),
         }
     }
+}
+
+/// An error and its causes, `outer: inner: ...`: hyper-util's own message ("client error
+/// (Connect)") does not say that the connection was refused or timed out; its sources do.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// One `add-checkpoint` request to the witness at `url` with the default [`Timeouts`] (a new
