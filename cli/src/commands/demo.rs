@@ -827,7 +827,7 @@ fn prepare(dir: &Path, force: bool) -> anyhow::Result<()> {
                 dir.display()
             );
         }
-        for sub in ["data", "keys"] {
+        for sub in ["data", "keys", "witness"] {
             let p = dir.join(sub);
             if p.exists() {
                 std::fs::remove_dir_all(&p).with_context(|| format!("removing {}", p.display()))?;
@@ -929,6 +929,17 @@ async fn demo(dir: &Path) -> anyhow::Result<()> {
     .context("creating the demo ledger")?;
     let ledger = Arc::new(ledger);
     let listen: SocketAddr = "127.0.0.1:0".parse().expect("an address");
+    // An independent witness beside the server, as an auditor would run one: it cosigns each
+    // checkpoint it is offered only if it extends what it cosigned before.
+    let witness_dir = dir.join("witness");
+    let witness = crate::witness::init(&witness_dir, "witness.auditor.example/demo")
+        .context("creating the demo witness")?;
+    crate::witness::add_ledger(
+        &witness_dir,
+        &ledger::checkpoint::verifier_key(ledger.origin(), &ledger.public_key()),
+    )?;
+    let witness_server =
+        crate::witness::http::start(Arc::new(crate::witness::open(&witness_dir)?), listen).await?;
     let running = server::start(
         ledger.clone(),
         ServeOptions {
@@ -937,17 +948,30 @@ async fn demo(dir: &Path) -> anyhow::Result<()> {
             tls: None,
             limits: crate::server::limits::Limits::default(),
             metrics: None,
-            witnessing: Default::default(),
+            witnessing: crate::server::Witnessing {
+                witnesses: vec![crate::server::witnesses::WitnessConfig {
+                    name: "auditor".into(),
+                    url: format!("http://{}", witness_server.addr),
+                    verifier: witness.clone(),
+                }],
+                schedule: crate::server::witnesses::WitnessSchedule {
+                    interval: std::time::Duration::from_millis(200),
+                    ..Default::default()
+                },
+            },
         },
     )
     .await?;
     let url = format!("http://{}", running.addr);
     println!(
-        "isms demo: ledger in {}, server on {url} (in-process)",
-        data.display()
+        "isms demo: ledger in {}, server on {url} (in-process), witness {} on http://{}",
+        data.display(),
+        witness,
+        witness_server.addr
     );
     let result = drive(dir, &url, &clock, ciso_key, &ledger_key).await;
     running.shutdown().await?;
+    witness_server.shutdown().await?;
     result
 }
 
@@ -1050,6 +1074,25 @@ async fn drive(
         )),
         &ledger_key.verifying_key(),
     );
+    // The witness is offered the latest checkpoint every 200 ms; wait (a bounded while) until
+    // it has cosigned the whole year, so the report can say so.
+    let head = reader.status().await?.size;
+    let mut witnessed = Vec::new();
+    for _ in 0..100 {
+        let status = reader.status().await?;
+        if status.witnesses.iter().all(|w| w.cosigned_size >= head) {
+            witnessed = super::report::witnessed_lines(reader).await;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    println!();
+    if witnessed.is_empty() {
+        println!("the witness has not cosigned the latest checkpoint yet");
+    }
+    for line in &witnessed {
+        println!("witnessed: {line}");
+    }
     let (verified, _) = verify_server(reader, Some(ledger_key.verifying_key())).await?;
     println!();
     match &verified {

@@ -61,6 +61,7 @@ pub async fn build(
             (summary, v.checkpoint.note.clone())
         })
         .map_err(|e| e.to_string());
+    let witnessed = witnessed_lines(client).await;
     Ok(render(&ReportData {
         ledger,
         as_of: dates::show_time(risks.now_us),
@@ -72,7 +73,33 @@ pub async fn build(
         actions: actions.table,
         readiness: readiness.table,
         verification,
+        witnessed,
     }))
+}
+
+/// One sentence per witness that cosigned a checkpoint, from the server's status: which
+/// entries existed no later than when, by whom.
+pub async fn witnessed_lines(client: &mut Client) -> Vec<String> {
+    let Ok(status) = client.status().await else {
+        return Vec::new();
+    };
+    status
+        .witnesses
+        .iter()
+        .filter(|w| w.cosigned_size > 0)
+        .map(|w| {
+            let at = i64::try_from(w.cosigned_at)
+                .unwrap_or(i64::MAX / 1_000_000)
+                .saturating_mul(1_000_000);
+            format!(
+                "entries 0..={} existed no later than {}: cosigned by witness {} ({})",
+                w.cosigned_size - 1,
+                dates::show_time(at),
+                w.name,
+                w.witness_key
+            )
+        })
+        .collect()
 }
 
 /// Runs `isms report`.

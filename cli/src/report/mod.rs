@@ -41,6 +41,8 @@ pub struct ReportData {
     pub readiness: TextTable,
     /// Ok(summary lines, checkpoint note) or Err(why verification failed).
     pub verification: Result<(String, String), String>,
+    /// What independent witnesses cosigned, one sentence each (empty: none has).
+    pub witnessed: Vec<String>,
 }
 
 /// HTML-escapes text.
@@ -263,6 +265,22 @@ pub fn render(data: &ReportData) -> String {
             );
         }
     }
+    html.push_str("<h3>Witnessed</h3>");
+    if data.witnessed.is_empty() {
+        html.push_str(
+            "<p class=\"verified bad\">No independent witness has cosigned a checkpoint of this \
+             ledger: its recorded times rest on the operator's word alone.</p>",
+        );
+    } else {
+        html.push_str("<ul class=\"witnessed\">");
+        for line in &data.witnessed {
+            let _ = write!(html, "<li>{}</li>", esc(line));
+        }
+        html.push_str(
+            "</ul><p>As the server reports its witnesses' cosignatures; an auditor checks them with \
+             <code>isms verify --witness-key</code>.</p>",
+        );
+    }
     html.push_str("<h2>Risk register</h2>");
     html.push_str(&html_table(&data.risks, &["status"]));
     html.push_str("<h2>Findings</h2>");
@@ -319,6 +337,7 @@ mod tests {
             actions: TextTable::default(),
             readiness: TextTable::default(),
             verification: Err("entry 3 altered".into()),
+            witnessed: Vec::new(),
         });
         assert!(html.contains("Example &lt;Ltd&gt;"));
         assert!(html.contains("#d62839") && html.contains("#3aaa5c") && html.contains("#f6be00"));
