@@ -178,18 +178,7 @@ impl Sequencer {
         if self.closing.load(Ordering::SeqCst) {
             return Err(SubmitError::ShuttingDown);
         }
-        let (reply, rx) = oneshot::channel();
-        let ledger = self.ledger.clone();
-        let prepared = tokio::task::spawn_blocking(move || ledger.prepare(events).all_or_nothing())
-            .await
-            .map_err(|_| SubmitError::ShuttingDown)?;
-        self.queue
-            .send(Message::Submit(Submission {
-                parts: vec![(prepared.len(), reply)],
-                prepared,
-            }))
-            .await
-            .map_err(|_| SubmitError::ShuttingDown)?;
+        let rx = self.prepare_and_queue(events, true).await?;
         rx.await.map_err(|_| SubmitError::ShuttingDown)
     }
 
@@ -202,8 +191,8 @@ impl Sequencer {
         if self.closing.load(Ordering::SeqCst) {
             return Err(SubmitError::ShuttingDown);
         }
-        let (reply, rx) = oneshot::channel();
         if events.len() <= SMALL_SUBMISSION {
+            let (reply, rx) = oneshot::channel();
             // Gathered with other small submissions, so their signatures are checked in one
             // batch instead of one by one.
             self.small
@@ -212,12 +201,28 @@ impl Sequencer {
                 .map_err(|_| SubmitError::ShuttingDown)?;
             return Ok(rx);
         }
-        // A large submission is prepared on the blocking pool, where prepare spreads over
-        // every core.
+        self.prepare_and_queue(events, false).await
+    }
+
+    /// Prepares `events` on the blocking pool, where prepare spreads over every core (as one
+    /// all-or-nothing group when `atomic`), and queues them for the writer as one submission.
+    async fn prepare_and_queue(
+        &self,
+        events: Vec<SignedEvent>,
+        atomic: bool,
+    ) -> Result<oneshot::Receiver<Committed>, SubmitError> {
+        let (reply, rx) = oneshot::channel();
         let ledger = self.ledger.clone();
-        let prepared = tokio::task::spawn_blocking(move || ledger.prepare(events))
-            .await
-            .map_err(|_| SubmitError::ShuttingDown)?;
+        let prepared = tokio::task::spawn_blocking(move || {
+            let prepared = ledger.prepare(events);
+            if atomic {
+                prepared.all_or_nothing()
+            } else {
+                prepared
+            }
+        })
+        .await
+        .map_err(|_| SubmitError::ShuttingDown)?;
         self.queue
             .send(Message::Submit(Submission {
                 parts: vec![(prepared.len(), reply)],
