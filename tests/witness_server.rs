@@ -183,8 +183,17 @@ fn assert_cosigned(ledger: &LedgerDir, note: &str, verifier: &WitnessVerifier) {
         .unwrap_or_else(|e| panic!("{e}: the note is\n{note}"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn checkpoints_carry_the_witness_cosignature_once_it_has_cosigned() {
+/// A ledger server with one witness (`w1`) up, two events appended, and the head cosigned.
+struct Cosigned {
+    ledger: LedgerDir,
+    w: WitnessDir,
+    witness_server: Server,
+    server: Server,
+    client: Client,
+    status: pb::ServerStatus,
+}
+
+async fn cosigned_head() -> Cosigned {
     let ledger = LedgerDir::new();
     let w = WitnessDir::new("witness.test/w1", &ledger.vkey);
     let witness_server = w.start_on("127.0.0.1:0");
@@ -195,6 +204,27 @@ async fn checkpoints_carry_the_witness_cosignature_once_it_has_cosigned() {
         witness(s, "w1").cosigned_size == s.size
     })
     .await;
+    Cosigned {
+        ledger,
+        w,
+        witness_server,
+        server,
+        client,
+        status,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_carry_the_witness_cosignature_once_it_has_cosigned() {
+    // Every server is bound, not left to `..`, so none is stopped before the test ends.
+    let Cosigned {
+        ledger,
+        w,
+        witness_server: _witness_server,
+        server: _server,
+        mut client,
+        status,
+    } = cosigned_head().await;
 
     let latest = client.checkpoint(0).await.expect("GetCheckpoint");
     assert_eq!(latest.size, status.size);
@@ -332,16 +362,14 @@ async fn status_shows_each_witness_last_cosigned_size_and_age() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cosignatures_survive_a_server_restart() {
-    let ledger = LedgerDir::new();
-    let w = WitnessDir::new("witness.test/w1", &ledger.vkey);
-    let witness_server = w.start_on("127.0.0.1:0");
-    let server = ledger.serve_witnessed(&[w.flag("w1", &witness_server.url)]);
-    let mut client = connect(&server, &ledger).await;
-    append(&mut client, &ledger, "ev", 2).await;
-    let cosigned = wait_for_status(&mut client, "the head to be cosigned", |s| {
-        witness(s, "w1").cosigned_size == s.size
-    })
-    .await;
+    let Cosigned {
+        ledger,
+        w,
+        witness_server,
+        server,
+        client: _client,
+        status: cosigned,
+    } = cosigned_head().await;
     let before = witness(&cosigned, "w1").clone();
     server.kill9();
     witness_server.kill9();
