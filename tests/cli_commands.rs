@@ -31,31 +31,46 @@ fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).expect("writing a test file");
 }
 
+/// The subcommands `isms <path> --help` lists under "Commands:" (without `help`).
+fn subcommands(dir: &Path, path: &[String]) -> Vec<String> {
+    let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+    args.push("--help");
+    let out = ok(dir, &args);
+    out.lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every command, found from `isms --help` downwards (so a new one cannot be forgotten), has
+/// an example in its help.
 #[test]
-fn every_client_command_shows_an_example_in_its_help() {
+fn every_command_shows_an_example_in_its_help() {
     let dir = tempfile::tempdir().expect("temp dir");
-    for cmd in [
-        &["init"][..],
-        &["serve"],
-        &["key", "new"],
-        &["key", "enroll"],
-        &["key", "revoke"],
-        &["key", "list"],
-        &["submit"],
-        &["evidence", "add"],
-        &["register"],
-        &["diff"],
-        &["log"],
-        &["status"],
-        &["verify"],
-        &["export"],
-        &["prove", "inclusion"],
-        &["prove", "consistency"],
-        &["prove", "check"],
-        &["report"],
-        &["demo"],
-    ] {
-        let mut args = cmd.to_vec();
+    let mut pending: Vec<Vec<String>> = vec![Vec::new()];
+    let mut leaves = Vec::new();
+    while let Some(path) = pending.pop() {
+        let children = subcommands(dir.path(), &path);
+        if children.is_empty() {
+            leaves.push(path);
+        } else {
+            for child in children {
+                let mut next = path.clone();
+                next.push(child);
+                pending.push(next);
+            }
+        }
+    }
+    assert!(
+        leaves.len() >= 20,
+        "the command tree was not read: {leaves:?}"
+    );
+    for cmd in leaves {
+        let mut args: Vec<&str> = cmd.iter().map(String::as_str).collect();
         args.push("--help");
         let out = ok(dir.path(), &args);
         assert!(
