@@ -2,6 +2,7 @@
 //! of `isms serve` except `key new`, `verify --offline` and `demo`. main.rs flattens
 //! [`ClientCommand`] into its own subcommands and maps [`VerificationFailed`] to exit code 1.
 
+pub mod backup;
 pub mod demo;
 pub mod evidence;
 pub mod keys;
@@ -65,6 +66,9 @@ pub enum ClientCommand {
     Report(report::ReportArgs),
     /// The server's head and where each witness stands (last cosigned size, age, errors).
     Status(status::StatusArgs),
+    /// Take a consistent backup of a live ledger (or of a data folder): entries, checkpoints
+    /// with cosignatures, keys and artifacts.
+    Backup(backup::BackupArgs),
     /// Build a year of realistic ISMS activity in a fresh folder and show it.
     Demo(demo::DemoArgs),
 }
@@ -73,6 +77,7 @@ pub enum ClientCommand {
 pub fn run(command: ClientCommand) -> anyhow::Result<()> {
     match command {
         ClientCommand::Key(c) => keys::run(c),
+        ClientCommand::Backup(a) => backup::run_backup(a),
         ClientCommand::Submit(a) => submit::run(a),
         ClientCommand::Evidence(c) => evidence::run(c),
         ClientCommand::Register(a) => registers::run_register(a),
