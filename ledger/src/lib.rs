@@ -29,9 +29,9 @@ pub use error::{AppendError, Code, LedgerError};
 pub use keys::KeyRecord;
 pub use receipt::{Receipt, ReceiptError};
 pub use store::{
-    genesis_body, origin_of, Admission, AdmitAll, Appended, ArtifactState, Candidate, Clock, Head,
-    Ledger, LedgerConfig, Prepared, Rejection, Staged, SystemClock, ACKNOWLEDGED_FILE,
-    LAYOUT_VERSION,
+    genesis_body, origin_of, salvage, Admission, AdmitAll, Appended, ArtifactState, Candidate,
+    Clock, Head, Import, Ledger, LedgerConfig, Prepared, Rejection, Salvaged, Staged, SystemClock,
+    ACKNOWLEDGED_FILE, LAYOUT_VERSION,
 };
 pub use types::{ArtifactHash, EntryHash, KeyId, LedgerId, Seq, UnixMicros};
 pub use verify::{ChainVerifier, Failure, Record, VerifyError, VerifyReport};

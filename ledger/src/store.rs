@@ -43,6 +43,9 @@ use crate::rules;
 use crate::sig;
 use crate::{AppendError, ArtifactHash, EntryHash, KeyId, LedgerError, LedgerId, Seq, UnixMicros};
 
+mod import;
+pub use import::{salvage, Import, Salvaged};
+
 const ENTRY: u8 = b'e';
 /// Event-id index blocks (`j` + first seq of a batch); `i` was the per-entry index of
 /// ledgers written before the index moved to blocks, removed when such a ledger is opened.
