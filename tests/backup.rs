@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use cli_util::{init_ledger, isms, ok, repo, run, wait_with_limit, Server};
+use isms_proto::v1 as pb;
 
 const ADMIN: &str = "data/admin.key";
 
@@ -274,4 +275,276 @@ fn a_backup_killed_midway_leaves_the_previous_backup_whole() {
     // The backups that finished replaced the first one whole; none is ever a mix.
     let last = std::fs::read(d.join("bk/ledger.bundle")).unwrap();
     assert!(last.len() >= first.len());
+}
+
+/// A backup folder `bk` and the stopped server's data folder `data`, filled by [`fill`].
+fn backed_up(dir: &Path) {
+    let server = Server::start(dir, "data");
+    fill(dir, &server.url);
+    ok(
+        dir,
+        &[
+            "backup",
+            "--server",
+            &server.url,
+            "--key",
+            ADMIN,
+            "--out",
+            "bk",
+        ],
+    );
+}
+
+fn restore(dir: &Path, into: &str) -> cli_util::Run {
+    run(
+        dir,
+        &[
+            "restore",
+            "--from",
+            "bk",
+            "--data",
+            into,
+            "--ledger-key-file",
+            "data/ledger.key",
+        ],
+    )
+}
+
+#[test]
+fn a_restored_ledger_serves_the_backed_up_head_and_verifies() {
+    let dir = init_ledger();
+    let d = dir.path();
+    backed_up(d);
+    let restored = restore(d, "restored");
+    assert_eq!(restored.code, 0, "{restored:?}");
+    let backed = verified_entries(&verify_backup(d, "bk").stdout);
+    let server = Server::start(d, "restored");
+    assert_eq!(head_size(d, &server.url), backed);
+    let verified = run(
+        d,
+        &[
+            "verify",
+            "--server",
+            &server.url,
+            "--key",
+            ADMIN,
+            "--trusted-checkpoint",
+            "bk/checkpoint.note",
+        ],
+    );
+    assert_eq!(verified.code, 0, "{verified:?}");
+}
+
+#[test]
+fn a_restored_ledger_continues_the_same_chain() {
+    let dir = init_ledger();
+    let d = dir.path();
+    backed_up(d);
+    assert_eq!(restore(d, "restored").code, 0);
+    let server = Server::start(d, "restored");
+    std::fs::write(d.join("after.txt"), b"after the restore").unwrap();
+    ok(
+        d,
+        &[
+            "evidence",
+            "add",
+            "--server",
+            &server.url,
+            "--key",
+            AGENT,
+            "--control",
+            "A.8.8",
+            "--summary",
+            "after restore",
+            "after.txt",
+        ],
+    );
+    // The history before the restore is a prefix of the one after: the checkpoint the backup
+    // ended at is consistent with the new head.
+    let verified = run(
+        d,
+        &[
+            "verify",
+            "--server",
+            &server.url,
+            "--key",
+            ADMIN,
+            "--trusted-checkpoint",
+            "bk/checkpoint.note",
+        ],
+    );
+    assert_eq!(verified.code, 0, "{verified:?}");
+    let backed = verified_entries(&verify_backup(d, "bk").stdout);
+    assert!(verified_entries(&verified.stdout) > backed, "{verified:?}");
+}
+
+#[test]
+fn restore_refuses_a_backup_not_signed_by_the_key_given_and_writes_nothing() {
+    let dir = init_ledger();
+    let d = dir.path();
+    backed_up(d);
+    ok(d, &["key", "new", "--out", "other.key"]);
+    let refused = run(
+        d,
+        &[
+            "restore",
+            "--from",
+            "bk",
+            "--data",
+            "restored",
+            "--ledger-key-file",
+            "other.key",
+        ],
+    );
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(refused.stderr.contains("did not verify"), "{refused:?}");
+    assert!(!d.join("restored").exists());
+    assert!(!d.join(".restored.partial").exists());
+}
+
+#[test]
+fn restore_never_writes_into_an_existing_folder() {
+    let dir = init_ledger();
+    let d = dir.path();
+    backed_up(d);
+    let refused = restore(d, "data");
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(refused.stderr.contains("already exists"), "{refused:?}");
+}
+
+/// Appends `n` evidence events signed by the agent key straight to the (stopped) store, so a
+/// backup is large enough to interrupt.
+fn grow(dir: &Path, n: usize) {
+    use prost::Message as _;
+    let read_key = |file: &str| {
+        let hex_key = std::fs::read_to_string(dir.join(file)).unwrap();
+        let bytes: [u8; 32] = hex::decode(hex_key.trim()).unwrap().try_into().unwrap();
+        ed25519_dalek::SigningKey::from_bytes(&bytes)
+    };
+    let store = ledger::Ledger::open(
+        dir.join("data").join(isms_cli::server::STORE_DIR),
+        ledger::LedgerConfig::default(),
+        Some(read_key("data/ledger.key")),
+    )
+    .expect("open the store");
+    let agent = read_key(AGENT);
+    let now = ledger::UnixMicros::now().0;
+    for chunk in 0..n.div_ceil(1000) {
+        let events = (0..1000.min(n - chunk * 1000))
+            .map(|i| {
+                let id = format!("bulk-{chunk}-{i}");
+                let body = pb::EventBody {
+                    ledger_id: store.ledger_id().0.to_vec(),
+                    event_id: id.clone(),
+                    effective_at_us: now,
+                    client_time_us: now,
+                    expected_version: None,
+                    artifacts: Vec::new(),
+                    payload: Some(pb::event_body::Payload::Isms(pb::IsmsEvent {
+                        kind: Some(pb::isms_event::Kind::EvidenceSubmitted(
+                            pb::EvidenceSubmitted {
+                                evidence_id: id,
+                                controls: vec!["A.8.8".into()],
+                                artifact_blake3: Vec::new(),
+                                result: pb::CheckResult::Pass as i32,
+                                collected_at_us: now,
+                                summary: "bulk scan".into(),
+                            },
+                        )),
+                    })),
+                };
+                ledger::SignedEvent::sign(&agent, body.encode_to_vec())
+            })
+            .collect();
+        for result in store.append(events) {
+            result.expect("bulk append");
+        }
+    }
+}
+
+#[test]
+fn a_restore_killed_midway_leaves_no_folder_under_its_name() {
+    let dir = init_ledger();
+    let d = dir.path();
+    backed_up(d);
+    grow(d, 30_000);
+    ok(d, &["backup", "--data", "data", "--out", "bk"]);
+    let mut interrupted = 0;
+    for round in 0..8u64 {
+        let mut child = isms(d)
+            .args([
+                "restore",
+                "--from",
+                "bk",
+                "--data",
+                "restored",
+                "--ledger-key-file",
+                "data/ledger.key",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn restore");
+        std::thread::sleep(Duration::from_millis(100 * round));
+        if child.try_wait().expect("poll").is_none() {
+            interrupted += 1;
+        }
+        let _ = child.kill();
+        let _ = wait_with_limit(&mut child, Duration::from_secs(30));
+        let restored = d.join("restored");
+        if restored.exists() {
+            // It finished before the kill: then it is whole.
+            let verified = run(d, &["verify", "--data", "restored"]);
+            assert_eq!(verified.code, 0, "round {round}: {verified:?}");
+            std::fs::remove_dir_all(&restored).unwrap();
+        }
+    }
+    assert!(
+        interrupted > 0,
+        "no restore was interrupted: make the ledger larger"
+    );
+    // An interrupted restore leaves nothing in the way of the next one.
+    let finished = restore(d, "restored");
+    assert_eq!(finished.code, 0, "{finished:?}");
+}
+
+#[test]
+fn salvage_of_an_intact_folder_saves_every_entry() {
+    let dir = init_ledger();
+    let d = dir.path();
+    backed_up(d);
+    let size = verified_entries(&verify_backup(d, "bk").stdout);
+    let saved = run(d, &["salvage", "--data", "data", "--out", "saved"]);
+    assert_eq!(saved.code, 0, "{saved:?}");
+    assert!(
+        saved.stdout.contains(&format!("salvaged {size} entries")),
+        "{saved:?}"
+    );
+    let verified = run(d, &["verify", "--data", "saved"]);
+    assert_eq!(verified.code, 0, "{verified:?}");
+}
+
+#[test]
+fn salvage_of_a_damaged_folder_names_the_first_lost_seq_and_keeps_what_verifies() {
+    let dir = init_ledger();
+    let d = dir.path();
+    backed_up(d);
+    // Entry 5's last byte changed through sled: its signature no longer holds.
+    {
+        let db = sled::open(d.join("data").join(isms_cli::server::STORE_DIR)).unwrap();
+        let records = db.open_tree("records").unwrap();
+        let mut key = vec![b'e'];
+        key.extend_from_slice(&5u64.to_be_bytes());
+        let mut entry = records.get(&key).unwrap().unwrap().to_vec();
+        *entry.last_mut().unwrap() ^= 1;
+        records.insert(key, entry).unwrap();
+        db.flush().unwrap();
+    }
+    let saved = run(d, &["salvage", "--data", "data", "--out", "saved"]);
+    assert_eq!(saved.code, 1, "{saved:?}");
+    assert!(saved.stderr.contains("from seq 5"), "{saved:?}");
+    assert!(saved.stdout.contains("salvaged 5 entries"), "{saved:?}");
+    let verified = run(d, &["verify", "--data", "saved"]);
+    assert_eq!(verified.code, 0, "{verified:?}");
+    assert_eq!(verified_entries(&verified.stdout), 5);
 }

@@ -159,7 +159,7 @@ pub enum LedgerError {
     #[error(
         "the store in {} is damaged: sled refused its files (the log file `db`, the \
          configuration `conf`, the folder `blobs`): {detail}. This copy cannot be read; \
-         restore the folder from a backup or rebuild it from an export bundle or a mirror, and \
+         rebuild the folder from a backup or an export bundle (`isms restore`) or a mirror, and \
          keep the damaged folder for investigation",
         path.display()
     )]

@@ -1953,7 +1953,7 @@ fn check_acknowledged(path: &Path, head: &Head) -> Result<(), LedgerError> {
             what: format!(
                 "the store ends after {} entries, but {size} had been acknowledged: sled \
                  dropped the rest of its log as if it had been torn, which means a file was \
-                 damaged; restore the store from a backup or a mirror",
+                 damaged; restore it from a backup (`isms restore`) or a mirror, or copy what still verifies with `isms salvage`",
                 head.size
             ),
         });

@@ -10,6 +10,7 @@ pub mod log;
 pub mod prove;
 pub mod registers;
 pub mod report;
+pub mod restore;
 pub mod status;
 pub mod submit;
 pub mod verify;
@@ -69,6 +70,10 @@ pub enum ClientCommand {
     /// Take a consistent backup of a live ledger (or of a data folder): entries, checkpoints
     /// with cosignatures, keys and artifacts.
     Backup(backup::BackupArgs),
+    /// Rebuild a data folder from a backup, verified in full before it is used.
+    Restore(restore::RestoreArgs),
+    /// Copy every entry of a damaged data folder that still verifies into a new one.
+    Salvage(restore::SalvageArgs),
     /// Build a year of realistic ISMS activity in a fresh folder and show it.
     Demo(demo::DemoArgs),
 }
@@ -78,6 +83,8 @@ pub fn run(command: ClientCommand) -> anyhow::Result<()> {
     match command {
         ClientCommand::Key(c) => keys::run(c),
         ClientCommand::Backup(a) => backup::run_backup(a),
+        ClientCommand::Restore(a) => restore::run_restore(a),
+        ClientCommand::Salvage(a) => restore::run_salvage(a),
         ClientCommand::Submit(a) => submit::run(a),
         ClientCommand::Evidence(c) => evidence::run(c),
         ClientCommand::Register(a) => registers::run_register(a),

@@ -1,0 +1,299 @@
+//! `isms restore` (a data folder rebuilt from an `isms backup` folder) and `isms salvage` (a
+//! new data folder holding every entry of a damaged one that still verifies).
+//!
+//! Both build the new folder under a temporary sibling name, verify what they built, flush
+//! it, and only then rename it to the name asked for: a run killed at any point leaves no
+//! folder under that name (at worst a `.NAME.partial` folder the next run replaces). Neither
+//! writes into an existing folder.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::Args;
+use ed25519_dalek::SigningKey;
+use ledger::{Import, Ledger, LedgerConfig, SignedCheckpoint};
+
+use super::backup::{sync_dir, BACKUP_BUNDLE};
+use super::VerificationFailed;
+use crate::bundle::{self, Bundle, Trust};
+use crate::init::write_secret;
+use crate::output::progress;
+use crate::server::{read_key_file, LEDGER_KEY_FILE, STORE_DIR};
+
+/// `isms restore`.
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    isms restore --from /backups/isms-2025-12-01 --data ./isms-data --ledger-key-file ledger.key\n  \
+    isms restore --from /backups/isms-2025-12-01 --data ./isms-data --ledger-key-file ledger.key \
+    --trusted-checkpoint kept.note\n\n\
+    The backup is verified in full against the ledger key given (every entry, signature, \
+    checkpoint and artifact) before anything is written; the rebuilt folder is verified again \
+    before it takes its name. Then `isms serve --data DIR` continues the same chain.")]
+pub struct RestoreArgs {
+    /// The backup folder (from `isms backup`), or a bundle file (from `isms export
+    /// --artifacts`).
+    #[arg(long, value_name = "DIR")]
+    from: PathBuf,
+    /// The data folder to create (it must not exist yet).
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// The ledger's private key (the `ledger.key` kept apart from backups): the backup must be
+    /// signed by it, and the restored server signs new checkpoints with it.
+    #[arg(long, value_name = "FILE")]
+    ledger_key_file: PathBuf,
+    /// A checkpoint note kept from before (an audit, a receipt, a witness): the backup must
+    /// reach its size with exactly its root, so a backup cut short is refused.
+    #[arg(long, value_name = "FILE")]
+    trusted_checkpoint: Option<PathBuf>,
+}
+
+/// `isms salvage`.
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    isms salvage --data ./isms-data --out ./isms-salvaged\n  \
+    isms salvage --data ./isms-data --out ./isms-salvaged --ledger-key-file /secure/ledger.key\n\n\
+    The damaged folder is only read. Every entry from the genesis up to the first one that \
+    cannot be read or does not verify is copied, with the stored checkpoints that match them \
+    and the artifacts whose bytes are intact; when no stored checkpoint ends at the last saved \
+    entry, one is signed with the ledger key. Exit codes: 0 every entry saved, 1 entries were \
+    lost from the seq named, 2 nothing could be saved (restore a backup or use a mirror).")]
+pub struct SalvageArgs {
+    /// The damaged data folder (stop its server first).
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// The new data folder to create (it must not exist yet).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// The ledger's private key; by default the damaged folder's `ledger.key`.
+    #[arg(long, value_name = "FILE")]
+    ledger_key_file: Option<PathBuf>,
+}
+
+/// A new folder built beside its final name and renamed into place when complete.
+struct NewFolder {
+    partial: PathBuf,
+    target: PathBuf,
+}
+
+impl NewFolder {
+    /// Refuses an existing target; replaces a partial folder an interrupted run left.
+    fn start(target: &Path) -> anyhow::Result<NewFolder> {
+        if target.exists() {
+            anyhow::bail!(
+                "{} already exists; give a new folder (nothing is written into an existing one)",
+                target.display()
+            );
+        }
+        let name = target
+            .file_name()
+            .context("the folder needs a name")?
+            .to_string_lossy();
+        let parent = parent_of(target);
+        std::fs::create_dir_all(&parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+        let partial = parent.join(format!(".{name}.partial"));
+        if partial.exists() {
+            std::fs::remove_dir_all(&partial)
+                .with_context(|| format!("removing the unfinished {}", partial.display()))?;
+        }
+        std::fs::create_dir(&partial).with_context(|| format!("creating {}", partial.display()))?;
+        Ok(NewFolder {
+            partial,
+            target: target.to_path_buf(),
+        })
+    }
+
+    fn store(&self) -> PathBuf {
+        self.partial.join(STORE_DIR)
+    }
+
+    /// Writes the ledger key file (mode 0600).
+    fn write_key(&self, key: &SigningKey) -> anyhow::Result<()> {
+        write_secret(
+            &self.partial.join(LEDGER_KEY_FILE),
+            &format!("{}\n", hex::encode(key.to_bytes())),
+        )
+    }
+
+    /// Opens the built store with its key, verifies it in full, flushes everything and renames
+    /// the folder into place.
+    fn verify_and_commit(self, key: &SigningKey) -> anyhow::Result<ledger::VerifyReport> {
+        let report = {
+            let ledger = Ledger::open(self.store(), LedgerConfig::default(), Some(key.clone()))
+                .context("opening the rebuilt store")?;
+            let size = ledger.head().size;
+            let bar = progress(size, "verifying the rebuilt store");
+            let report = ledger.verify(&|n| bar.set_position(n));
+            bar.finish_and_clear();
+            report.map_err(|e| {
+                anyhow::anyhow!("the rebuilt store did not verify ({e}); nothing was renamed")
+            })?
+        };
+        sync_tree(&self.partial)?;
+        std::fs::rename(&self.partial, &self.target).with_context(|| {
+            format!(
+                "renaming {} to {}",
+                self.partial.display(),
+                self.target.display()
+            )
+        })?;
+        sync_dir(&parent_of(&self.target))?;
+        Ok(report)
+    }
+}
+
+/// The folder holding `path` (`.` for a bare name).
+fn parent_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Flushes every file and folder under `dir` (sled flushed its own files; the folders' entries
+/// and the key file are flushed here).
+fn sync_tree(dir: &Path) -> anyhow::Result<()> {
+    for item in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = item?.path();
+        if path.is_dir() {
+            sync_tree(&path)?;
+        } else {
+            std::fs::File::open(&path)
+                .and_then(|f| f.sync_all())
+                .with_context(|| format!("flushing {}", path.display()))?;
+        }
+    }
+    sync_dir(dir)
+}
+
+/// Runs `isms restore`.
+pub fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
+    let key = read_key_file(&args.ledger_key_file)?;
+    // A backup folder, or a bundle file (`isms export --artifacts` writes the same format).
+    let path = if args.from.is_file() {
+        args.from.clone()
+    } else {
+        args.from.join(BACKUP_BUNDLE)
+    };
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let bundle = Bundle::from_bytes(&bytes)
+        .map_err(|e| VerificationFailed(format!("{}: {e}", path.display())))?;
+    let mut trust = Trust::key(key.verifying_key());
+    if let Some(note) = &args.trusted_checkpoint {
+        trust.checkpoint = Some(
+            std::fs::read_to_string(note).with_context(|| format!("reading {}", note.display()))?,
+        );
+    }
+    let bar = progress(bundle.entries.len() as u64, "verifying the backup");
+    let verified = bundle::verify_parsed(&bundle, &trust, &|n| bar.set_position(n));
+    bar.finish_and_clear();
+    let verified = verified.map_err(|e| {
+        VerificationFailed(format!(
+            "the backup in {} did not verify against the ledger key given: {e}; nothing was \
+             written",
+            args.from.display()
+        ))
+    })?;
+
+    let folder = NewFolder::start(&args.data)?;
+    folder.write_key(&key)?;
+    let imported = import_bundle(&folder.store(), &bundle)?;
+    let report = folder.verify_and_commit(&key)?;
+    println!(
+        "restored {} entries, {} checkpoint(s), {} artifact(s) into {}",
+        report.from + report.entries,
+        imported.checkpoints,
+        bundle.artifacts.len(),
+        args.data.display()
+    );
+    println!(
+        "verified again after rebuilding: root {}, ends at the checkpoint of size {}",
+        hex::encode(report.root),
+        verified.checkpoint.checkpoint.size
+    );
+    println!("start it with: isms serve --data {}", args.data.display());
+    Ok(())
+}
+
+/// What an import kept.
+struct Imported {
+    checkpoints: u64,
+}
+
+/// Rebuilds a store from a verified bundle: every entry verbatim, each checkpoint (with its
+/// cosignatures) as the tree reaches its size, every artifact.
+fn import_bundle(store: &Path, bundle: &Bundle) -> anyhow::Result<Imported> {
+    let mut notes = bundle.checkpoints.iter().peekable();
+    let size_of = |note: &str| SignedCheckpoint::parse_unverified(note).map(|c| c.size);
+    let mut import = Import::begin(store, &bundle.entries[0], &LedgerConfig::default())?;
+    let bar = progress(bundle.entries.len() as u64, "rebuilding");
+    for (i, raw) in bundle.entries.iter().enumerate() {
+        if i > 0 {
+            import.push(raw)?;
+        }
+        while let Some(note) = notes.next_if(|n| size_of(n).ok() == Some(import.size())) {
+            import.checkpoint(note)?;
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    for (hash, content) in &bundle.artifacts {
+        import.put_artifact(hash, content)?;
+    }
+    let checkpoints = import.checkpoints();
+    import.finish()?;
+    Ok(Imported { checkpoints })
+}
+
+/// Runs `isms salvage`.
+pub fn run_salvage(args: SalvageArgs) -> anyhow::Result<()> {
+    let key_path = args
+        .ledger_key_file
+        .clone()
+        .unwrap_or_else(|| args.data.join(LEDGER_KEY_FILE));
+    let key = read_key_file(&key_path)?;
+    let folder = NewFolder::start(&args.out)?;
+    folder.write_key(&key)?;
+    let saved = ledger::salvage(
+        &args.data.join(STORE_DIR),
+        &folder.store(),
+        &key,
+        &LedgerConfig::default(),
+    )
+    .with_context(|| format!("salvaging {}", args.data.display()))?;
+    folder.verify_and_commit(&key)?;
+    println!(
+        "salvaged {} entries (seq 0..={}), {} stored checkpoint(s), {} artifact(s) into {}",
+        saved.entries,
+        saved.entries.saturating_sub(1),
+        saved.checkpoints,
+        saved.artifacts,
+        args.out.display()
+    );
+    if saved.signed_checkpoint {
+        println!(
+            "signed a new checkpoint of size {} (no stored one ended there)",
+            saved.entries
+        );
+    }
+    if let Some((size, why)) = &saved.dropped_checkpoint {
+        println!("left out the stored checkpoint of size {size}: {why}");
+    }
+    if saved.damaged_artifacts > 0 {
+        println!(
+            "left out {} artifact(s) whose bytes no longer match their hash",
+            saved.damaged_artifacts
+        );
+    }
+    match saved.first_lost {
+        None => {
+            println!("every stored entry was saved");
+            Ok(())
+        }
+        Some((seq, why)) => Err(VerificationFailed(format!(
+            "entries from seq {seq} on could not be saved ({why}); recover them from a backup \
+             (isms restore) or a mirror"
+        ))
+        .into()),
+    }
+}
