@@ -397,7 +397,12 @@ fn restore_refuses_a_backup_not_signed_by_the_key_given_and_writes_nothing() {
         ],
     );
     assert_eq!(refused.code, 1, "{refused:?}");
-    assert!(refused.stderr.contains("did not verify"), "{refused:?}");
+    assert!(
+        refused
+            .stderr
+            .contains("not signed by the ledger key given"),
+        "{refused:?}"
+    );
     assert!(!d.join("restored").exists());
     assert!(!d.join(".restored.partial").exists());
 }

@@ -8,7 +8,7 @@
 
 use crate::{ArtifactHash, KeyId, LedgerId, UnixMicros};
 
-/// Field numbers 1..=19 of `EventBody`, as the ledger reads them.
+/// Field numbers 1..=20 of `EventBody`, as the ledger reads them.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct EnvelopeView {
     /// `ledger_id = 1`.
@@ -41,6 +41,9 @@ pub struct EnvelopeView {
     /// `artifact_erased = 19`.
     #[prost(message, optional, tag = "19")]
     pub artifact_erased: Option<ArtifactErasedView>,
+    /// `ledger_key_rotated = 20`.
+    #[prost(message, optional, tag = "20")]
+    pub ledger_key_rotated: Option<LedgerKeyRotatedView>,
 }
 
 /// `ArtifactRef`.
@@ -113,6 +116,103 @@ pub struct ArtifactErasedView {
     pub reason: String,
 }
 
+/// `LedgerKeyRotated`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct LedgerKeyRotatedView {
+    /// The new ledger public key.
+    #[prost(bytes = "vec", tag = "1")]
+    pub new_public_key: Vec<u8>,
+    /// The old key's signature over the hand-over statement.
+    #[prost(bytes = "vec", tag = "2")]
+    pub old_key_signature: Vec<u8>,
+    /// The new key's signature over the hand-over statement.
+    #[prost(bytes = "vec", tag = "3")]
+    pub new_key_signature: Vec<u8>,
+    /// Why.
+    #[prost(string, tag = "4")]
+    pub reason: String,
+}
+
+/// A hand-over of the ledger's checkpoint key, as an entry states it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Handover {
+    /// The new ledger public key.
+    pub new_public_key: [u8; 32],
+    /// The old (current) key's signature over [`handover_statement`].
+    pub old_key_signature: [u8; 64],
+    /// The new key's signature over [`handover_statement`].
+    pub new_key_signature: [u8; 64],
+}
+
+/// The bytes both ledger keys sign to hand the checkpoint key over.
+pub fn handover_statement(ledger_id: &LedgerId, old: &[u8; 32], new: &[u8; 32]) -> Vec<u8> {
+    let mut out = crate::tags::LEDGER_KEY_HANDOVER.to_vec();
+    out.extend_from_slice(&ledger_id.0);
+    out.extend_from_slice(old);
+    out.extend_from_slice(new);
+    out
+}
+
+impl Handover {
+    /// Signs a hand-over from `old` to `new` in ledger `ledger_id`.
+    pub fn sign(
+        ledger_id: &LedgerId,
+        old: &ed25519_dalek::SigningKey,
+        new: &ed25519_dalek::SigningKey,
+    ) -> Handover {
+        use ed25519_dalek::Signer as _;
+        let new_public_key = new.verifying_key().to_bytes();
+        let statement =
+            handover_statement(ledger_id, &old.verifying_key().to_bytes(), &new_public_key);
+        Handover {
+            new_public_key,
+            old_key_signature: old.sign(&statement).to_bytes(),
+            new_key_signature: new.sign(&statement).to_bytes(),
+        }
+    }
+
+    /// Checks both signatures, with `current` the ledger key the hand-over is from. The error
+    /// says which signature failed.
+    pub fn check(&self, ledger_id: &LedgerId, current: &[u8; 32]) -> Result<(), String> {
+        use ed25519_dalek::{Signature, VerifyingKey};
+        let statement = handover_statement(ledger_id, current, &self.new_public_key);
+        let verify = |key: &[u8; 32], signature: &[u8; 64]| {
+            VerifyingKey::from_bytes(key)
+                .ok()
+                .filter(|k| {
+                    k.verify_strict(&statement, &Signature::from_bytes(signature))
+                        .is_ok()
+                })
+                .is_some()
+        };
+        if !verify(current, &self.old_key_signature) {
+            return Err(format!(
+                "ledger_key_rotated.old_key_signature is not the current ledger key's ({}) \
+                 signature over the hand-over statement",
+                KeyId::of_public_key(current).short()
+            ));
+        }
+        if !verify(&self.new_public_key, &self.new_key_signature) {
+            return Err(
+                "ledger_key_rotated.new_key_signature is not the new key's signature over the \
+                 hand-over statement"
+                    .to_string(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The body payload for this hand-over.
+    pub fn to_view(&self, reason: &str) -> LedgerKeyRotatedView {
+        LedgerKeyRotatedView {
+            new_public_key: self.new_public_key.to_vec(),
+            old_key_signature: self.old_key_signature.to_vec(),
+            new_key_signature: self.new_key_signature.to_vec(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
 /// The record-level meaning of a body, after the envelope rules have passed.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum RecordAction {
@@ -126,6 +226,8 @@ pub enum RecordAction {
     KeyRevoked(KeyId),
     /// An artifact's content is erased.
     ArtifactErased(ArtifactHash),
+    /// The ledger's checkpoint key is handed over.
+    LedgerKeyRotated(Handover),
 }
 
 /// The decoded genesis.

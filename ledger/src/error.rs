@@ -187,10 +187,14 @@ pub enum LedgerError {
     /// `create` was called on a folder that already holds a ledger. → AlreadyExists.
     #[error("this store already holds ledger {0}")]
     AlreadyExists(String),
-    /// The signing key given does not match the ledger key of the genesis. → PermissionDenied.
-    #[error("the signing key given is not this ledger's key (genesis names {expected})")]
+    /// The signing key given is not the ledger's current checkpoint key (the genesis's, or the
+    /// new key of the last hand-over). → PermissionDenied.
+    #[error(
+        "the signing key given is not this ledger's current checkpoint key {expected} (the \
+         genesis's, or the new key of the last `isms key rotate-ledger-key`)"
+    )]
     WrongLedgerKey {
-        /// Key id in the genesis.
+        /// Key id of the current checkpoint key.
         expected: KeyId,
     },
     /// Stored data is not what the format says; `verify` names the exact entry. → DataLoss.

@@ -5,7 +5,7 @@
 use ed25519_dalek::VerifyingKey;
 use prost::Message;
 
-use crate::envelope::{EnvelopeView, Genesis, KeyEnrolledView, KeyGrant, RecordAction};
+use crate::envelope::{EnvelopeView, Genesis, Handover, KeyEnrolledView, KeyGrant, RecordAction};
 use crate::{AppendError, ArtifactHash, KeyId, LedgerId, UnixMicros};
 
 /// The roles a key may hold.
@@ -97,6 +97,7 @@ pub fn record_action(view: &EnvelopeView) -> Result<RecordAction, AppendError> {
         view.key_enrolled.is_some(),
         view.key_revoked.is_some(),
         view.artifact_erased.is_some(),
+        view.ledger_key_rotated.is_some(),
     ]
     .iter()
     .filter(|p| **p)
@@ -148,6 +149,26 @@ pub fn record_action(view: &EnvelopeView) -> Result<RecordAction, AppendError> {
         let hash = ArtifactHash::from_slice(&erased.blake3)
             .ok_or_else(|| malformed("artifact_erased.blake3", "must be 32 bytes"))?;
         return Ok(RecordAction::ArtifactErased(hash));
+    }
+    if let Some(rotated) = &view.ledger_key_rotated {
+        let new_public_key =
+            public_key(&rotated.new_public_key, "ledger_key_rotated.new_public_key")?;
+        let signature = |bytes: &[u8], field: &'static str| -> Result<[u8; 64], AppendError> {
+            bytes
+                .try_into()
+                .map_err(|_| malformed(field, format!("must be 64 bytes (got {})", bytes.len())))
+        };
+        return Ok(RecordAction::LedgerKeyRotated(Handover {
+            new_public_key,
+            old_key_signature: signature(
+                &rotated.old_key_signature,
+                "ledger_key_rotated.old_key_signature",
+            )?,
+            new_key_signature: signature(
+                &rotated.new_key_signature,
+                "ledger_key_rotated.new_key_signature",
+            )?,
+        }));
     }
     Ok(RecordAction::None)
 }
@@ -238,6 +259,12 @@ static ARTIFACT_ERASED: Schema = Schema(&[
     (1, "artifact_erased.blake3", Occurs::Once),
     (2, "artifact_erased.reason", Occurs::Once),
 ]);
+static LEDGER_KEY_ROTATED: Schema = Schema(&[
+    (1, "ledger_key_rotated.new_public_key", Occurs::Once),
+    (2, "ledger_key_rotated.old_key_signature", Occurs::Once),
+    (3, "ledger_key_rotated.new_key_signature", Occurs::Once),
+    (4, "ledger_key_rotated.reason", Occurs::Once),
+]);
 static ARTIFACT_REF: Schema = Schema(&[
     (1, "artifacts.blake3", Occurs::Once),
     (2, "artifacts.size", Occurs::Once),
@@ -259,6 +286,11 @@ static EVENT_BODY: Schema = Schema(&[
         "artifact_erased",
         Occurs::Payload(Some(&ARTIFACT_ERASED)),
     ),
+    (
+        20,
+        "ledger_key_rotated",
+        Occurs::Payload(Some(&LEDGER_KEY_ROTATED)),
+    ),
     (32, "isms", Occurs::Payload(None)),
 ]);
 
@@ -267,7 +299,7 @@ static EVENT_BODY: Schema = Schema(&[
 /// several members (the last wins); a verifier written from docs/FORMAT.md with another
 /// decoder could then read another value than the ledger did. So, in every message the record
 /// layer reads: a field that is not repeated appears at most once, `EventBody` carries at most
-/// one of fields 16..=19 and 32 (together, not each), and groups (wire types 3 and 4) are
+/// one of fields 16..=20 and 32 (together, not each), and groups (wire types 3 and 4) are
 /// refused. Fields the record layer does not know are skipped, and the content of `isms` (32)
 /// is not read here.
 pub fn check_wire(body: &[u8]) -> Result<(), AppendError> {

@@ -12,10 +12,11 @@
 //! | `c` tree size(u64 BE)                | signed checkpoint note (UTF-8)          |
 //! | `k` key id(32)                       | key index record (keys.rs)              |
 //! | `x` artifact hash(32)                | seq of the erasure entry (u64 BE)       |
+//! | `r` seq(u64 BE)                      | new ledger public key(32) of the hand-over entry at seq |
 //! | `w` tree size(u64 BE)                | witness cosignature lines of that checkpoint (UTF-8) |
 //! | `h`                                  | head: size(u64 BE) last hash(32) last recorded_at(i64 BE) |
 //!
-//! Only `e` and `c` are the permanent record; `i`, `m`, `k`, `x` and `h` are indexes that
+//! Only `e` and `c` are the permanent record; `i`, `m`, `k`, `x`, `r` and `h` are indexes that
 //! `verify` recomputes or checks against it. `w` is neither: witnesses' statements about a
 //! checkpoint, kept beside its note (never merged into it) and checked by whoever trusts
 //! those witnesses. Artifact bytes live in the `artifacts` tree.
@@ -55,6 +56,8 @@ const NODE: u8 = b'm';
 const CHECKPOINT: u8 = b'c';
 const KEY: u8 = b'k';
 const ERASED: u8 = b'x';
+/// `r` seq → the new ledger public key (32 bytes) of the hand-over entry at that seq.
+const ROTATION: u8 = b'r';
 /// Witness cosignature lines of the checkpoint of that size (`w` + size): kept apart from the
 /// ledger-signed note under `c`, which is the record and is never rewritten.
 const COSIGNATURES: u8 = b'w';
@@ -65,8 +68,10 @@ const LAYOUT: &[u8] = b"v";
 
 /// The on-disk layout this build writes and the newest it reads (docs/FORMAT.md, "The sled
 /// store"). A store of a newer layout is refused rather than misread; every older layout
-/// stays readable (`ledger/tests/upgrade.rs` opens a kept store of each).
-pub const LAYOUT_VERSION: u32 = 1;
+/// stays readable (`ledger/tests/upgrade.rs` opens a kept store of each). Layout 2 added the
+/// ledger-key hand-over (`r` records, checkpoints signed by a key other than the genesis's);
+/// a layout-1 store is a layout-2 store without hand-overs, and is marked 2 by its first.
+pub const LAYOUT_VERSION: u32 = 2;
 /// Below this many events, `prepare` works on the calling thread instead of the pool.
 const SMALL_PREPARE: usize = 16;
 
@@ -210,6 +215,9 @@ pub struct Prepared {
     checks: Vec<Result<(EnvelopeView, RecordAction, bool), AppendError>>,
     /// All or nothing: if any event is refused, none is written.
     atomic: bool,
+    /// A ledger-key hand-over made by [`Ledger::rotate_ledger_key`]: the only way one is
+    /// admitted, because the writer must change keys with it.
+    rotation: bool,
 }
 
 impl Prepared {
@@ -273,6 +281,8 @@ pub struct Ledger {
     config: LedgerConfig,
     genesis: Genesis,
     signing_key: Option<SigningKey>,
+    /// The key that signs checkpoints now: the genesis's, or the last hand-over's new key.
+    checkpoint_key: VerifyingKey,
     writer: Mutex<Writer>,
     /// The durable head: what readers see and what has been flushed.
     head: RwLock<Head>,
@@ -515,6 +525,51 @@ pub(crate) fn checkpoint_key(size: u64) -> [u8; 9] {
     k
 }
 
+pub(crate) fn rotation_key(seq: u64) -> [u8; 9] {
+    let mut k = [ROTATION; 9];
+    k[1..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// The key index record of a new ledger key: like the genesis's, it holds no role and signs
+/// no event, and its id can never be enrolled.
+pub(crate) fn handover_key_record(
+    genesis: &Genesis,
+    handover: &crate::envelope::Handover,
+    seq: Seq,
+) -> KeyRecord {
+    KeyRecord {
+        key_id: KeyId::of_public_key(&handover.new_public_key),
+        public_key: handover.new_public_key,
+        subject: genesis.origin.clone(),
+        roles: Vec::new(),
+        enrolled_at: seq,
+        revoked_at: Some(seq),
+    }
+}
+
+/// The ledger key that signs checkpoints now: the last hand-over's new key, or the genesis's.
+fn current_ledger_key(
+    records: &sled::Tree,
+    genesis: &Genesis,
+) -> Result<VerifyingKey, LedgerError> {
+    let raw = match records.scan_prefix([ROTATION]).next_back() {
+        Some(item) => {
+            let (k, v) = item?;
+            let seq = be_u64(&k[1..]).unwrap_or(0);
+            <[u8; 32]>::try_from(v.as_ref()).map_err(|_| LedgerError::Corrupt {
+                seq,
+                what: "the ledger-key hand-over record is not 32 bytes".into(),
+            })?
+        }
+        None => genesis.ledger_public_key,
+    };
+    VerifyingKey::from_bytes(&raw).map_err(|_| LedgerError::Corrupt {
+        seq: 0,
+        what: "the current ledger key is not a valid Ed25519 key".into(),
+    })
+}
+
 pub(crate) fn cosignatures_key(size: u64) -> [u8; 9] {
     let mut k = [COSIGNATURES; 9];
     k[1..].copy_from_slice(&size.to_be_bytes());
@@ -706,8 +761,9 @@ impl Ledger {
             what: e.to_string(),
         })?;
         let genesis = decode_genesis(&genesis_entry)?;
+        let checkpoint_key = current_ledger_key(&records, &genesis)?;
         if let Some(key) = &signing_key {
-            let expected = KeyId::of_public_key(&genesis.ledger_public_key);
+            let expected = KeyId::of_public_key(checkpoint_key.as_bytes());
             if KeyId::of_public_key(key.verifying_key().as_bytes()) != expected {
                 return Err(LedgerError::WrongLedgerKey { expected });
             }
@@ -757,6 +813,7 @@ impl Ledger {
             config,
             genesis,
             signing_key,
+            checkpoint_key,
             writer: Mutex::new(Writer { frontier }),
             head: RwLock::new(head),
             staged_head: RwLock::new(head),
@@ -775,6 +832,51 @@ impl Ledger {
     /// Bytes the store takes on disk (sled's own count).
     pub fn store_size_bytes(&self) -> Result<u64, LedgerError> {
         Ok(self.db.size_on_disk()?)
+    }
+
+    /// The key that signs this ledger's checkpoints now: the genesis's ledger key, or the new
+    /// key of the last hand-over ([`Ledger::rotate_ledger_key`]).
+    pub fn checkpoint_key(&self) -> VerifyingKey {
+        self.checkpoint_key
+    }
+
+    /// Hands the checkpoint key over to `new_key`: appends a `ledger_key_rotated` entry signed
+    /// by `admin` (an admin key) and carrying the current and the new ledger key's signatures
+    /// over the hand-over statement, in a batch of its own whose checkpoint the current key
+    /// still signs. Every later checkpoint is signed by `new_key`, so the ledger takes no more
+    /// appends until it is reopened with it. Needs the ledger opened with its current key.
+    pub fn rotate_ledger_key(
+        &self,
+        admin: &SigningKey,
+        new_key: &SigningKey,
+        reason: &str,
+    ) -> Result<Appended, AppendError> {
+        let old = self.signing_key.as_ref().ok_or(AppendError::ReadOnly)?;
+        let handover = crate::envelope::Handover::sign(&self.genesis.ledger_id, old, new_key);
+        let now = self.config.clock.now();
+        let body = EnvelopeView {
+            ledger_id: self.genesis.ledger_id.0.to_vec(),
+            event_id: format!(
+                "ledger-key-rotated-{}",
+                KeyId::of_public_key(&handover.new_public_key).to_hex()
+            ),
+            effective_at_us: now.0,
+            client_time_us: now.0,
+            ledger_key_rotated: Some(handover.to_view(reason)),
+            ..EnvelopeView::default()
+        }
+        .encode_to_vec();
+        let mut prepared = self.prepare(vec![SignedEvent::sign(admin, body)]);
+        prepared.rotation = true;
+        let appended = self
+            .commit(prepared, &mut AdmitAll)
+            .pop()
+            .expect("one result per event")?;
+        *self.poisoned.lock().expect("poison lock") = Some(format!(
+            "the ledger key was handed over at seq {}; reopen the ledger with the new key",
+            appended.seq
+        ));
+        Ok(appended)
     }
 
     /// The ledger id.
@@ -1186,6 +1288,7 @@ impl Ledger {
             events,
             checks,
             atomic: false,
+            rotation: false,
         }
     }
 
@@ -1231,6 +1334,7 @@ impl Ledger {
             events,
             checks: checked,
             atomic,
+            rotation,
         } = prepared;
         let refuse_all = |e: &dyn Fn() -> AppendError| Staged {
             results: events.iter().map(|_| Err(e())).collect(),
@@ -1343,6 +1447,15 @@ impl Ledger {
                 })));
                 continue;
             }
+            if matches!(action, RecordAction::LedgerKeyRotated(_)) && !rotation {
+                results.push(Some(Err(AppendError::Malformed {
+                    field: "ledger_key_rotated",
+                    rule: "the ledger key is handed over only with `isms ledger-key rotate` on \
+                           the stopped server's folder, never through a running server"
+                        .into(),
+                })));
+                continue;
+            }
             if let Err(e) = self.record_rules(&action, &key, &keys, &new_keys) {
                 results.push(Some(Err(e)));
                 continue;
@@ -1384,6 +1497,14 @@ impl Ledger {
                 RecordAction::ArtifactErased(hash) => {
                     batch.insert(prefixed(ERASED, &hash.0), &seq.0.to_be_bytes());
                     erasures.push(*hash);
+                }
+                RecordAction::LedgerKeyRotated(handover) => {
+                    let record = handover_key_record(&self.genesis, handover, seq);
+                    batch.insert(prefixed(KEY, &record.key_id.0), record.encode());
+                    batch.insert(&rotation_key(seq.0), &handover.new_public_key);
+                    // A build that knows no hand-over would misread this store from here on.
+                    batch.insert(LAYOUT, &LAYOUT_VERSION.to_be_bytes());
+                    new_keys.insert(record.key_id, record);
                 }
                 RecordAction::None | RecordAction::Genesis(_) => {}
             }
@@ -1718,6 +1839,27 @@ impl Ledger {
                 }
             }
             RecordAction::ArtifactErased(_) => needs_admin("artifact_erased"),
+            RecordAction::LedgerKeyRotated(handover) => {
+                needs_admin("ledger_key_rotated")?;
+                handover
+                    .check(&self.genesis.ledger_id, self.checkpoint_key.as_bytes())
+                    .map_err(|rule| AppendError::Malformed {
+                        field: "ledger_key_rotated",
+                        rule,
+                    })?;
+                match lookup(&KeyId::of_public_key(&handover.new_public_key)) {
+                    Some(existing) => Err(AppendError::Malformed {
+                        field: "ledger_key_rotated.new_public_key",
+                        rule: format!(
+                            "key {} is already known to this ledger (seq {}); a new ledger key \
+                             is a key never used before",
+                            existing.key_id.short(),
+                            existing.enrolled_at
+                        ),
+                    }),
+                    None => Ok(()),
+                }
+            }
         }
     }
 
@@ -2062,6 +2204,7 @@ pub fn genesis_body(
         key_enrolled: None,
         key_revoked: None,
         artifact_erased: None,
+        ledger_key_rotated: None,
     }
     .encode_to_vec()
 }

@@ -189,7 +189,13 @@ struct Decoded {
 /// The verification engine: feed it raw entries in order, then finish.
 pub struct ChainVerifier {
     genesis: Genesis,
+    /// The genesis's ledger key.
     ledger_key: VerifyingKey,
+    /// Ledger-key hand-overs seen so far: (size after which the key signs, the new key).
+    handovers: Vec<(u64, VerifyingKey)>,
+    /// Sizes of added checkpoints not signed by the genesis key: their signature is checked
+    /// when the tree reaches them and the hand-overs before them are known.
+    signed_later: std::collections::HashSet<u64>,
     keys: HashMap<KeyId, KeyRecord>,
     next: u64,
     from: u64,
@@ -283,6 +289,8 @@ impl ChainVerifier {
         Ok(ChainVerifier {
             genesis,
             ledger_key,
+            handovers: Vec::new(),
+            signed_later: std::collections::HashSet::new(),
             keys,
             next: 1,
             from: 0,
@@ -315,10 +323,10 @@ impl ChainVerifier {
         notes: impl IntoIterator<Item = (u64, &'a str)>,
     ) -> Result<(), VerifyError> {
         let notes: Vec<(u64, &str)> = notes.into_iter().collect();
-        let parsed: Vec<Result<SignedCheckpoint, VerifyError>> = notes
+        let parsed: Vec<Result<(SignedCheckpoint, bool), VerifyError>> = notes
             .par_iter()
             .map(|(size, note)| {
-                check_note(
+                check_note_any_key(
                     &self.ledger_key,
                     &self.genesis.origin,
                     Record::Checkpoint(*size),
@@ -327,7 +335,13 @@ impl ChainVerifier {
                 )
             })
             .collect();
-        let parsed: Vec<SignedCheckpoint> = parsed.into_iter().collect::<Result<_, _>>()?;
+        let parsed: Vec<(SignedCheckpoint, bool)> = parsed.into_iter().collect::<Result<_, _>>()?;
+        for (signed, by_genesis) in &parsed {
+            if !by_genesis {
+                self.signed_later.insert(signed.checkpoint.size);
+            }
+        }
+        let parsed: Vec<SignedCheckpoint> = parsed.into_iter().map(|(s, _)| s).collect();
         // Equivocation first: two signed views of one size are the most important thing a
         // bundle can show, and must not hide behind an ordering complaint.
         let mut by_size: BTreeMap<u64, &SignedCheckpoint> = self
@@ -400,13 +414,16 @@ impl ChainVerifier {
     /// verification fails naming it. It must be signed by the ledger key.
     pub fn trust_checkpoint(&mut self, note: &str) -> Result<(), VerifyError> {
         let size = SignedCheckpoint::parse_unverified(note).map_or(0, |c| c.size);
-        let signed = check_note(
+        let (signed, by_genesis) = check_note_any_key(
             &self.ledger_key,
             &self.genesis.origin,
             Record::TrustedCheckpoint(size),
             None,
             note,
         )?;
+        if !by_genesis {
+            self.signed_later.insert(0);
+        }
         if self.next == 1 && signed.checkpoint.size == 1 {
             self.check_one(Record::TrustedCheckpoint(1), &signed)?;
         }
@@ -420,6 +437,7 @@ impl ChainVerifier {
         for entry in entries {
             if let Ok(view) = EnvelopeView::decode(entry.body.as_slice()) {
                 if let Ok(action) = rules::record_action(&view) {
+                    self.apply_handover(&action, entry.seq);
                     apply_key_action(&mut self.keys, &action, entry.seq);
                 }
             }
@@ -620,6 +638,21 @@ impl ChainVerifier {
                         note(e, &mut first);
                         break;
                     }
+                    if let RecordAction::LedgerKeyRotated(handover) = &action {
+                        let current = self.ledger_key_for(u64::MAX).to_bytes();
+                        if let Err(why) = handover.check(&self.genesis.ledger_id, &current) {
+                            note(
+                                fail(
+                                    seq,
+                                    Failure::BadBody,
+                                    "a hand-over signed by the current and the new ledger key",
+                                    why,
+                                ),
+                                &mut first,
+                            );
+                            break;
+                        }
+                    }
                     to_check.push((
                         k.public_key,
                         SignedEvent {
@@ -631,6 +664,7 @@ impl ChainVerifier {
                     ));
                 }
             }
+            self.apply_handover(&action, Seq(seq));
             apply_key_action(&mut self.keys, &action, Seq(seq));
             self.prev_hash = d.hash;
             self.last_recorded_at = d.entry.recorded_at;
@@ -716,6 +750,62 @@ impl ChainVerifier {
         worst
     }
 
+    /// Follows a ledger-key hand-over at `seq`: the new key signs checkpoints of sizes above
+    /// seq + 1, and its id is taken.
+    fn apply_handover(&mut self, action: &RecordAction, seq: Seq) {
+        if let RecordAction::LedgerKeyRotated(handover) = action {
+            if let Ok(key) = VerifyingKey::from_bytes(&handover.new_public_key) {
+                self.handovers.push((seq.0 + 1, key));
+            }
+            let record = store::handover_key_record(&self.genesis, handover, seq);
+            self.keys.entry(record.key_id).or_insert(record);
+        }
+    }
+
+    /// The ledger key that must sign a checkpoint of `size`: the genesis's, or the new key of
+    /// the last hand-over before it (a hand-over at seq r is signed off by the old key's
+    /// checkpoints up to size r + 1).
+    fn ledger_key_for(&self, size: u64) -> &VerifyingKey {
+        self.handovers
+            .iter()
+            .rev()
+            .find(|(after, _)| size > *after)
+            .map_or(&self.ledger_key, |(_, key)| key)
+    }
+
+    /// Checks that the key in charge at the checkpoint's size signed it.
+    fn check_signer(&self, record: &Record, signed: &SignedCheckpoint) -> Result<(), VerifyError> {
+        let size = signed.checkpoint.size;
+        let key = self.ledger_key_for(size);
+        let later = match record {
+            Record::TrustedCheckpoint(_) => self.signed_later.contains(&0),
+            _ => self.signed_later.contains(&size),
+        };
+        let outcome = if later {
+            SignedCheckpoint::verify(&signed.note, key).map(|_| ())
+        } else if key == &self.ledger_key {
+            Ok(())
+        } else {
+            Err(crate::CheckpointError::Malformed(format!(
+                "signed by the genesis's ledger key, which handed over to key {} before this \
+                 size",
+                KeyId::of_public_key(key.as_bytes()).short()
+            )))
+        };
+        outcome.map_err(|e| {
+            fail_in(
+                record.clone(),
+                size - 1,
+                Failure::BadCheckpoint,
+                format!(
+                    "checkpoint of size {size} signed by the ledger key in charge there ({})",
+                    KeyId::of_public_key(key.as_bytes()).short()
+                ),
+                e.to_string(),
+            )
+        })
+    }
+
     /// Checks the checkpoint of `size` (and the trusted one, if that is its size) now that
     /// the tree holds `size` leaves.
     fn check_checkpoint_at(&mut self, size: u64) -> Result<(), VerifyError> {
@@ -734,6 +824,7 @@ impl ChainVerifier {
     /// recomputed one, and its `time` against the recorded_at of its last entry.
     fn check_one(&self, record: Record, signed: &SignedCheckpoint) -> Result<(), VerifyError> {
         let size = signed.checkpoint.size;
+        self.check_signer(&record, signed)?;
         let root = self.frontier.root::<Blake3Hasher>();
         if signed.checkpoint.root != root {
             let (failure, whose) = match record {
@@ -828,9 +919,31 @@ impl ChainVerifier {
     }
 }
 
+/// A note checked on its own (see [`check_note`]) and whether the genesis's ledger key
+/// signed it. A note with no signature line by the genesis key may be signed by a key a
+/// later hand-over names: it is parsed now and its signature checked when the tree
+/// reaches its size (`ChainVerifier::check_signer`).
+fn check_note_any_key(
+    ledger_key: &VerifyingKey,
+    origin: &str,
+    record: Record,
+    filed_size: Option<u64>,
+    note: &str,
+) -> Result<(SignedCheckpoint, bool), VerifyError> {
+    match check_note(Some(ledger_key), origin, record.clone(), filed_size, note) {
+        Ok(signed) => Ok((signed, true)),
+        Err(e) => match SignedCheckpoint::verify(note, ledger_key) {
+            Err(crate::CheckpointError::NoSignature { .. }) => {
+                check_note(None, origin, record, filed_size, note).map(|s| (s, false))
+            }
+            _ => Err(e),
+        },
+    }
+}
+
 /// Checks one note on its own: signature, origin, size.
 fn check_note(
-    ledger_key: &VerifyingKey,
+    ledger_key: Option<&VerifyingKey>,
     origin: &str,
     record: Record,
     filed_size: Option<u64>,
@@ -841,7 +954,14 @@ fn check_note(
         None => "a checkpoint".to_string(),
     };
     let last = filed_size.unwrap_or(0).saturating_sub(1);
-    let signed = SignedCheckpoint::verify(note, ledger_key).map_err(|e| {
+    let signed = match ledger_key {
+        Some(key) => SignedCheckpoint::verify(note, key),
+        None => SignedCheckpoint::parse_unverified(note).map(|checkpoint| SignedCheckpoint {
+            checkpoint,
+            note: note.to_string(),
+        }),
+    }
+    .map_err(|e| {
         fail_in(
             record.clone(),
             last,
@@ -900,6 +1020,17 @@ fn key_rule(
                 "an enrolment of a key id never enrolled before",
                 format!(
                     "key {} already enrolled at seq {}",
+                    existing.key_id.short(),
+                    existing.enrolled_at
+                ),
+            )
+        }
+        RecordAction::LedgerKeyRotated(handover) => {
+            let existing = keys.get(&KeyId::of_public_key(&handover.new_public_key))?;
+            bad(
+                "a new ledger key never used before",
+                format!(
+                    "key {} already known at seq {}",
                     existing.key_id.short(),
                     existing.enrolled_at
                 ),

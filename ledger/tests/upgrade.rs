@@ -1,5 +1,5 @@
 //! A later build never strands a store written by an earlier one: stores kept from each
-//! on-disk layout (`tests/data/layout-v1/`) open, verify, answer and take new appends; a store
+//! on-disk layout (`tests/data/layout-v1/`, `tests/data/layout-v2/`) open, verify, answer and take new appends; a store
 //! of a newer layout is refused, unchanged.
 //!
 //! The kept store is built by [`build_history`] from fixed keys and a fixed clock, so this
@@ -44,9 +44,14 @@ fn envelope(event_id: &str, t: i64) -> EnvelopeView {
     }
 }
 
-/// Every kind of record the ledger itself knows, in batches of several sizes, with an
-/// artifact stored and one erased: the same bytes on every run.
-fn build_history(dir: &Path) -> Ledger {
+/// The layouts whose stores are kept, and the ledger key that writes to each (layout 2's
+/// history ends with a hand-over to `key(4)`).
+const KEPT: [(u32, u8); 2] = [(1, 1), (2, 4)];
+
+/// Every kind of record the ledger itself knows in `layout`, in batches of several sizes, with
+/// an artifact stored and one erased (and, from layout 2, a ledger-key hand-over followed by
+/// an entry under the new key): the same bytes on every run.
+fn build_history(dir: &Path, layout: u32) -> Ledger {
     let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
     let admin = key(2);
     let agent = key(3);
@@ -96,6 +101,23 @@ fn build_history(dir: &Path) -> Ledger {
         .append(vec![SignedEvent::sign(&admin, erase.encode_to_vec())])
         .remove(0)
         .expect("erase");
+    if layout < 2 {
+        ledger.flush().expect("flush");
+        return ledger;
+    }
+    clock.advance(60_000_000);
+    ledger
+        .rotate_ledger_key(&admin, &key(4), "yearly rotation")
+        .expect("hand-over");
+    drop(ledger);
+    let ledger = Ledger::open(dir, config(&clock), Some(key(4))).expect("reopen with the new key");
+    clock.advance(60_000_000);
+    let mut body = envelope("after-handover", T0).encode_to_vec();
+    body.extend_from_slice(&[0x82, 0x02, 1, b'h']);
+    ledger
+        .append(vec![SignedEvent::sign(&agent, body)])
+        .remove(0)
+        .expect("append under the new key");
     ledger.flush().expect("flush");
     ledger
 }
@@ -107,7 +129,7 @@ fn write_fixture_if_asked() {
     }
     let target = kept_store(LAYOUT_VERSION);
     let built = tempfile::tempdir().expect("temp dir");
-    drop(build_history(built.path()));
+    drop(build_history(built.path(), LAYOUT_VERSION));
     let _ = std::fs::remove_dir_all(&target);
     copy_dir(built.path(), &target);
 }
@@ -116,30 +138,48 @@ fn open_kept(layout: u32, signing: bool) -> (tempfile::TempDir, Ledger) {
     write_fixture_if_asked();
     let dir = copy_of(&kept_store(layout));
     let clock = Arc::new(ManualClock(AtomicI64::new(T0 + 3_600_000_000)));
-    let ledger = Ledger::open(dir.path(), config(&clock), signing.then(|| key(1)))
+    let ledger_key = KEPT
+        .iter()
+        .find(|(l, _)| *l == layout)
+        .map(|(_, seed)| key(*seed))
+        .expect("a kept layout");
+    let ledger = Ledger::open(dir.path(), config(&clock), signing.then_some(ledger_key))
         .expect("a store of an older or the current layout opens");
     (dir, ledger)
 }
 
 #[test]
-fn the_kept_layout_1_store_opens_and_verifies() {
-    let (_dir, ledger) = open_kept(1, false);
-    let report = ledger.verify(&|_| {}).expect("verifies");
-    assert_eq!(report.entries, ledger.head().size);
-    assert!(ledger.head().size >= 20, "the kept store holds a history");
+fn every_kept_store_opens_and_verifies() {
+    for (layout, _) in KEPT {
+        let (_dir, ledger) = open_kept(layout, false);
+        let report = ledger
+            .verify(&|_| {})
+            .unwrap_or_else(|e| panic!("layout {layout}: {e}"));
+        assert_eq!(report.entries, ledger.head().size);
+        assert!(ledger.head().size >= 20, "the kept store holds a history");
+    }
 }
 
 #[test]
-fn this_build_writes_the_same_history_as_the_kept_layout_1_store() {
-    let (_dir, kept) = open_kept(1, false);
-    let rebuilt_dir = tempfile::tempdir().expect("temp dir");
-    let rebuilt = build_history(rebuilt_dir.path());
-    assert_eq!(
-        rebuilt.head(),
-        kept.head(),
-        "same inputs, different record: an encoding changed; if on purpose, bump \
-         LAYOUT_VERSION and keep a store of the old layout"
-    );
+fn this_build_writes_the_same_history_as_every_kept_store() {
+    for (layout, _) in KEPT {
+        let (_dir, kept) = open_kept(layout, false);
+        let rebuilt_dir = tempfile::tempdir().expect("temp dir");
+        let rebuilt = build_history(rebuilt_dir.path(), layout);
+        assert_eq!(
+            rebuilt.head(),
+            kept.head(),
+            "layout {layout}: same inputs, different record: an encoding changed; if on \
+             purpose, bump LAYOUT_VERSION and keep a store of the old layout"
+        );
+    }
+}
+
+#[test]
+fn the_kept_layout_2_store_follows_its_ledger_key_handover() {
+    let (_dir, ledger) = open_kept(2, false);
+    assert_eq!(ledger.checkpoint_key(), key(4).verifying_key());
+    assert_ne!(ledger.public_key(), ledger.checkpoint_key());
 }
 
 #[test]
@@ -165,25 +205,27 @@ fn the_kept_layout_1_store_answers_by_event_id_and_keeps_its_erasure() {
 }
 
 #[test]
-fn the_kept_layout_1_store_takes_new_appends_that_verify() {
-    let (_dir, ledger) = open_kept(1, true);
-    let before = ledger.head().size;
-    let mut body = envelope("after-upgrade", T0).encode_to_vec();
-    body.extend_from_slice(&[0x82, 0x02, 1, b'u']);
-    ledger
-        .append(vec![SignedEvent::sign(&key(3), body)])
-        .remove(0)
-        .expect("append after upgrade");
-    assert_eq!(ledger.head().size, before + 1);
-    ledger
-        .verify(&|_| {})
-        .expect("the continued chain verifies");
+fn every_kept_store_takes_new_appends_that_verify() {
+    for (layout, _) in KEPT {
+        let (_dir, ledger) = open_kept(layout, true);
+        let before = ledger.head().size;
+        let mut body = envelope("after-upgrade", T0).encode_to_vec();
+        body.extend_from_slice(&[0x82, 0x02, 1, b'u']);
+        ledger
+            .append(vec![SignedEvent::sign(&key(3), body)])
+            .remove(0)
+            .expect("append after upgrade");
+        assert_eq!(ledger.head().size, before + 1);
+        ledger
+            .verify(&|_| {})
+            .unwrap_or_else(|e| panic!("layout {layout}: the continued chain: {e}"));
+    }
 }
 
 #[test]
 fn a_store_of_a_newer_layout_is_refused_naming_both_layouts() {
     let dir = tempfile::tempdir().expect("temp dir");
-    drop(build_history(dir.path()));
+    drop(build_history(dir.path(), LAYOUT_VERSION));
     {
         let db = open_raw(dir.path());
         let records = db.open_tree("records").expect("records");

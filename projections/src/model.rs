@@ -577,6 +577,14 @@ pub enum Event {
         blake3: [u8; 32],
         reason: String,
     },
+    /// The ledger's checkpoint key handed over to a new key (the signatures are the ledger's
+    /// business; they are kept so the event re-encodes to what was signed).
+    LedgerKeyRotated {
+        new_public_key: [u8; 32],
+        old_key_signature: Vec<u8>,
+        new_key_signature: Vec<u8>,
+        reason: String,
+    },
     ScopeDefined(Scope),
     PolicyApproved {
         policy_id: PolicyId,
@@ -765,6 +773,7 @@ pub enum EventKind {
     KeyEnrolled,
     KeyRevoked,
     ArtifactErased,
+    LedgerKeyRotated,
     ScopeDefined,
     PolicyApproved,
     ObjectiveSet,
@@ -803,6 +812,7 @@ impl EventKind {
             KeyEnrolled => "key_enrolled",
             KeyRevoked => "key_revoked",
             ArtifactErased => "artifact_erased",
+            LedgerKeyRotated => "ledger_key_rotated",
             ScopeDefined => "scope_defined",
             PolicyApproved => "policy_approved",
             ObjectiveSet => "objective_set",
@@ -839,7 +849,7 @@ impl EventKind {
         use EventKind::*;
         use Role::*;
         match self {
-            Genesis | KeyEnrolled | KeyRevoked | ArtifactErased => &[Admin],
+            Genesis | KeyEnrolled | KeyRevoked | ArtifactErased | LedgerKeyRotated => &[Admin],
             ScopeDefined => &[Admin, Management],
             PolicyApproved | ObjectiveSet | ManagementReviewHeld | ControlApproved => &[Management],
             RiskAccepted => &[Management],
@@ -873,6 +883,7 @@ impl Event {
             E::KeyEnrolled(_) => K::KeyEnrolled,
             E::KeyRevoked { .. } => K::KeyRevoked,
             E::ArtifactErased { .. } => K::ArtifactErased,
+            E::LedgerKeyRotated { .. } => K::LedgerKeyRotated,
             E::ScopeDefined(_) => K::ScopeDefined,
             E::PolicyApproved { .. } => K::PolicyApproved,
             E::ObjectiveSet { .. } => K::ObjectiveSet,

@@ -433,6 +433,7 @@ fn check_event(
         | E::KeyEnrolled(_)
         | E::KeyRevoked { .. }
         | E::ArtifactErased { .. }
+        | E::LedgerKeyRotated { .. }
         | E::ScopeDefined(_)
         | E::PolicyApproved { .. }
         | E::ObjectiveSet { .. }

@@ -554,6 +554,8 @@ pub fn apply(state: &mut State, meta: Meta, event: &Event) {
                 k.revoked.get_or_insert(meta.seq);
             }
         }
+        // The ledger follows the hand-over; the registers hold nothing of it.
+        E::LedgerKeyRotated { .. } => {}
         E::ArtifactErased { blake3, reason } => {
             state.erased.insert(*blake3, (reason.clone(), meta));
         }

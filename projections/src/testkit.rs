@@ -87,6 +87,12 @@ pub fn sample_events() -> Vec<Event> {
             blake3: [7; 32],
             reason: "GDPR".into(),
         },
+        Event::LedgerKeyRotated {
+            new_public_key: [8; 32],
+            old_key_signature: vec![1; 64],
+            new_key_signature: vec![2; 64],
+            reason: "yearly rotation".into(),
+        },
         Event::ScopeDefined(Scope {
             organization: "Acme".into(),
             scope_statement: "SaaS".into(),

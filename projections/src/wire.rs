@@ -57,6 +57,12 @@ pub fn decode(body: pb::EventBody) -> Result<Envelope, Error> {
             blake3: hash32("artifact_erased.blake3", &a.blake3)?,
             reason: a.reason,
         },
+        Payload::LedgerKeyRotated(r) => Event::LedgerKeyRotated {
+            new_public_key: hash32("ledger_key_rotated.new_public_key", &r.new_public_key)?,
+            old_key_signature: r.old_key_signature,
+            new_key_signature: r.new_key_signature,
+            reason: r.reason,
+        },
         Payload::Isms(e) => isms(e)?,
     };
     Ok(Envelope {
@@ -507,6 +513,17 @@ pub fn encode(header: &BodyHeader, event: &Event) -> pb::EventBody {
             blake3: blake3.to_vec(),
             reason: reason.clone(),
         }),
+        Event::LedgerKeyRotated {
+            new_public_key,
+            old_key_signature,
+            new_key_signature,
+            reason,
+        } => Payload::LedgerKeyRotated(pb::LedgerKeyRotated {
+            new_public_key: new_public_key.to_vec(),
+            old_key_signature: old_key_signature.clone(),
+            new_key_signature: new_key_signature.clone(),
+            reason: reason.clone(),
+        }),
         other => Payload::Isms(pb::IsmsEvent {
             kind: Some(isms_pb(other)),
         }),
@@ -561,7 +578,8 @@ fn isms_pb(event: &Event) -> pb::isms_event::Kind {
         Event::Genesis { .. }
         | Event::KeyEnrolled(_)
         | Event::KeyRevoked { .. }
-        | Event::ArtifactErased { .. } => unreachable!("ledger payloads are encoded by encode()"),
+        | Event::ArtifactErased { .. }
+        | Event::LedgerKeyRotated { .. } => unreachable!("ledger payloads are encoded by encode()"),
         Event::ScopeDefined(s) => K::ScopeDefined(pb::ScopeDefined {
             organization: s.organization,
             scope_statement: s.scope_statement,

@@ -1,4 +1,4 @@
-//! `isms key new | enroll | revoke | list`: key files on disk (mode 0600), and the
+//! `isms key new | enroll | revoke | rotate-ledger-key | list`: key files on disk (mode 0600), and the
 //! `key_enrolled` / `key_revoked` entries an admin signs.
 
 use std::path::{Path, PathBuf};
@@ -35,6 +35,15 @@ pub enum KeyCommand {
     #[command(after_help = "Example:\n  isms key revoke --key admin.key \
                             --reason \"left the company\" auditor@example.com")]
     Revoke(RevokeArgs),
+    /// Hand the ledger's checkpoint-signing key over to a new key (stop the server first).
+    #[command(after_help = "Example:\n  isms key new --out ledger-2026.key\n  \
+        isms key rotate-ledger-key --data ./isms-data --key admin.key --new-ledger-key \
+        ledger-2026.key --reason \"yearly rotation\"\n\n\
+        Appends a ledger_key_rotated entry signed by the admin key and by both ledger keys, \
+        then replaces DATA/ledger.key with the new key. Checkpoints up to that entry stay \
+        signed by the old key, every later one by the new key; verification follows the \
+        hand-over from the genesis's key. Witnesses must be given the new verifier key (printed).")]
+    RotateLedgerKey(RotateArgs),
     /// List the ledger's keys and its checkpoint-signing key.
     #[command(after_help = "Example:\n  isms key list --key admin.key")]
     List {
@@ -43,6 +52,60 @@ pub enum KeyCommand {
         #[command(flatten)]
         format: FormatArgs,
     },
+}
+
+/// `isms key rotate-ledger-key`.
+#[derive(Args, Debug)]
+pub struct RotateArgs {
+    /// The stopped server's data folder (its `ledger.key` is the key handed over).
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// An admin key file: the hand-over is an admin's act.
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// The new ledger key file (from `isms key new`); it replaces DATA/ledger.key.
+    #[arg(long, value_name = "FILE")]
+    new_ledger_key: PathBuf,
+    /// Why the key is handed over.
+    #[arg(long, default_value = "")]
+    reason: String,
+}
+
+/// Runs `isms key rotate-ledger-key`.
+fn rotate_ledger_key(args: RotateArgs) -> anyhow::Result<()> {
+    use crate::server::{read_key_file, LEDGER_KEY_FILE, STORE_DIR};
+    let key_path = args.data.join(LEDGER_KEY_FILE);
+    let old = read_key_file(&key_path)?;
+    let admin = read_key(&args.key)?;
+    let new = read_key(&args.new_ledger_key)?;
+    let ledger = ledger::Ledger::open(
+        args.data.join(STORE_DIR),
+        ledger::LedgerConfig::default(),
+        Some(old),
+    )
+    .with_context(|| format!("opening the ledger in {}", args.data.display()))?;
+    let appended = ledger
+        .rotate_ledger_key(&admin, &new, &args.reason)
+        .map_err(|e| anyhow::anyhow!("the hand-over was refused: {e}"))?;
+    let vkey = ledger_vkey(ledger.origin(), &new.verifying_key());
+    drop(ledger);
+    // The hand-over is durable: from now on only the new key opens the ledger.
+    // Written beside its name with mode 0600 from the start, flushed, and renamed over it.
+    let partial = args.data.join(".ledger.key.partial");
+    let _ = std::fs::remove_file(&partial);
+    crate::init::write_secret(&partial, &format!("{}\n", hex::encode(new.to_bytes())))?;
+    std::fs::rename(&partial, &key_path)
+        .with_context(|| format!("replacing {}", key_path.display()))?;
+    super::backup::sync_dir(&args.data)?;
+    println!(
+        "handed the ledger key over at seq {} (checkpoint {} is the old key's last)",
+        appended.seq,
+        appended.seq.0 + 1
+    );
+    println!("{} now holds the new key", key_path.display());
+    println!("new verifier key: {vkey}");
+    println!("give it to the witnesses that follow this ledger; auditors verify from the genesis key as before");
+    Ok(())
 }
 
 /// `isms key enroll`.
@@ -221,6 +284,7 @@ pub fn run(command: KeyCommand) -> anyhow::Result<()> {
             })??;
             report(&outcomes, args.format.format())
         }
+        KeyCommand::RotateLedgerKey(args) => rotate_ledger_key(args),
         KeyCommand::List { connect, format } => {
             let (keys, vkey) = block_on(async {
                 let mut client = Client::connect(&connect).await?;

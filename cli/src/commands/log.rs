@@ -74,6 +74,7 @@ pub fn entity_of(event: &Event) -> String {
         E::KeyEnrolled(k) => k.subject.0.clone(),
         E::KeyRevoked { key_id, .. } => KeyId(*key_id).short(),
         E::ArtifactErased { blake3, .. } => hex::encode(&blake3[..8]),
+        E::LedgerKeyRotated { new_public_key, .. } => KeyId::of_public_key(new_public_key).short(),
         E::ScopeDefined(s) => s.organization.clone(),
         E::PolicyApproved { policy_id, .. } => policy_id.0.clone(),
         E::ObjectiveSet { objective_id, .. } => objective_id.0.clone(),

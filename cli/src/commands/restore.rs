@@ -37,8 +37,8 @@ pub struct RestoreArgs {
     /// The data folder to create (it must not exist yet).
     #[arg(long, value_name = "DIR")]
     data: PathBuf,
-    /// The ledger's private key (the `ledger.key` kept apart from backups): the backup must be
-    /// signed by it, and the restored server signs new checkpoints with it.
+    /// The ledger's private key (the `ledger.key` kept apart from backups): the backup's last
+    /// checkpoint must be signed by it, and the restored server signs new checkpoints with it.
     #[arg(long, value_name = "FILE")]
     ledger_key_file: PathBuf,
     /// A checkpoint note kept from before (an audit, a receipt, a witness): the backup must
@@ -178,7 +178,21 @@ pub fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
     let bundle = Bundle::from_bytes(&bytes)
         .map_err(|e| VerificationFailed(format!("{}: {e}", path.display())))?;
-    let mut trust = Trust::key(key.verifying_key());
+    // The history is verified from its genesis's key, following any ledger-key hand-over; the
+    // key given must be the one in charge at its end (it signed the last checkpoint), which
+    // binds the whole backup to the key the operator holds.
+    let genesis_key = bundle
+        .entries
+        .first()
+        .and_then(|raw| ledger::ChainVerifier::from_genesis(raw).ok())
+        .and_then(|v| ed25519_dalek::VerifyingKey::from_bytes(&v.genesis().ledger_public_key).ok())
+        .ok_or_else(|| {
+            VerificationFailed(format!(
+                "{}: entry 0 is not a readable genesis",
+                path.display()
+            ))
+        })?;
+    let mut trust = Trust::key(genesis_key);
     if let Some(note) = &args.trusted_checkpoint {
         trust.checkpoint = Some(
             std::fs::read_to_string(note).with_context(|| format!("reading {}", note.display()))?,
@@ -195,6 +209,15 @@ pub fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
         ))
     })?;
 
+    if SignedCheckpoint::verify(&verified.checkpoint.note, &key.verifying_key()).is_err() {
+        return Err(VerificationFailed(format!(
+            "the backup's last checkpoint (size {}) is not signed by the ledger key given ({}); \
+             give the ledger's current key; nothing was written",
+            verified.checkpoint.checkpoint.size,
+            ledger::KeyId::of_public_key(key.verifying_key().as_bytes()).short()
+        ))
+        .into());
+    }
     let folder = NewFolder::start(&args.data)?;
     folder.write_key(&key)?;
     let imported = import_bundle(&folder.store(), &bundle)?;

@@ -16,8 +16,8 @@ use prost::Message as _;
 
 use super::{
     checkpoint_key, cosignatures_key, decode_genesis, encode_head, encode_node_block, entry_key,
-    event_index_key, genesis_keys, node_block_key, open_db, prefixed, Head, ERASED, HEAD, KEY,
-    LAYOUT, LAYOUT_VERSION,
+    event_index_key, genesis_keys, handover_key_record, node_block_key, open_db, prefixed,
+    rotation_key, Head, ERASED, HEAD, KEY, LAYOUT, LAYOUT_VERSION, ROTATION,
 };
 use crate::checkpoint::{key_hash, Checkpoint, SignedCheckpoint};
 use crate::cosignature::signature_lines;
@@ -41,7 +41,10 @@ pub struct Import {
     artifacts: sled::Tree,
     path: PathBuf,
     genesis: Genesis,
+    /// The key that signs a checkpoint of the current size.
     ledger_key: VerifyingKey,
+    /// The new key of a hand-over just pushed: it signs checkpoints from the next entry on.
+    next_key: Option<VerifyingKey>,
     frontier: Frontier,
     head: Head,
     keys: HashMap<KeyId, KeyRecord>,
@@ -106,6 +109,7 @@ impl Import {
             path,
             genesis,
             ledger_key,
+            next_key: None,
             frontier: Frontier::new(),
             head: Head {
                 size: 0,
@@ -150,6 +154,9 @@ impl Import {
     /// recorded time not going back); its key records are applied to the key index.
     pub fn push(&mut self, raw: &[u8]) -> Result<(), LedgerError> {
         let seq = self.head.size;
+        if let Some(key) = self.next_key.take() {
+            self.ledger_key = key;
+        }
         let entry = Entry::decode(raw).map_err(|e| corrupt(seq, e.to_string()))?;
         if entry.seq.0 != seq {
             return Err(corrupt(seq, format!("the entry says seq {}", entry.seq)));
@@ -189,6 +196,21 @@ impl Import {
                     .insert(prefixed(ERASED, &hash.0), &seq.to_be_bytes());
                 self.artifacts.remove(hash.0)?;
                 self.erased.insert(hash);
+            }
+            RecordAction::LedgerKeyRotated(handover) => {
+                handover
+                    .check(&self.genesis.ledger_id, self.ledger_key.as_bytes())
+                    .map_err(|e| corrupt(seq, e))?;
+                let record = handover_key_record(&self.genesis, &handover, Seq(seq));
+                self.batch
+                    .insert(prefixed(KEY, &record.key_id.0), record.encode());
+                self.batch
+                    .insert(&rotation_key(seq), &handover.new_public_key);
+                self.keys.insert(record.key_id, record);
+                self.next_key = Some(
+                    VerifyingKey::from_bytes(&handover.new_public_key)
+                        .map_err(|_| corrupt(seq, "the new ledger key is not a valid key"))?,
+                );
             }
             RecordAction::Genesis(_) => return Err(corrupt(seq, "a second genesis")),
             RecordAction::None => {}
@@ -284,7 +306,7 @@ impl Import {
     pub fn sign_checkpoint(&mut self, ledger_key: &SigningKey) -> Result<(), LedgerError> {
         if ledger_key.verifying_key() != self.ledger_key {
             return Err(LedgerError::WrongLedgerKey {
-                expected: KeyId::of_public_key(&self.genesis.ledger_public_key),
+                expected: KeyId::of_public_key(self.ledger_key.as_bytes()),
             });
         }
         let signed = Checkpoint {
@@ -385,9 +407,19 @@ pub fn salvage(
     let genesis = Entry::decode(&raw_genesis)
         .map_err(|e| corrupt(0, e.to_string()))
         .and_then(|e| decode_genesis(&e))?;
-    let expected = KeyId::of_public_key(&genesis.ledger_public_key);
-    if KeyId::of_public_key(ledger_key.verifying_key().as_bytes()) != expected {
-        return Err(LedgerError::WrongLedgerKey { expected });
+    // The genesis's key or one a hand-over named; which one signs the saved part's last
+    // checkpoint is known only once it is saved (`sign_checkpoint` checks it then).
+    let given = ledger_key.verifying_key().to_bytes();
+    let mut known = vec![genesis.ledger_public_key];
+    for (_, key) in records.scan_prefix([ROTATION]).flatten() {
+        if let Ok(key) = <[u8; 32]>::try_from(key.as_ref()) {
+            known.push(key);
+        }
+    }
+    if !known.contains(&given) {
+        return Err(LedgerError::WrongLedgerKey {
+            expected: KeyId::of_public_key(known.last().expect("the genesis key")),
+        });
     }
     // Pass 1: how far the chain verifies. A chunk's signatures are checked while the next is
     // read, so the first failure found is confirmed by verifying again up to it.

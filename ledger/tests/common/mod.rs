@@ -99,6 +99,12 @@ impl Fixture {
         self.reopen_after(|_| {})
     }
 
+    /// Closes the ledger and reopens it with another ledger key (after a hand-over).
+    pub fn restart_with_key(mut self, ledger_key: SigningKey) -> Fixture {
+        self.ledger_key = ledger_key;
+        self.restart()
+    }
+
     /// Closes the ledger, hands its sled `records` tree to `change` (to act as a damaged disk
     /// or an older version would), flushes, and reopens the ledger.
     pub fn with_store_closed(self, change: impl FnOnce(&sled::Tree)) -> Fixture {
