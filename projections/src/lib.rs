@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod error;
 pub mod ledger_glue;
 pub mod model;
+pub mod plan;
 pub mod query;
 mod readiness;
 pub mod registers;

@@ -638,6 +638,15 @@ pub enum Event {
         risk_id: RiskId,
         reason: String,
     },
+    /// The asset, threat, vulnerability or owner of an identified risk changed.
+    RiskDetailsChanged {
+        risk_id: RiskId,
+        asset: String,
+        threat: String,
+        vulnerability: String,
+        risk_owner: String,
+        reason: String,
+    },
     ControlApplicabilitySet {
         control_id: ControlId,
         applicable: bool,
@@ -784,6 +793,7 @@ pub enum EventKind {
     RiskTreatmentDecided,
     RiskAccepted,
     RiskClosed,
+    RiskDetailsChanged,
     ControlApplicabilitySet,
     ControlApproved,
     ImplementationStatusChanged,
@@ -823,6 +833,7 @@ impl EventKind {
             RiskTreatmentDecided => "risk_treatment_decided",
             RiskAccepted => "risk_accepted",
             RiskClosed => "risk_closed",
+            RiskDetailsChanged => "risk_details_changed",
             ControlApplicabilitySet => "control_applicability_set",
             ControlApproved => "control_approved",
             ImplementationStatusChanged => "implementation_status_changed",
@@ -854,9 +865,8 @@ impl EventKind {
             PolicyApproved | ObjectiveSet | ManagementReviewHeld | ControlApproved => &[Management],
             RiskAccepted => &[Management],
             AssetRegistered => &[Admin, RiskOwner, ControlOwner],
-            RiskIdentified | RiskAssessed | RiskRescored | RiskTreatmentDecided | RiskClosed => {
-                &[RiskOwner, Management]
-            }
+            RiskIdentified | RiskAssessed | RiskRescored | RiskTreatmentDecided | RiskClosed
+            | RiskDetailsChanged => &[RiskOwner, Management],
             ControlApplicabilitySet => &[ControlOwner, Management],
             ImplementationStatusChanged => &[ControlOwner],
             EvidenceSubmitted => &[Agent, ControlOwner, Auditor],
@@ -894,6 +904,7 @@ impl Event {
             E::RiskTreatmentDecided { .. } => K::RiskTreatmentDecided,
             E::RiskAccepted { .. } => K::RiskAccepted,
             E::RiskClosed { .. } => K::RiskClosed,
+            E::RiskDetailsChanged { .. } => K::RiskDetailsChanged,
             E::ControlApplicabilitySet { .. } => K::ControlApplicabilitySet,
             E::ControlApproved { .. } => K::ControlApproved,
             E::ImplementationStatusChanged { .. } => K::ImplementationStatusChanged,

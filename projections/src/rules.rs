@@ -205,6 +205,14 @@ fn check_event(
         E::RiskClosed { risk_id, .. } => {
             open_risk(state, "risk_closed.risk_id", "close", risk_id)?;
         }
+        E::RiskDetailsChanged { risk_id, .. } => {
+            open_risk(
+                state,
+                "risk_details_changed.risk_id",
+                "change the details of",
+                risk_id,
+            )?;
+        }
         E::ControlApplicabilitySet {
             control_id,
             applicable,

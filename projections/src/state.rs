@@ -346,7 +346,8 @@ impl State {
             | E::RiskRescored { risk_id, .. }
             | E::RiskTreatmentDecided { risk_id, .. }
             | E::RiskAccepted { risk_id, .. }
-            | E::RiskClosed { risk_id, .. } => v(
+            | E::RiskClosed { risk_id, .. }
+            | E::RiskDetailsChanged { risk_id, .. } => v(
                 format!("risk {risk_id}"),
                 self.risks.get(risk_id).map(|r| r.version),
             ),
@@ -702,6 +703,23 @@ pub fn apply(state: &mut State, meta: Meta, event: &Event) {
             if let Some(r) = state.risks.get_mut(risk_id) {
                 r.acceptance = Some((justification.clone(), meta.clone()));
                 r.status = RiskStatus::Accepted;
+                r.version += 1;
+                r.updated = meta;
+            }
+        }
+        E::RiskDetailsChanged {
+            risk_id,
+            asset,
+            threat,
+            vulnerability,
+            risk_owner,
+            ..
+        } => {
+            if let Some(r) = state.risks.get_mut(risk_id) {
+                r.asset = asset.clone();
+                r.threat = threat.clone();
+                r.vulnerability = vulnerability.clone();
+                r.owner = risk_owner.clone();
                 r.version += 1;
                 r.updated = meta;
             }

@@ -148,6 +148,14 @@ pub fn sample_events() -> Vec<Event> {
             risk_id: id(RiskId::parse, "RISK-001"),
             justification: String::new(),
         },
+        Event::RiskDetailsChanged {
+            risk_id: id(RiskId::parse, "RISK-001"),
+            asset: "Customer database (EU)".into(),
+            threat: "SQL injection attack".into(),
+            vulnerability: "Insufficient input validation".into(),
+            risk_owner: "CISO".into(),
+            reason: "owner changed".into(),
+        },
         Event::RiskClosed {
             risk_id: id(RiskId::parse, "RISK-001"),
             reason: "asset retired".into(),

@@ -288,6 +288,14 @@ fn isms(e: pb::IsmsEvent) -> Result<Event, Error> {
             risk_id: RiskId::parse("risk_closed.risk_id", &r.risk_id)?,
             reason: r.reason,
         },
+        K::RiskDetailsChanged(r) => Event::RiskDetailsChanged {
+            risk_id: RiskId::parse("risk_details_changed.risk_id", &r.risk_id)?,
+            asset: r.asset,
+            threat: r.threat,
+            vulnerability: r.vulnerability,
+            risk_owner: r.risk_owner,
+            reason: r.reason,
+        },
         K::ControlApplicabilitySet(c) => {
             // The seed writes `justification` for included controls and
             // `exclusion_justification` for excluded ones; the domain keeps one field.
@@ -696,6 +704,21 @@ fn isms_pb(event: &Event) -> pb::isms_event::Kind {
         }),
         Event::RiskClosed { risk_id, reason } => K::RiskClosed(pb::RiskClosed {
             risk_id: risk_id.0,
+            reason,
+        }),
+        Event::RiskDetailsChanged {
+            risk_id,
+            asset,
+            threat,
+            vulnerability,
+            risk_owner,
+            reason,
+        } => K::RiskDetailsChanged(pb::RiskDetailsChanged {
+            risk_id: risk_id.0,
+            asset,
+            threat,
+            vulnerability,
+            risk_owner,
             reason,
         }),
         Event::ControlApplicabilitySet {

@@ -991,6 +991,7 @@ async fn drive(
     for (actor, file, subject, roles) in Actor::ENROLLED {
         let key = new_key_file(&dir.join("keys").join(format!("{file}.key")))?;
         enrol.push(Pending {
+            expected_version: None,
             event_id: format!("demo-enrol-{file}"),
             effective_at: at("2025-01-06", 10),
             event: Event::KeyEnrolled(KeyEnrolment {
@@ -1033,6 +1034,7 @@ async fn drive(
             }
             seq_no += 1;
             batch.push(Pending {
+                expected_version: None,
                 event_id: format!("demo-{seq_no:04}-{}", s.event.kind().name()),
                 effective_at: s.at,
                 event: s.event.clone(),

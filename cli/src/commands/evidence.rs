@@ -130,6 +130,7 @@ pub fn run(command: EvidenceCommand) -> anyhow::Result<()> {
         name,
     };
     let pending = Pending {
+        expected_version: None,
         event_id: format!("evidence-{evidence_id}"),
         effective_at: collected,
         event: Event::EvidenceSubmitted {

@@ -225,6 +225,7 @@ pub fn run(command: KeyCommand) -> anyhow::Result<()> {
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let key_id = KeyId::of_public_key(&public.to_bytes());
             let pending = Pending {
+                expected_version: None,
                 event_id: format!("key-enroll-{}", &key_id.to_hex()[..16]),
                 effective_at: ledger::UnixMicros::now().0,
                 event: Event::KeyEnrolled(KeyEnrolment {
@@ -271,6 +272,7 @@ pub fn run(command: KeyCommand) -> anyhow::Result<()> {
                 let mut key_id = [0u8; 32];
                 hex::decode_to_slice(&key.key_id, &mut key_id)?;
                 let pending = Pending {
+                    expected_version: None,
                     event_id: format!("key-revoke-{}", &key.key_id[..16]),
                     effective_at: ledger::UnixMicros::now().0,
                     event: Event::KeyRevoked {

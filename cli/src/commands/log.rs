@@ -84,7 +84,8 @@ pub fn entity_of(event: &Event) -> String {
         | E::RiskRescored { risk_id, .. }
         | E::RiskTreatmentDecided { risk_id, .. }
         | E::RiskAccepted { risk_id, .. }
-        | E::RiskClosed { risk_id, .. } => risk_id.0.clone(),
+        | E::RiskClosed { risk_id, .. }
+        | E::RiskDetailsChanged { risk_id, .. } => risk_id.0.clone(),
         E::ControlApplicabilitySet { control_id, .. }
         | E::ImplementationStatusChanged { control_id, .. } => control_id.to_string(),
         E::ControlApproved { soa_version, .. } => format!("SoA {soa_version}"),

@@ -2,6 +2,7 @@
 //! of `isms serve` except `key new`, `verify --offline` and `demo`. main.rs flattens
 //! [`ClientCommand`] into its own subcommands and maps [`VerificationFailed`] to exit code 1.
 
+pub mod apply;
 pub mod backup;
 pub mod demo;
 pub mod evidence;
@@ -47,6 +48,8 @@ pub enum ClientCommand {
     Key(keys::KeyCommand),
     /// Submit ISMS records from YAML or JSON files in the seed guide's own shapes.
     Submit(submit::SubmitArgs),
+    /// Bring the registers to the state YAML files describe: plan, then append all or nothing.
+    Apply(apply::ApplyArgs),
     /// Upload evidence artifacts and record them against controls.
     #[command(subcommand)]
     Evidence(evidence::EvidenceCommand),
@@ -86,6 +89,7 @@ pub fn run(command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Restore(a) => restore::run_restore(a),
         ClientCommand::Salvage(a) => restore::run_salvage(a),
         ClientCommand::Submit(a) => submit::run(a),
+        ClientCommand::Apply(a) => apply::run(a),
         ClientCommand::Evidence(c) => evidence::run(c),
         ClientCommand::Register(a) => registers::run_register(a),
         ClientCommand::Diff(a) => registers::run_diff(a),

@@ -69,6 +69,8 @@ pub struct Pending {
     pub event: Event,
     /// Artifacts it refers to.
     pub artifacts: Vec<ArtifactRef>,
+    /// The version its entity must have for it to be admitted (optimistic concurrency).
+    pub expected_version: Option<u64>,
 }
 
 /// What became of one submitted event.
@@ -95,7 +97,7 @@ fn bodies_of(ledger_id: &[u8], pending: &[Pending]) -> Vec<Vec<u8>> {
                 event_id: p.event_id.clone(),
                 effective_at: Timestamp(p.effective_at),
                 client_time: Timestamp(now),
-                expected_version: None,
+                expected_version: p.expected_version,
                 artifacts: p.artifacts.clone(),
             };
             encode_to_vec(&header, &p.event)
@@ -107,7 +109,11 @@ fn bodies_of(ledger_id: &[u8], pending: &[Pending]) -> Vec<Vec<u8>> {
 const MAX_ATOMIC_EVENTS: usize = 1024;
 
 /// Submits every pending event as one all-or-nothing group and reports each.
-fn submit_all_or_nothing(args: &SubmitArgs, pending: Vec<Pending>) -> anyhow::Result<()> {
+pub fn submit_all_or_nothing(
+    connect: &ConnectArgs,
+    format: Format,
+    pending: Vec<Pending>,
+) -> anyhow::Result<()> {
     anyhow::ensure!(
         pending.len() <= MAX_ATOMIC_EVENTS,
         "{} events are more than the {MAX_ATOMIC_EVENTS} one all-or-nothing submission may \
@@ -115,7 +121,7 @@ fn submit_all_or_nothing(args: &SubmitArgs, pending: Vec<Pending>) -> anyhow::Re
         pending.len()
     );
     let answer = block_on(async {
-        let mut client = Client::connect(&args.connect).await?;
+        let mut client = Client::connect(connect).await?;
         client.key()?;
         let ledger_id = client.ledger_id().await?;
         client.append_atomic(bodies_of(&ledger_id, &pending)).await
@@ -150,7 +156,7 @@ fn submit_all_or_nothing(args: &SubmitArgs, pending: Vec<Pending>) -> anyhow::Re
             },
         })
         .collect();
-    report(&outcomes, args.format.format())
+    report(&outcomes, format)
 }
 
 /// What an event that passed, in a refused all-or-nothing submission, reports.
@@ -375,8 +381,8 @@ pub fn events_of(text: &str, file: &str) -> anyhow::Result<Vec<(Event, Option<i6
 /// bound on what a damaged or hostile file can make it parse.
 pub const MAX_INTAKE_BYTES: u64 = 8 * 1024 * 1024;
 
-/// The pending events of one file.
-pub fn pending_of(path: &Path, default_effective: i64) -> anyhow::Result<Vec<Pending>> {
+/// A file of the intake, read within its size bound: (its bytes, its text).
+fn read_intake(path: &Path) -> anyhow::Result<(Vec<u8>, String)> {
     let size = std::fs::metadata(path)
         .with_context(|| format!("reading {}", path.display()))?
         .len();
@@ -388,6 +394,19 @@ pub fn pending_of(path: &Path, default_effective: i64) -> anyhow::Result<Vec<Pen
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let text = String::from_utf8(bytes.clone())
         .with_context(|| format!("{}: not UTF-8 text", path.display()))?;
+    Ok((bytes, text))
+}
+
+/// The events a file describes, each with its own effective time if it states one.
+pub fn desired_of(path: &Path) -> anyhow::Result<Vec<(Event, Option<i64>)>> {
+    let (_, text) = read_intake(path)?;
+    let file = path.display().to_string();
+    events_of(&text, &file).with_context(|| format!("reading {file}"))
+}
+
+/// The pending events of one file.
+pub fn pending_of(path: &Path, default_effective: i64) -> anyhow::Result<Vec<Pending>> {
+    let (bytes, text) = read_intake(path)?;
     let file = path.display().to_string();
     let stem = path
         .file_stem()
@@ -399,6 +418,7 @@ pub fn pending_of(path: &Path, default_effective: i64) -> anyhow::Result<Vec<Pen
         .into_iter()
         .enumerate()
         .map(|(n, (event, effective))| Pending {
+            expected_version: None,
             event_id: format!("{stem}-{}-{n:03}", &hash[..8]),
             effective_at: effective.unwrap_or(default_effective),
             event,
@@ -458,7 +478,7 @@ pub fn run(args: SubmitArgs) -> anyhow::Result<()> {
         pending.extend(pending_of(file, effective)?);
     }
     if !args.partial {
-        return submit_all_or_nothing(&args, pending);
+        return submit_all_or_nothing(&args.connect, args.format.format(), pending);
     }
     let outcomes = block_on(async {
         let mut client = Client::connect(&args.connect).await?;

@@ -1,0 +1,163 @@
+//! `isms apply` end to end: the real binary against a real server on 127.0.0.1, with the
+//! seed guide's risk register and SoA as the files a team keeps in its repository.
+
+mod cli_util;
+
+use std::path::Path;
+
+use cli_util::{init_ledger, ok, repo, run, Server};
+
+const ADMIN: &str = "data/admin.key";
+
+/// Copies a seed fixture into `dir` as `name`, with `edits` (from, to) applied.
+fn register(dir: &Path, fixture: &str, name: &str, edits: &[(&str, &str)]) {
+    let mut text = std::fs::read_to_string(repo().join("fixtures/seed").join(fixture)).unwrap();
+    for (from, to) in edits {
+        assert!(text.contains(from), "the fixture holds {from:?}");
+        text = text.replacen(from, to, 1);
+    }
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+fn head_size(dir: &Path, url: &str) -> u64 {
+    let out = ok(dir, &["status", "--server", url, "--key", ADMIN, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("status JSON");
+    v["size"].as_u64().expect("size")
+}
+
+fn apply(dir: &Path, url: &str, extra: &[&str]) -> cli_util::Run {
+    let mut args = vec!["apply", "--server", url, "--key", ADMIN];
+    args.extend_from_slice(extra);
+    run(dir, &args)
+}
+
+/// The plan `isms apply --dry-run --json` prints.
+fn planned(dir: &Path, url: &str, files: &[&str]) -> Vec<serde_json::Value> {
+    let mut args = vec!["--dry-run", "--json"];
+    args.extend_from_slice(files);
+    let out = apply(dir, url, &args);
+    assert_eq!(out.code, 0, "{out:?}");
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("plan JSON");
+    v["changes"].as_array().expect("changes").clone()
+}
+
+/// A server whose ledger holds the seed's risk register and SoA, applied once.
+fn applied(dir: &Path) -> Server {
+    let server = Server::start(dir, "data");
+    register(dir, "risk_assessment.yaml", "risks.yaml", &[]);
+    register(dir, "soa_template.yaml", "soa.yaml", &[]);
+    let first = apply(dir, &server.url, &["risks.yaml", "soa.yaml"]);
+    assert_eq!(first.code, 0, "{first:?}");
+    server
+}
+
+#[test]
+fn applying_an_unchanged_register_appends_nothing_and_says_so() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = applied(d);
+    let before = head_size(d, &server.url);
+    let again = apply(d, &server.url, &["risks.yaml", "soa.yaml"]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(again.stdout.contains("no changes"), "{again:?}");
+    assert_eq!(head_size(d, &server.url), before);
+}
+
+#[test]
+fn an_edited_residual_score_plans_exactly_one_rescoring() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = applied(d);
+    register(
+        d,
+        "risk_assessment.yaml",
+        "risks.yaml",
+        &[(
+            "residual_impact: 2\n      residual_risk: 6",
+            "residual_impact: 3\n      residual_risk: 9",
+        )],
+    );
+    let plan = planned(d, &server.url, &["risks.yaml"]);
+    assert_eq!(plan.len(), 1, "{plan:?}");
+    assert_eq!(plan[0]["kind"], "risk_rescored");
+    assert_eq!(plan[0]["entity"], "RISK-003");
+    assert_eq!(plan[0]["fields"][0]["from"], "3x2");
+    assert_eq!(plan[0]["fields"][0]["to"], "3x3");
+}
+
+#[test]
+fn the_plan_is_what_apply_appends() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = applied(d);
+    register(
+        d,
+        "risk_assessment.yaml",
+        "risks.yaml",
+        &[
+            ("risk_owner: \"CTO\"", "risk_owner: \"Head of Platform\""),
+            (
+                "residual_impact: 2\n      residual_risk: 6",
+                "residual_impact: 3\n      residual_risk: 9",
+            ),
+        ],
+    );
+    let plan = planned(d, &server.url, &["risks.yaml"]);
+    let before = head_size(d, &server.url);
+    let applied = apply(d, &server.url, &["risks.yaml"]);
+    assert_eq!(applied.code, 0, "{applied:?}");
+    assert_eq!(head_size(d, &server.url), before + plan.len() as u64);
+    let log = ok(
+        d,
+        &["log", "--server", &server.url, "--key", ADMIN, "--json"],
+    );
+    for change in &plan {
+        let id = change["event_id"].as_str().expect("event id");
+        assert!(log.contains(id), "{id} planned but not appended");
+    }
+    let kinds: Vec<&str> = plan.iter().map(|c| c["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["risk_details_changed", "risk_rescored"]);
+}
+
+#[test]
+fn a_file_with_one_bad_row_leaves_the_head_unchanged() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = applied(d);
+    // Excluding a control without a justification is refused by the SoA rules.
+    register(
+        d,
+        "soa_template.yaml",
+        "soa.yaml",
+        &[(
+            "applicable: true\n      justification: \"Required for accountability\"",
+            "applicable: false\n      justification: \"\"",
+        )],
+    );
+    register(
+        d,
+        "risk_assessment.yaml",
+        "risks.yaml",
+        &[("risk_owner: \"CTO\"", "risk_owner: \"Head of Platform\"")],
+    );
+    let before = head_size(d, &server.url);
+    let refused = apply(d, &server.url, &["risks.yaml", "soa.yaml"]);
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(refused.stderr.contains("nothing was stored"), "{refused:?}");
+    assert_eq!(head_size(d, &server.url), before);
+}
+
+#[test]
+fn prune_closes_the_risks_the_file_no_longer_lists() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = applied(d);
+    let text = std::fs::read_to_string(d.join("risks.yaml")).unwrap();
+    let cut = text.find("    - id: \"RISK-003\"").expect("RISK-003");
+    std::fs::write(d.join("risks.yaml"), &text[..cut]).unwrap();
+    assert!(planned(d, &server.url, &["risks.yaml"]).is_empty());
+    let pruned = planned(d, &server.url, &["--prune", "risks.yaml"]);
+    assert_eq!(pruned.len(), 1, "{pruned:?}");
+    assert_eq!(pruned[0]["kind"], "risk_closed");
+    assert_eq!(pruned[0]["entity"], "RISK-003");
+}
