@@ -513,6 +513,50 @@ fn changes_for(state: &State, event: Event) -> (Planned, Option<Kept>) {
                 Vec::new(),
             ),
         },
+        E::RiskAccepted {
+            risk_id,
+            justification,
+        } => match state.risks.get(&risk_id) {
+            Some(r) if r.acceptance.is_some() || r.status == RiskStatus::Closed => none(),
+            _ => one(
+                E::RiskAccepted {
+                    risk_id,
+                    justification,
+                },
+                Vec::new(),
+            ),
+        },
+        E::AuditCompleted { audit_id, summary } => match state.audits.get(&audit_id) {
+            Some(a) if a.completed.is_some() => none(),
+            _ => one(E::AuditCompleted { audit_id, summary }, Vec::new()),
+        },
+        E::ControlApproved {
+            control_ids,
+            soa_version,
+        } => {
+            let approved = |row: &crate::state::SoaEntry| {
+                row.approval
+                    .as_ref()
+                    .is_some_and(|(version, _)| *version == soa_version)
+            };
+            let done = if control_ids.is_empty() {
+                !state.soa.is_empty() && state.soa.values().all(approved)
+            } else {
+                control_ids
+                    .iter()
+                    .all(|c| state.soa.get(c).is_some_and(approved))
+            };
+            if done {
+                return none();
+            }
+            one(
+                E::ControlApproved {
+                    control_ids,
+                    soa_version,
+                },
+                Vec::new(),
+            )
+        }
         other => one(other, Vec::new()),
     }
 }

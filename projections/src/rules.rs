@@ -160,7 +160,7 @@ fn check_event(
             risk_id,
             treatment,
             controls,
-            ..
+            plan,
         } => {
             let risk = open_risk(state, "risk_treatment_decided.risk_id", "treat", risk_id)?;
             if risk.inherent.is_none() {
@@ -176,6 +176,21 @@ fn check_event(
                     "risk_treatment_decided.controls",
                     "mitigating a risk names at least one Annex A control",
                 ));
+            }
+            // "Accept with documented management approval": in the escalate band the decision
+            // states why, and management's risk_accepted still has to follow.
+            if let (Treatment::Accept, Some(score)) = (treatment, risk.current_score()) {
+                if score.band() == Band::Escalate && plan.trim().is_empty() {
+                    return Err(Error::missing(
+                        "risk_treatment_decided.plan",
+                        format!(
+                            "accepting risk {risk_id}, scored {} (escalate band, above the \
+                             appetite of 1-4), needs a justification; management then records \
+                             its acceptance (isms risk accept)",
+                            score.get()
+                        ),
+                    ));
+                }
             }
         }
         E::RiskAccepted {

@@ -684,3 +684,40 @@ fn evidence_register_counts_and_covers_the_trailing_three_months() {
     assert_eq!(later[0].coverage_3_months, 0.0);
     assert!(start < h.now);
 }
+
+fn treated_accept(plan: &str) -> Event {
+    Event::RiskTreatmentDecided {
+        risk_id: rid(),
+        treatment: Treatment::Accept,
+        controls: Vec::new(),
+        plan: plan.into(),
+    }
+}
+
+#[test]
+fn given_a_risk_in_the_escalate_band_when_its_owner_decides_to_accept_without_justification_then_refused(
+) {
+    let c = cast();
+    let mut h = world(&c);
+    h.append(&c.rita, identified()).unwrap();
+    h.append(&c.rita, assessed(5, 5)).unwrap();
+    refused(
+        &mut h,
+        &c.rita,
+        treated_accept(""),
+        ErrorCode::InvalidArgument,
+        "risk_treatment_decided.plan: required (accepting risk RISK-001, scored 25 (escalate band",
+    );
+    h.append(&c.rita, treated_accept("legacy system retired in Q3"))
+        .unwrap();
+}
+
+#[test]
+fn given_a_risk_within_the_mitigate_band_when_its_owner_decides_to_accept_then_no_justification_is_needed(
+) {
+    let c = cast();
+    let mut h = world(&c);
+    h.append(&c.rita, identified()).unwrap();
+    h.append(&c.rita, assessed(2, 3)).unwrap();
+    h.append(&c.rita, treated_accept("")).unwrap();
+}

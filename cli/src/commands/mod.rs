@@ -8,6 +8,7 @@ pub mod demo;
 pub mod evidence;
 pub mod keys;
 pub mod log;
+pub mod manage;
 pub mod prove;
 pub mod registers;
 pub mod report;
@@ -53,6 +54,18 @@ pub enum ClientCommand {
     /// Upload evidence artifacts and record them against controls.
     #[command(subcommand)]
     Evidence(evidence::EvidenceCommand),
+    /// Management's decisions on risks (accept).
+    #[command(subcommand)]
+    Risk(manage::RiskCommand),
+    /// A corrective action's lifecycle: root cause, close, verify.
+    #[command(subcommand)]
+    Action(manage::ActionCommand),
+    /// Complete an internal audit.
+    #[command(subcommand)]
+    Audit(manage::AuditCommand),
+    /// Management's approval of the Statement of Applicability.
+    #[command(subcommand)]
+    Control(manage::ControlCommand),
     /// Show a register (risks, SoA, findings, actions, evidence, KPIs, readiness).
     Register(registers::RegisterArgs),
     /// What changed in the registers between two dates.
@@ -90,6 +103,10 @@ pub fn run(command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Salvage(a) => restore::run_salvage(a),
         ClientCommand::Submit(a) => submit::run(a),
         ClientCommand::Apply(a) => apply::run(a),
+        ClientCommand::Risk(c) => manage::run_risk(c),
+        ClientCommand::Action(c) => manage::run_action(c),
+        ClientCommand::Audit(c) => manage::run_audit(c),
+        ClientCommand::Control(c) => manage::run_control(c),
         ClientCommand::Evidence(c) => evidence::run(c),
         ClientCommand::Register(a) => registers::run_register(a),
         ClientCommand::Diff(a) => registers::run_diff(a),

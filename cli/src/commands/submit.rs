@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use clap::Args;
 use isms_proto::v1 as pb;
 use projections::model::{
-    ActionId, ArtifactRef, AuditId, Event, FindingGrade, FindingId, Timestamp,
+    ActionId, ArtifactRef, AuditId, Event, FindingGrade, FindingId, RiskId, Timestamp,
 };
 use projections::wire::{encode_to_vec, BodyHeader};
 use projections::{seed, ControlId};
@@ -34,7 +34,10 @@ const IMPORT_SLICE: usize = 256;
   internal_audit.audit_plan_template      the seed's audit plan\n  \
   findings: [{id, audit_id, grade, area, description, controls, auditee, date}]\n  \
   corrective_actions: [{id, finding_id, description, owner, root_cause, resolution, date}]\n  \
-  verifications: [{action_id, effective, note, date}]\n\n\
+  verifications: [{action_id, effective, note, date}]\n  \
+  risk_acceptances: [{risk_id, justification, date}]     (management)\n  \
+  audit_completions: [{audit_id, summary, date}]         (auditor)\n  \
+  soa_approvals: [{soa_version, controls, date}]         (management; no controls: all)\n\n\
 All the files' events are stored together or not at all (at most 1,024): one bad row stores \
 nothing and every bad row is named. --partial stores each event that passes on its own.\n\n\
 Examples:\n  isms submit --key admin.key fixtures/seed/risk_assessment.yaml \
@@ -225,6 +228,47 @@ struct VerificationYaml {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AcceptanceYaml {
+    risk_id: String,
+    #[serde(default)]
+    justification: String,
+    date: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CompletionYaml {
+    audit_id: String,
+    summary: String,
+    date: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApprovalYaml {
+    soa_version: String,
+    #[serde(default)]
+    controls: Vec<String>,
+    date: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AcceptancesDoc {
+    risk_acceptances: Vec<AcceptanceYaml>,
+}
+
+#[derive(Deserialize)]
+struct CompletionsDoc {
+    audit_completions: Vec<CompletionYaml>,
+}
+
+#[derive(Deserialize)]
+struct ApprovalsDoc {
+    soa_approvals: Vec<ApprovalYaml>,
+}
+
+#[derive(Deserialize)]
 struct FindingsDoc {
     findings: Vec<FindingYaml>,
 }
@@ -370,10 +414,64 @@ pub fn events_of(text: &str, file: &str) -> anyhow::Result<Vec<(Event, Option<i6
             })
             .collect();
     }
+    if has("risk_acceptances") {
+        let doc: AcceptancesDoc = serde_norway::from_str(text).context("risk_acceptances")?;
+        return doc
+            .risk_acceptances
+            .into_iter()
+            .enumerate()
+            .map(|(n, a)| {
+                let at = |x: &str| format!("risk_acceptances[{n}].{x}");
+                Ok((
+                    Event::RiskAccepted {
+                        risk_id: RiskId::parse(&at("risk_id"), &a.risk_id)?,
+                        justification: a.justification,
+                    },
+                    date(&a.date, at("date"))?,
+                ))
+            })
+            .collect();
+    }
+    if has("audit_completions") {
+        let doc: CompletionsDoc = serde_norway::from_str(text).context("audit_completions")?;
+        return doc
+            .audit_completions
+            .into_iter()
+            .enumerate()
+            .map(|(n, a)| {
+                let at = |x: &str| format!("audit_completions[{n}].{x}");
+                Ok((
+                    Event::AuditCompleted {
+                        audit_id: AuditId::parse(&at("audit_id"), &a.audit_id)?,
+                        summary: a.summary,
+                    },
+                    date(&a.date, at("date"))?,
+                ))
+            })
+            .collect();
+    }
+    if has("soa_approvals") {
+        let doc: ApprovalsDoc = serde_norway::from_str(text).context("soa_approvals")?;
+        return doc
+            .soa_approvals
+            .into_iter()
+            .enumerate()
+            .map(|(n, a)| {
+                let at = |x: &str| format!("soa_approvals[{n}].{x}");
+                Ok((
+                    Event::ControlApproved {
+                        control_ids: controls(&at("controls"), &a.controls)?,
+                        soa_version: a.soa_version,
+                    },
+                    date(&a.date, at("date"))?,
+                ))
+            })
+            .collect();
+    }
     anyhow::bail!(
         "{file}: not a shape isms knows (risk_assessment.example_risk_register, soa_template, \
-         internal_audit.audit_plan_template, findings, corrective_actions, verifications); \
-         see `isms submit --help`"
+         internal_audit.audit_plan_template, findings, corrective_actions, verifications, \
+         risk_acceptances, audit_completions, soa_approvals); see `isms submit --help`"
     )
 }
 
