@@ -595,7 +595,7 @@ fn demo_then_export_verify_offline_prove_and_tamper() {
             "--json",
         ],
     ));
-    let seq = log[0]["seq"].as_str().expect("seq").to_string();
+    let seq = log[0]["seq"].as_u64().expect("seq").to_string();
     let mut bytes = std::fs::read(d.join("x.bundle")).unwrap();
     let at = bytes
         .windows(20)
@@ -715,4 +715,29 @@ fn a_file_with_one_bad_row_stores_nothing_and_names_the_bad_row() {
         "{}",
         partial.stdout
     );
+}
+
+#[test]
+fn an_unknown_log_kind_is_refused_naming_the_kinds() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = Server::start(d, "data");
+    let out = run(
+        d,
+        &[
+            "log",
+            "--server",
+            &server.url,
+            "--key",
+            "data/admin.key",
+            "--kind",
+            "nosuchkind",
+        ],
+    );
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.contains("\"nosuchkind\" is not an event kind"),
+        "{out:?}"
+    );
+    assert!(out.stderr.contains("risk_rescored"), "{out:?}");
 }

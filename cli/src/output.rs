@@ -138,7 +138,7 @@ impl TextTable {
                         self.columns
                             .iter()
                             .cloned()
-                            .zip(r.iter().map(|c| serde_json::Value::String(c.clone())))
+                            .zip(r.iter().map(|c| json_cell(c)))
                             .collect(),
                     )
                 })
@@ -153,6 +153,36 @@ impl TextTable {
             Format::Csv => print!("{}", self.to_csv()),
             Format::Json => print_json(&self.to_json()),
         }
+    }
+}
+
+/// A table cell as a typed JSON value: an empty cell is `null`; an integer written as one
+/// (optional minus, no leading zeros) a number; `true`/`false` a boolean; a cell holding a
+/// JSON array (`[12, 4]`) that array; anything else the string itself. Ids such as `RISK-001`
+/// or `007` stay strings.
+fn json_cell(cell: &str) -> serde_json::Value {
+    use serde_json::Value;
+    let digits = cell.strip_prefix('-').unwrap_or(cell);
+    let canonical_integer = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'))
+        && cell != "-0";
+    if cell.is_empty() {
+        Value::Null
+    } else if canonical_integer {
+        cell.parse::<i64>()
+            .map(Value::from)
+            .or_else(|_| cell.parse::<u64>().map(Value::from))
+            .unwrap_or_else(|_| Value::String(cell.to_string()))
+    } else if cell == "true" || cell == "false" {
+        Value::Bool(cell == "true")
+    } else if cell.starts_with('[') {
+        match serde_json::from_str::<Value>(cell) {
+            Ok(array @ Value::Array(_)) => array,
+            _ => Value::String(cell.to_string()),
+        }
+    } else {
+        Value::String(cell.to_string())
     }
 }
 
@@ -190,6 +220,30 @@ pub fn progress(len: u64, what: &str) -> ProgressBar {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_cells_are_typed_and_ids_stay_strings() {
+        let mut t = TextTable::new(["id", "version", "history", "closed", "note", "code"]);
+        t.push(vec![
+            "RISK-001".into(),
+            "4".into(),
+            "[12, 4]".into(),
+            "false".into(),
+            String::new(),
+            "007".into(),
+        ]);
+        assert_eq!(
+            t.to_json(),
+            serde_json::json!([{
+                "id": "RISK-001",
+                "version": 4,
+                "history": [12, 4],
+                "closed": false,
+                "note": null,
+                "code": "007",
+            }])
+        );
+    }
 
     #[test]
     fn tables_align_and_csv_quotes() {

@@ -814,6 +814,43 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [EventKind; 33] = [
+        EventKind::Genesis,
+        EventKind::KeyEnrolled,
+        EventKind::KeyRevoked,
+        EventKind::ArtifactErased,
+        EventKind::LedgerKeyRotated,
+        EventKind::ScopeDefined,
+        EventKind::PolicyApproved,
+        EventKind::ObjectiveSet,
+        EventKind::AssetRegistered,
+        EventKind::RiskIdentified,
+        EventKind::RiskAssessed,
+        EventKind::RiskRescored,
+        EventKind::RiskTreatmentDecided,
+        EventKind::RiskAccepted,
+        EventKind::RiskClosed,
+        EventKind::RiskDetailsChanged,
+        EventKind::ControlApplicabilitySet,
+        EventKind::ControlApproved,
+        EventKind::ImplementationStatusChanged,
+        EventKind::EvidenceSubmitted,
+        EventKind::AuditPlanned,
+        EventKind::AuditCompleted,
+        EventKind::FindingRaised,
+        EventKind::CorrectiveActionOpened,
+        EventKind::RootCauseRecorded,
+        EventKind::CorrectiveActionClosed,
+        EventKind::CorrectiveActionVerified,
+        EventKind::ManagementReviewHeld,
+        EventKind::TrainingRecorded,
+        EventKind::IncidentRecorded,
+        EventKind::IncidentClosed,
+        EventKind::SupplierAssessed,
+        EventKind::ContinuityTestHeld,
+    ];
+
     /// The snake_case name, as in the proto oneof.
     pub fn name(self) -> &'static str {
         use EventKind::*;

@@ -196,8 +196,24 @@ pub async fn fetch_all(
     Ok((entries, checkpoint))
 }
 
+/// Refuses a `--kind` that names no event kind: a typo must not read as "no such entries".
+fn check_kinds(kinds: &[String]) -> anyhow::Result<()> {
+    let known: Vec<&str> = projections::model::EventKind::ALL
+        .iter()
+        .map(|k| k.name())
+        .collect();
+    if let Some(unknown) = kinds.iter().find(|k| !known.contains(&k.as_str())) {
+        anyhow::bail!(
+            "--kind {unknown:?} is not an event kind; the kinds are: {}",
+            known.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// Runs `isms log`.
 pub fn run(args: LogArgs) -> anyhow::Result<()> {
+    check_kinds(&args.kind)?;
     let since = args
         .since
         .as_deref()
