@@ -78,6 +78,8 @@ fn the_report_is_one_html_file_whose_screenshot_shows_the_heat_map() {
         "stage_2",
         "verified: ",
         "rests on this checkpoint",
+        "rest on entries 0..=",
+        "which the verification above checked",
     ] {
         assert!(html.contains(needle), "the report lacks {needle:?}");
     }

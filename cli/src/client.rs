@@ -235,6 +235,27 @@ impl Client {
         Ok(out)
     }
 
+    /// The first checkpoint of at least `size` entries: the one that covers entry `size - 1`.
+    pub async fn covering_checkpoint(
+        &mut self,
+        size: u64,
+    ) -> anyhow::Result<Option<pb::Checkpoint>> {
+        let request = self.read(
+            pb::ListCheckpointsRequest {
+                from_size: size,
+                to_size: 0,
+            },
+            lm::LIST_CHECKPOINTS,
+        );
+        let mut stream = self
+            .ledger
+            .list_checkpoints(request)
+            .await
+            .context("listing the checkpoints")?
+            .into_inner();
+        stream.message().await.context("listing the checkpoints")
+    }
+
     /// The server's head and where each of its witnesses stands.
     pub async fn status(&mut self) -> anyhow::Result<pb::ServerStatus> {
         let request = self.read(pb::GetStatusRequest {}, lm::GET_STATUS);

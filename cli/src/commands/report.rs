@@ -62,6 +62,7 @@ pub async fn build(
         })
         .map_err(|e| e.to_string());
     let witnessed = witnessed_lines(client).await;
+    let covered = covered_line(client, risks.entries, verification.is_ok()).await?;
     Ok(render(&ReportData {
         ledger,
         as_of: dates::show_time(risks.now_us),
@@ -74,7 +75,35 @@ pub async fn build(
         readiness: readiness.table,
         verification,
         witnessed,
+        covered,
     }))
+}
+
+/// What the registers as of the date rest on: entries 0..=S and the first checkpoint that
+/// covers them (which the full verification checked when it passed).
+async fn covered_line(
+    client: &mut Client,
+    entries: u64,
+    verified: bool,
+) -> anyhow::Result<Option<String>> {
+    if entries == 0 {
+        return Ok(None);
+    }
+    let Some(c) = client.covering_checkpoint(entries).await? else {
+        return Ok(None);
+    };
+    Ok(Some(format!(
+        "The registers as of this date rest on entries 0..={}, covered by the checkpoint of \
+         size {} signed at {}{}.",
+        entries - 1,
+        c.size,
+        dates::show_time(c.time_us),
+        if verified {
+            ", which the verification above checked"
+        } else {
+            " (not verified: see above)"
+        }
+    )))
 }
 
 /// One sentence per witness that cosigned a checkpoint, from the server's status: which
@@ -115,6 +144,10 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         build(&mut client, &args.point, ledger_key).await
     })??;
     std::fs::write(&args.out, &html).with_context(|| format!("writing {}", args.out.display()))?;
+    if let Some(at) = html.find("<p class=\"covered\">") {
+        let rest = &html[at + "<p class=\"covered\">".len()..];
+        println!("{}", rest.split("</p>").next().unwrap_or_default());
+    }
     println!("wrote {} ({} bytes)", args.out.display(), html.len());
     Ok(())
 }

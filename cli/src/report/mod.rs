@@ -43,6 +43,8 @@ pub struct ReportData {
     pub verification: Result<(String, String), String>,
     /// What independent witnesses cosigned, one sentence each (empty: none has).
     pub witnessed: Vec<String>,
+    /// Which entries the registers as of the date rest on and the checkpoint covering them.
+    pub covered: Option<String>,
 }
 
 /// HTML-escapes text.
@@ -265,6 +267,9 @@ pub fn render(data: &ReportData) -> String {
             );
         }
     }
+    if let Some(covered) = &data.covered {
+        let _ = write!(html, "<p class=\"covered\">{}</p>", esc(covered));
+    }
     html.push_str("<h3>Witnessed</h3>");
     if data.witnessed.is_empty() {
         html.push_str(
@@ -338,6 +343,7 @@ mod tests {
             readiness: TextTable::default(),
             verification: Err("entry 3 altered".into()),
             witnessed: Vec::new(),
+            covered: None,
         });
         assert!(html.contains("Example &lt;Ltd&gt;"));
         assert!(html.contains("#d62839") && html.contains("#3aaa5c") && html.contains("#f6be00"));
