@@ -208,6 +208,23 @@ impl Client {
         entry_of(message)
     }
 
+    /// The entry that recorded the event with this id.
+    pub async fn entry_by_event_id(&mut self, event_id: &str) -> anyhow::Result<Entry> {
+        let request = self.read(
+            pb::GetEntryRequest {
+                by: Some(pb::get_entry_request::By::EventId(event_id.to_string())),
+            },
+            lm::GET_ENTRY,
+        );
+        let message = self
+            .ledger
+            .get_entry(request)
+            .await
+            .with_context(|| format!("reading the entry of event {event_id}"))?
+            .into_inner();
+        entry_of(message)
+    }
+
     /// The latest checkpoint (its size is the ledger's size when it was read).
     pub async fn latest_checkpoint(&mut self) -> anyhow::Result<pb::Checkpoint> {
         self.checkpoint(0).await

@@ -146,13 +146,57 @@ pub fn run(command: EvidenceCommand) -> anyhow::Result<()> {
         },
         artifacts: vec![artifact],
     };
-    let outcomes = block_on(async {
+    // The record first, then the bytes: a refused record leaves no artifact behind. A record
+    // already there (a retry after a failed upload) is not stored again; its bytes are.
+    let (outcomes, uploaded) = block_on(async {
         let mut client = Client::connect(&args.connect).await?;
         client.key()?;
-        client.put_artifact(bytes).await?;
         let ledger_id = client.ledger_id().await?;
-        append_events(&mut client, &ledger_id, vec![pending]).await
+        let outcomes = append_events(&mut client, &ledger_id, vec![pending]).await?;
+        let recorded = match &outcomes[0].result {
+            Ok(_) => true,
+            // The same evidence id recorded before: the bytes belong to it only if that record
+            // names this very artifact.
+            Err(e) if e.code == tonic::Code::AlreadyExists as i32 => {
+                let earlier = client.entry_by_event_id(&outcomes[0].event_id).await?;
+                projections::wire::decode_body(&earlier.body)
+                    .is_ok_and(|env| env.artifacts.iter().any(|a| a.blake3 == hash))
+            }
+            Err(_) => false,
+        };
+        if !recorded {
+            return anyhow::Ok((outcomes, false));
+        }
+        let mut last_error = None;
+        for _ in 0..3 {
+            match client.put_artifact(bytes.clone()).await {
+                Ok(_) => return anyhow::Ok((outcomes, true)),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        let seq = outcomes[0]
+            .result
+            .as_ref()
+            .map_or("an earlier entry".to_string(), |r| format!("seq {}", r.seq));
+        Err(last_error.expect("three attempts failed").context(format!(
+            "evidence {evidence_id} is recorded ({seq}) but its artifact {} could not be \
+             uploaded; run the same command again to upload it",
+            hex::encode(hash)
+        )))
     })??;
-    eprintln!("artifact {} uploaded", hex::encode(hash));
+    if uploaded {
+        eprintln!("artifact {} uploaded", hex::encode(hash));
+    } else {
+        eprintln!(
+            "the record was refused, so the artifact {} was not uploaded",
+            hex::encode(hash)
+        );
+    }
+    if uploaded
+        && matches!(&outcomes[0].result, Err(e) if e.code == tonic::Code::AlreadyExists as i32)
+    {
+        eprintln!("evidence {evidence_id} was already recorded; its artifact is now stored");
+        return Ok(());
+    }
     report(&outcomes, args.format.format())
 }
