@@ -741,3 +741,44 @@ fn an_unknown_log_kind_is_refused_naming_the_kinds() {
     );
     assert!(out.stderr.contains("risk_rescored"), "{out:?}");
 }
+
+#[test]
+fn a_diff_whose_from_is_after_its_to_is_refused_in_dates() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = Server::start(d, "data");
+    let out = run(
+        d,
+        &[
+            "diff",
+            "--server",
+            &server.url,
+            "--key",
+            "data/admin.key",
+            "--from",
+            "2025-06-30",
+            "--to",
+            "2025-03-31",
+        ],
+    );
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.contains("--from 2025-06-30") && out.stderr.contains("is after --to 2025-03-31"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_key_the_ledger_does_not_know_is_named_by_its_flag() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = Server::start(d, "data");
+    ok(d, &["key", "new", "--out", "stranger.key"]);
+    let out = run(
+        d,
+        &["log", "--server", &server.url, "--key", "stranger.key"],
+    );
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("--key: key"), "{out:?}");
+    assert!(!out.stderr.contains("x-isms"), "{out:?}");
+}

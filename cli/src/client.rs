@@ -427,7 +427,29 @@ pub fn entry_of(m: pb::Entry) -> anyhow::Result<Entry> {
 
 /// Describes a refused append for a person: the gRPC code name and the server's message.
 pub fn describe_refusal(code: i32, message: &str) -> String {
-    format!("{:?}: {message}", tonic::Code::from(code))
+    format!("{:?}: {}", tonic::Code::from(code), for_people(message))
+}
+
+/// A server message in the command line's words: the wire's header and field names become
+/// the flags a person typed (`x-isms-key-id` is `--key`, `from_us` is `--from`, ...). The
+/// server keeps the protocol's names for programs; people read these.
+pub fn for_people(message: &str) -> String {
+    const NAMES: [(&str, &str); 9] = [
+        ("x-isms-key-id", "--key"),
+        ("x-isms-time", "the request time (this machine's clock)"),
+        ("x-isms-signature", "the request signature (--key)"),
+        ("effective_at_us", "the effective time (--effective)"),
+        ("collected_at_us", "the collection time (--collected)"),
+        ("known_at_us", "--known-at"),
+        ("as_of_us", "--as-of"),
+        ("from_us", "--from"),
+        ("to_us", "--to"),
+    ];
+    NAMES
+        .iter()
+        .fold(message.to_string(), |text, (wire, flag)| {
+            text.replace(wire, flag)
+        })
 }
 
 /// Runs an async body on a fresh runtime (the binary's commands are synchronous at the top).

@@ -134,7 +134,7 @@ fn main() -> ExitCode {
                 Some(status) => eprintln!(
                     "isms: refused by the server ({}): {}",
                     isms_cli::server::metrics::code_name(status.code()),
-                    status.message()
+                    isms_cli::client::for_people(status.message())
                 ),
                 None => eprintln!("isms: error: {e:#}"),
             }

@@ -525,6 +525,18 @@ pub(crate) fn checkpoint_key(size: u64) -> [u8; 9] {
     k
 }
 
+/// A duration in the unit a person reads it in: "42 seconds", "5 minutes", "3 hours", "26
+/// days".
+fn human_duration(seconds: i64) -> String {
+    let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    match seconds {
+        s if s >= 2 * 86_400 => plural(s / 86_400, "day"),
+        s if s >= 2 * 3_600 => plural(s / 3_600, "hour"),
+        s if s >= 2 * 60 => plural(s / 60, "minute"),
+        s => plural(s, "second"),
+    }
+}
+
 pub(crate) fn rotation_key(seq: u64) -> [u8; 9] {
     let mut k = [ROTATION; 9];
     k[1..].copy_from_slice(&seq.to_be_bytes());
@@ -1440,9 +1452,9 @@ impl Ledger {
                 results.push(Some(Err(AppendError::Malformed {
                     field: "effective_at_us",
                     rule: format!(
-                        "lies {}s in the future; at most {}s of clock skew is allowed",
-                        (view.effective_at_us - now.0) / 1_000_000,
-                        self.config.max_future_skew_us / 1_000_000
+                        "lies {} in the future; at most {} of clock skew is allowed",
+                        human_duration((view.effective_at_us - now.0) / 1_000_000),
+                        human_duration(self.config.max_future_skew_us / 1_000_000)
                     ),
                 })));
                 continue;
@@ -2285,5 +2297,18 @@ mod until_first_error_tests {
         let endless = std::iter::once(Ok(1)).chain(std::iter::repeat(Err("damaged page")));
         let items: Vec<Result<i32, &str>> = until_first_error(endless).take(10).collect();
         assert_eq!(items, vec![Ok(1), Err("damaged page")]);
+    }
+}
+
+#[cfg(test)]
+mod human_duration_tests {
+    use super::human_duration;
+
+    #[test]
+    fn durations_are_given_in_the_unit_a_person_reads() {
+        assert_eq!(human_duration(1), "1 second");
+        assert_eq!(human_duration(300), "5 minutes");
+        assert_eq!(human_duration(3 * 3_600), "3 hours");
+        assert_eq!(human_duration(2_274_626_925), "26326 days");
     }
 }

@@ -257,6 +257,12 @@ pub fn run_diff(args: DiffArgs) -> anyhow::Result<()> {
         Some(to) => dates::parse(to, BareDate::EndOfDay)?,
         None => ledger::UnixMicros::now().0,
     };
+    anyhow::ensure!(
+        from_us <= to_us,
+        "--from {} is after --to {}: give the earlier date first",
+        dates::show_time(from_us),
+        dates::show_time(to_us)
+    );
     let response = block_on(async {
         let mut client = Client::connect(&args.connect).await?;
         let request = client.read(pb::DiffRequest { from_us, to_us }, rm::DIFF);
