@@ -782,3 +782,26 @@ fn a_key_the_ledger_does_not_know_is_named_by_its_flag() {
     assert!(out.stderr.contains("--key: key"), "{out:?}");
     assert!(!out.stderr.contains("x-isms"), "{out:?}");
 }
+
+#[test]
+fn register_headers_say_which_time_axis_they_show() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = Server::start(d, "data");
+    let base = [
+        "register",
+        "risks",
+        "--server",
+        &server.url,
+        "--key",
+        "data/admin.key",
+    ];
+    let recorded = ok(d, &base);
+    assert!(recorded.contains("risk_register as recorded on "), "{recorded}");
+    let bitemporal = ok(d, &[&base[..], &["--effective", "2025-12-31"]].concat());
+    assert!(
+        bitemporal.contains("risk_register in effect on 2025-12-31")
+            && bitemporal.contains("as known on today"),
+        "{bitemporal}"
+    );
+}

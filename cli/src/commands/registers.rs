@@ -75,6 +75,23 @@ impl PointArgs {
         };
         Ok(point.map(|p| pb::AsOf { point: Some(p) }))
     }
+
+    /// Which time axis an answer shows, in words: "as recorded on T" (transaction time), or
+    /// "in effect on E, as known on K" (bitemporal); `shown_us` is the time the server
+    /// answered for.
+    pub fn axis(&self, shown_us: i64) -> anyhow::Result<String> {
+        Ok(match &self.effective {
+            None => format!("as recorded on {}", dates::show_time(shown_us)),
+            Some(e) => format!(
+                "in effect on {}, as known on {}",
+                dates::show_time(dates::parse(e, BareDate::EndOfDay)?),
+                match &self.as_of {
+                    Some(k) => dates::show_time(dates::parse(k, BareDate::EndOfDay)?),
+                    None => "today".to_string(),
+                }
+            ),
+        })
+    }
 }
 
 /// `isms register`.
@@ -217,14 +234,16 @@ pub fn run_register(args: RegisterArgs) -> anyhow::Result<()> {
             "register": args.register.table(),
             "entries": fetched.entries,
             "as_of": (fetched.now_us != 0).then(|| dates::show_time(fetched.now_us)),
+            "time_axis": if args.point.effective.is_some() { "effective" } else { "recorded" },
+            "shows": args.point.axis(fetched.now_us)?,
             "rows": fetched.table.to_json(),
         })),
         format => {
             if format == Format::Table && fetched.now_us != 0 {
                 println!(
-                    "{} as of {} ({} entries)\n",
+                    "{} {} ({} entries)\n",
                     args.register.table(),
-                    dates::show_time(fetched.now_us),
+                    args.point.axis(fetched.now_us)?,
                     fetched.entries
                 );
             }
