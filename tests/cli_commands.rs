@@ -797,7 +797,10 @@ fn register_headers_say_which_time_axis_they_show() {
         "data/admin.key",
     ];
     let recorded = ok(d, &base);
-    assert!(recorded.contains("risk_register as recorded on "), "{recorded}");
+    assert!(
+        recorded.contains("risk_register as recorded on "),
+        "{recorded}"
+    );
     let bitemporal = ok(d, &[&base[..], &["--effective", "2025-12-31"]].concat());
     assert!(
         bitemporal.contains("risk_register in effect on 2025-12-31")

@@ -10,5 +10,6 @@ pub mod output;
 pub mod report;
 pub mod server;
 pub mod witness;
+pub mod witness_policy;
 
 pub use server::auth::sign_read;

@@ -15,6 +15,7 @@ use crate::bundle::{self, ledger_vkey, Bundle, Manifest, Trust, Verified, Verify
 use crate::client::{block_on, Client, ConnectArgs};
 use crate::dates;
 use crate::output::{print_json, progress};
+use crate::witness_policy::{self, WitnessPolicy};
 
 /// `isms verify`.
 #[derive(Args, Debug)]
@@ -22,7 +23,9 @@ use crate::output::{print_json, progress};
     after_help = "Examples:\n  isms verify --key auditor.key --ledger-key ledger.vkey\n  \
                         isms verify --offline isms-2025.bundle --ledger-key \
                         'isms-ledger/4f…+1a2b3c4d+AW…' --trusted-checkpoint kept.note\n  \
-                        isms verify --data ./isms-data\n\nExit codes: 0 verified, 1 did not \
+                        isms verify --data ./isms-data\n  \
+                        isms verify --key auditor.key --witness-key w1.vkey --witness-key \
+                        w2.vkey --witness-quorum 1\n\nExit codes: 0 verified, 1 did not \
                         verify (the failing record is named), 2 error."
 )]
 pub struct VerifyArgs {
@@ -43,6 +46,14 @@ pub struct VerifyArgs {
     /// from the end of a history together with their checkpoints cannot be noticed.
     #[arg(long, value_name = "FILE")]
     trusted_checkpoint: Option<PathBuf>,
+    /// A witness you trust: its verifier key (`<name>+<hash>+<key>`) or a file holding it
+    /// (repeatable). Verification then says which entries the witnesses saw by when, and
+    /// refuses a checkpoint that carries a cosignature of theirs that does not verify.
+    #[arg(long = "witness-key", value_name = "VKEY_OR_FILE")]
+    witness_keys: Vec<String>,
+    /// How many of the --witness-key witnesses must have cosigned (default: all of them).
+    #[arg(long, value_name = "N")]
+    witness_quorum: Option<usize>,
     #[command(flatten)]
     connect: ConnectArgs,
     /// Print the result as JSON.
@@ -243,6 +254,18 @@ pub fn verify_store(
     }))
 }
 
+/// Every checkpoint note a stopped server's store holds, with its kept cosignatures.
+fn stored_notes(dir: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    let store = dir.join(crate::server::STORE_DIR);
+    let ledger = ledger::Ledger::open(&store, ledger::LedgerConfig::default(), None)
+        .with_context(|| format!("opening the ledger in {}", store.display()))?;
+    let notes = ledger
+        .checkpoints()
+        .map(|c| Ok(ledger.with_cosignatures(c?)?.note))
+        .collect::<Result<Vec<_>, ledger::LedgerError>>()?;
+    Ok(notes)
+}
+
 /// Runs `isms verify`.
 pub fn run_verify(args: VerifyArgs) -> anyhow::Result<()> {
     let ledger_key = args
@@ -259,10 +282,16 @@ pub fn run_verify(args: VerifyArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("--trusted-checkpoint: reading {}", path.display()))
         })
         .transpose()?;
+    let policy = WitnessPolicy::from_flags(&args.witness_keys, args.witness_quorum)?;
+    let mut notes: Vec<String> = Vec::new();
     let (result, trusted) = match (&args.offline, &args.data) {
         (None, Some(dir)) => {
             let given = ledger_key.is_some();
-            (verify_store(dir, ledger_key, trusted_checkpoint)?, given)
+            let result = verify_store(dir, ledger_key, trusted_checkpoint)?;
+            if policy.is_some() && result.is_ok() {
+                notes = stored_notes(dir)?;
+            }
+            (result, given)
         }
         (Some(path), _) => {
             let key = ledger_key.context(
@@ -280,6 +309,7 @@ pub fn run_verify(args: VerifyArgs) -> anyhow::Result<()> {
                     let bar = progress(parsed.entries.len() as u64, "verifying");
                     let r = bundle::verify_parsed(&parsed, &trust, &|n| bar.set_position(n));
                     bar.finish_and_clear();
+                    notes = parsed.checkpoints;
                     r
                 }
             };
@@ -287,16 +317,44 @@ pub fn run_verify(args: VerifyArgs) -> anyhow::Result<()> {
         }
         (None, None) => block_on(async {
             let mut client = Client::connect(&args.connect).await?;
-            verify_server_trusting(&mut client, ledger_key, trusted_checkpoint).await
+            let verified =
+                verify_server_trusting(&mut client, ledger_key, trusted_checkpoint).await?;
+            if let (Some(_), Ok(v)) = (&policy, &verified.0) {
+                notes = client
+                    .checkpoints(v.checkpoint.checkpoint.size)
+                    .await?
+                    .into_iter()
+                    .map(|c| c.note)
+                    .collect();
+            }
+            anyhow::Ok(verified)
         })??,
     };
     let verified = result.map_err(|e| failed(e, args.json))?;
+    let witnessed = match &policy {
+        None => None,
+        Some(policy) => Some(witness_policy::coverage(policy, &notes).map_err(|why| {
+            if args.json {
+                print_json(&serde_json::json!({ "ok": false, "error": why }));
+            }
+            VerificationFailed(format!("witness policy: {why}"))
+        })?),
+    };
     if args.json {
         let mut value = verified_json(&verified);
         value["ledger_key_given"] = serde_json::Value::Bool(trusted);
+        if let Some(ranges) = &witnessed {
+            value["witnessed"] = witness_policy::coverage_json(ranges);
+        }
         print_json(&value);
     } else {
         println!("{}", verified_text(&verified));
+        if let Some(ranges) = &witnessed {
+            println!(
+                "{}",
+                witness_policy::coverage_text(ranges, verified.checkpoint.checkpoint.size)
+            );
+        }
         if !trusted {
             println!(
                 "note: no --ledger-key given; the ledger key was taken from the ledger's own \

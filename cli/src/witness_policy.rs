@@ -1,0 +1,198 @@
+//! Verification with a witness policy (`--witness-key`, repeatable, and `--witness-quorum N`):
+//! which entries independent witnesses saw by when, and a refusal when a checkpoint carries a
+//! witness's cosignature that does not verify over it — the checkpoint is then not the one the
+//! witness cosigned, so the history departs from what the witness saw.
+//!
+//! This runs after the chain itself verified (every checkpoint's root recomputed from the
+//! entries): it adds what the ledger's own key cannot prove, that these checkpoints existed no
+//! later than the witnesses' timestamps.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use ledger::cosignature::signature_lines;
+use ledger::{SignedCheckpoint, WitnessVerifier};
+
+use crate::dates;
+
+/// The witnesses an auditor trusts and how many of them must have cosigned.
+#[derive(Clone, Debug)]
+pub struct WitnessPolicy {
+    /// The trusted witnesses.
+    pub witnesses: Vec<WitnessVerifier>,
+    /// How many of them a checkpoint needs.
+    pub quorum: usize,
+}
+
+impl WitnessPolicy {
+    /// The policy the flags give: none without `--witness-key`; the quorum defaults to every
+    /// key given and must lie in 1..=keys.
+    pub fn from_flags(keys: &[String], quorum: Option<usize>) -> anyhow::Result<Option<Self>> {
+        if keys.is_empty() {
+            anyhow::ensure!(
+                quorum.is_none(),
+                "--witness-quorum needs at least one --witness-key"
+            );
+            return Ok(None);
+        }
+        let witnesses = keys
+            .iter()
+            .map(|k| {
+                let text = if Path::new(k).is_file() {
+                    std::fs::read_to_string(k)
+                        .with_context(|| format!("--witness-key: reading {k}"))?
+                } else {
+                    k.clone()
+                };
+                WitnessVerifier::parse(text.trim())
+                    .map_err(|e| anyhow::anyhow!("--witness-key {k:?}: {e}"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let quorum = quorum.unwrap_or(witnesses.len());
+        anyhow::ensure!(
+            (1..=witnesses.len()).contains(&quorum),
+            "--witness-quorum {quorum}: must be between 1 and the {} witness key(s) given",
+            witnesses.len()
+        );
+        Ok(Some(WitnessPolicy { witnesses, quorum }))
+    }
+}
+
+/// Entries a quorum of witnesses saw by a time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Coverage {
+    /// First seq of the range.
+    pub first: u64,
+    /// Last seq of the range.
+    pub last: u64,
+    /// The checkpoint size whose cosignatures cover the range.
+    pub checkpoint_size: u64,
+    /// The quorum-th earliest witness timestamp (unix seconds): the range existed no later.
+    pub no_later_than: u64,
+    /// The witnesses whose cosignatures verified on that checkpoint.
+    pub witnesses: Vec<String>,
+}
+
+impl Coverage {
+    /// "entries 0..=S existed no later than T, witnessed by W1, W2".
+    pub fn sentence(&self) -> String {
+        format!(
+            "entries {}..={} existed no later than {}, witnessed by {}",
+            self.first,
+            self.last,
+            dates::show_time(
+                i64::try_from(self.no_later_than).unwrap_or(i64::MAX / 1_000_000) * 1_000_000
+            ),
+            self.witnesses.join(", ")
+        )
+    }
+}
+
+/// Checks every checkpoint note against the policy; the ranges a quorum covers, in order.
+/// Errors name the checkpoint and witness of a cosignature that does not verify (and the
+/// range where the history departs from what that witness saw), or say that no checkpoint
+/// reaches the quorum.
+pub fn coverage(policy: &WitnessPolicy, notes: &[String]) -> Result<Vec<Coverage>, String> {
+    let mut sized: Vec<(u64, &String)> = notes
+        .iter()
+        .filter_map(|n| {
+            SignedCheckpoint::parse_unverified(n)
+                .ok()
+                .map(|c| (c.size, n))
+        })
+        .collect();
+    sized.sort_by_key(|(size, _)| *size);
+    // The largest size each witness's cosignature verified on so far.
+    let mut agreed: Vec<u64> = vec![0; policy.witnesses.len()];
+    let mut out: Vec<Coverage> = Vec::new();
+    let mut covered = 0u64;
+    for (size, note) in sized {
+        let lines = signature_lines(note).unwrap_or_default();
+        let mut stamps: Vec<(u64, String)> = Vec::new();
+        for (i, w) in policy.witnesses.iter().enumerate() {
+            if !lines.iter().any(|l| w.names(l)) {
+                continue;
+            }
+            match w.verify_note(note) {
+                Ok(timestamp) => {
+                    agreed[i] = size;
+                    stamps.push((timestamp, w.name().to_string()));
+                }
+                Err(e) => {
+                    let from = match agreed[i] {
+                        0 => "at or after seq 0".to_string(),
+                        n => format!("after seq {}", n - 1),
+                    };
+                    return Err(format!(
+                        "checkpoint of size {size}: the cosignature of witness {} does not \
+                         verify over it ({e}); this is not the checkpoint the witness cosigned, \
+                         so the history departs from what it saw {from} and at or before seq {}",
+                        w.name(),
+                        size - 1
+                    ));
+                }
+            }
+        }
+        if stamps.len() < policy.quorum || size <= covered {
+            continue;
+        }
+        stamps.sort();
+        out.push(Coverage {
+            first: covered,
+            last: size - 1,
+            checkpoint_size: size,
+            no_later_than: stamps[policy.quorum - 1].0,
+            witnesses: stamps.into_iter().map(|(_, name)| name).collect(),
+        });
+        covered = size;
+    }
+    if out.is_empty() {
+        return Err(format!(
+            "no checkpoint is cosigned by {} of the {} witness(es) given: nothing shows that \
+             this history existed before it was shown to you",
+            policy.quorum,
+            policy.witnesses.len()
+        ));
+    }
+    Ok(out)
+}
+
+/// The coverage as text: the first ranges and a summary when there are many.
+pub fn coverage_text(ranges: &[Coverage], verified_size: u64) -> String {
+    const SHOWN: usize = 8;
+    let mut out: Vec<String> = ranges.iter().take(SHOWN).map(Coverage::sentence).collect();
+    if ranges.len() > SHOWN {
+        let last = ranges.last().expect("more than SHOWN");
+        out.push(format!(
+            "... {} more range(s) (--json lists all); the last: {}",
+            ranges.len() - SHOWN,
+            last.sentence()
+        ));
+    }
+    let witnessed_to = ranges.last().map_or(0, |c| c.last + 1);
+    if witnessed_to < verified_size {
+        out.push(format!(
+            "entries {witnessed_to}..={} are not yet cosigned by the quorum",
+            verified_size - 1
+        ));
+    }
+    out.join("\n")
+}
+
+/// The coverage as JSON.
+pub fn coverage_json(ranges: &[Coverage]) -> serde_json::Value {
+    serde_json::Value::Array(
+        ranges
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "first": c.first,
+                    "last": c.last,
+                    "checkpoint_size": c.checkpoint_size,
+                    "no_later_than": dates::show_time(i64::try_from(c.no_later_than).unwrap_or(0) * 1_000_000),
+                    "witnesses": c.witnesses,
+                })
+            })
+            .collect(),
+    )
+}

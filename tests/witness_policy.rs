@@ -1,0 +1,313 @@
+//! `isms verify --witness-key ... --witness-quorum N`: which entries independent witnesses saw
+//! by when, and a history rewritten under the ledger key refused where it departs from what a
+//! witness cosigned. Real processes on 127.0.0.1: a witness, a ledger server sending it
+//! checkpoints, the `isms` client.
+
+mod cli_util;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use cli_util::{init_ledger, ok, run, Server};
+use isms_cli::bundle::Bundle;
+use isms_proto::v1 as pb;
+use ledger::{Checkpoint, Entry, SignedCheckpoint};
+use prost::Message as _;
+
+const ADMIN: &str = "data/admin.key";
+
+/// A witness initialised in `dir/<folder>` following the ledger of `dir/data`; its verifier
+/// key.
+fn witness(dir: &Path, folder: &str, name: &str) -> String {
+    let out = ok(dir, &["witness", "init", "--data", folder, "--name", name]);
+    let witness_vkey = out.lines().last().expect("verifier key").trim().to_string();
+    let ledger_vkey = std::fs::read_to_string(dir.join("ledger.vkey")).unwrap();
+    ok(
+        dir,
+        &[
+            "witness",
+            "add-ledger",
+            "--data",
+            folder,
+            "--ledger-key",
+            ledger_vkey.trim(),
+        ],
+    );
+    witness_vkey
+}
+
+/// A ledger with `events` key enrolments, served with one witness (`w1`) that has cosigned
+/// its head; the witness's verifier key.
+struct Witnessed {
+    dir: tempfile::TempDir,
+    server: Server,
+    _witness: Server,
+    w1: String,
+}
+
+fn witnessed(events: usize) -> Witnessed {
+    let dir = init_ledger();
+    let d = dir.path();
+    // The ledger's verifier key, from the key the data folder holds.
+    let key = isms_cli::client::read_key(&d.join("data/ledger.key")).unwrap();
+    let id = std::fs::read_dir(d.join("data")).unwrap().count();
+    let _ = id;
+    let genesis = {
+        let store = ledger::Ledger::open(
+            d.join("data").join(isms_cli::server::STORE_DIR),
+            ledger::LedgerConfig::default(),
+            None,
+        )
+        .unwrap();
+        store.origin().to_string()
+    };
+    std::fs::write(
+        d.join("ledger.vkey"),
+        ledger::checkpoint::verifier_key(&genesis, &key.verifying_key()),
+    )
+    .unwrap();
+    let w1 = witness(d, "w1", "witness.test/w1");
+    let witness_server = Server::spawn(
+        d,
+        &[
+            "witness",
+            "serve",
+            "--data",
+            "w1",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        "isms witness: serving on ",
+    );
+    let server = Server::start_with(
+        d,
+        "data",
+        &[
+            "--witness-interval",
+            "100ms",
+            "--witness",
+            &format!("w1={},{w1}", witness_server.url),
+        ],
+    );
+    for i in 0..events {
+        let name = format!("k{i}.key");
+        ok(d, &["key", "new", "--out", &name]);
+        ok(
+            d,
+            &[
+                "key",
+                "enroll",
+                "--server",
+                &server.url,
+                "--key",
+                ADMIN,
+                "--public-key",
+                &format!("{name}.pub"),
+                "--subject",
+                &format!("agent-{i}"),
+                "--role",
+                "agent",
+            ],
+        );
+        // Let the witness see a few intermediate checkpoints.
+        std::thread::sleep(Duration::from_millis(120));
+    }
+    let start = Instant::now();
+    loop {
+        let status: serde_json::Value = serde_json::from_str(&ok(
+            d,
+            &["status", "--server", &server.url, "--key", ADMIN, "--json"],
+        ))
+        .unwrap();
+        let size = status["size"].as_u64().unwrap();
+        let cosigned = status["witnesses"][0]["cosigned_size"]
+            .as_u64()
+            .unwrap_or(0);
+        if cosigned == size {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "never cosigned: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Witnessed {
+        dir,
+        server,
+        _witness: witness_server,
+        w1,
+    }
+}
+
+#[test]
+fn verify_with_a_witness_key_says_which_entries_were_witnessed_by_when() {
+    let w = witnessed(3);
+    let d = w.dir.path();
+    let out = run(
+        d,
+        &[
+            "verify",
+            "--server",
+            &w.server.url,
+            "--key",
+            ADMIN,
+            "--witness-key",
+            &w.w1,
+        ],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("entries 0..="), "{out:?}");
+    assert!(
+        out.stdout.contains("existed no later than")
+            && out.stdout.contains("witnessed by witness.test/w1"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_quorum_no_checkpoint_reaches_is_refused() {
+    let w = witnessed(1);
+    let d = w.dir.path();
+    // A second witness that never saw this ledger.
+    let w2 = witness(d, "w2", "witness.test/w2");
+    let out = run(
+        d,
+        &[
+            "verify",
+            "--server",
+            &w.server.url,
+            "--key",
+            ADMIN,
+            "--witness-key",
+            &w.w1,
+            "--witness-key",
+            &w2,
+            "--witness-quorum",
+            "2",
+        ],
+    );
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains("no checkpoint is cosigned by 2"),
+        "{out:?}"
+    );
+}
+
+/// The bundle with entry `seq` changed (its subject) and every later entry, and every
+/// checkpoint, rebuilt and re-signed with the ledger and admin keys; the witnesses'
+/// cosignature lines are carried over as they were.
+fn rewritten(d: &Path, bundle: &Bundle, seq: usize) -> Bundle {
+    let ledger_key = isms_cli::client::read_key(&d.join("data/ledger.key")).unwrap();
+    let admin = isms_cli::client::read_key(&d.join(ADMIN)).unwrap();
+    let mut entries: Vec<Entry> = bundle
+        .entries
+        .iter()
+        .map(|e| Entry::decode(e).unwrap())
+        .collect();
+    let mut body = pb::EventBody::decode(entries[seq].body.as_slice()).unwrap();
+    if let Some(pb::event_body::Payload::KeyEnrolled(k)) = &mut body.payload {
+        k.subject = "someone else".into();
+    } else {
+        panic!("entry {seq} is a key enrolment");
+    }
+    let signed = ledger::SignedEvent::sign(&admin, body.encode_to_vec());
+    entries[seq].body = signed.body;
+    entries[seq].signature = signed.signature;
+    for i in 1..entries.len() {
+        entries[i].prev_hash = entries[i - 1].hash();
+    }
+    let hashes: Vec<[u8; 32]> = entries.iter().map(|e| e.hash().0).collect();
+    let checkpoints = bundle
+        .checkpoints
+        .iter()
+        .map(|note| {
+            let old = SignedCheckpoint::parse_unverified(note).unwrap();
+            let leaves: Vec<&[u8]> = hashes[..old.size as usize].iter().map(|h| &h[..]).collect();
+            let new = Checkpoint {
+                root: ledger::merkle::root_from_leaves::<ledger::merkle::Blake3Hasher>(&leaves),
+                ..old
+            }
+            .sign(&ledger_key);
+            let witnesses: String = ledger::cosignature::signature_lines(note)
+                .unwrap()
+                .iter()
+                .skip(1)
+                .map(|l| l.to_line())
+                .collect();
+            ledger::cosignature::add_cosignatures(&new.note, &witnesses).unwrap()
+        })
+        .collect();
+    let mut out = bundle.clone();
+    out.entries = entries.iter().map(Entry::encode).collect();
+    out.checkpoints = checkpoints;
+    out.keys = isms_cli::commands::log::keys_of(&entries);
+    out
+}
+
+#[test]
+fn a_rewritten_past_is_refused_naming_where_it_departs_from_the_witnessed_history() {
+    let w = witnessed(4);
+    let d = w.dir.path();
+    ok(
+        d,
+        &[
+            "export",
+            "--server",
+            &w.server.url,
+            "--key",
+            ADMIN,
+            "--out",
+            "genuine.bundle",
+        ],
+    );
+    let genuine = Bundle::from_bytes(&std::fs::read(d.join("genuine.bundle")).unwrap()).unwrap();
+    let changed_seq = 2;
+    std::fs::write(
+        d.join("rewritten.bundle"),
+        rewritten(d, &genuine, changed_seq).to_bytes(),
+    )
+    .unwrap();
+    // Under the ledger key alone, the rewritten history verifies: that is the threat.
+    let alone = run(
+        d,
+        &[
+            "verify",
+            "--offline",
+            "rewritten.bundle",
+            "--ledger-key",
+            "ledger.vkey",
+        ],
+    );
+    assert_eq!(alone.code, 0, "{alone:?}");
+    let out = run(
+        d,
+        &[
+            "verify",
+            "--offline",
+            "rewritten.bundle",
+            "--ledger-key",
+            "ledger.vkey",
+            "--witness-key",
+            &w.w1,
+        ],
+    );
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("does not verify over it"), "{out:?}");
+    // "... departs from what it saw after seq A and at or before seq B": A < changed <= B.
+    let tail = out
+        .stderr
+        .split("departs from what it saw ")
+        .nth(1)
+        .expect("a range");
+    let numbers: Vec<u64> = tail
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let (after, upto) = match tail.starts_with("after") {
+        true => (Some(numbers[0]), numbers[1]),
+        false => (None, numbers[1]),
+    };
+    assert!(after.is_none_or(|a| a < changed_seq as u64), "{out:?}");
+    assert!(upto >= changed_seq as u64, "{out:?}");
+}
