@@ -311,3 +311,76 @@ fn a_rewritten_past_is_refused_naming_where_it_departs_from_the_witnessed_histor
     assert!(after.is_none_or(|a| a < changed_seq as u64), "{out:?}");
     assert!(upto >= changed_seq as u64, "{out:?}");
 }
+
+#[test]
+fn a_proof_checked_with_a_witness_key_says_when_its_entry_existed() {
+    let w = witnessed(2);
+    let d = w.dir.path();
+    let doc = ok(
+        d,
+        &[
+            "prove",
+            "inclusion",
+            "--server",
+            &w.server.url,
+            "--key",
+            ADMIN,
+            "--seq",
+            "1",
+        ],
+    );
+    std::fs::write(d.join("p.json"), doc).unwrap();
+    let out = run(
+        d,
+        &[
+            "prove",
+            "check",
+            "--ledger-key",
+            "ledger.vkey",
+            "--witness-key",
+            &w.w1,
+            "p.json",
+        ],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("inclusion proof OK"), "{out:?}");
+    assert!(
+        out.stdout.contains("witnessed by witness.test/w1"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_proof_whose_checkpoint_the_witness_never_cosigned_is_refused() {
+    let w = witnessed(1);
+    let d = w.dir.path();
+    let doc = ok(
+        d,
+        &[
+            "prove",
+            "inclusion",
+            "--server",
+            &w.server.url,
+            "--key",
+            ADMIN,
+            "--seq",
+            "1",
+        ],
+    );
+    std::fs::write(d.join("p.json"), doc).unwrap();
+    let w2 = witness(d, "w2", "witness.test/w2");
+    let out = run(
+        d,
+        &[
+            "prove",
+            "check",
+            "--ledger-key",
+            "ledger.vkey",
+            "--witness-key",
+            &w2,
+            "p.json",
+        ],
+    );
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("no checkpoint is cosigned"), "{out:?}");
+}

@@ -15,6 +15,7 @@ use super::VerificationFailed;
 use crate::bundle::parse_ledger_key;
 use crate::client::{block_on, Client, ConnectArgs};
 use crate::server::ledger_service::method as lm;
+use crate::witness_policy::{self, WitnessPolicy};
 
 /// The `type` of an inclusion proof document.
 pub const INCLUSION_TYPE: &str = "isms-ledger/inclusion-proof/v1";
@@ -37,11 +38,21 @@ pub enum ProveCommand {
     )]
     Consistency(ConsistencyArgs),
     /// Check a proof document offline against the ledger's public key.
-    #[command(after_help = "Example:\n  isms prove check --ledger-key ledger.vkey p.json")]
+    #[command(
+        after_help = "Examples:\n  isms prove check --ledger-key ledger.vkey p.json\n  \
+        isms prove check --ledger-key ledger.vkey --witness-key w1.vkey p.json"
+    )]
     Check {
         /// The ledger's public key (verifier key, hex, or a file holding either).
         #[arg(long)]
         ledger_key: String,
+        /// A witness you trust (verifier key or file; repeatable): the proof's checkpoints
+        /// must carry the quorum's cosignatures, and the check says by when they existed.
+        #[arg(long = "witness-key", value_name = "VKEY_OR_FILE")]
+        witness_keys: Vec<String>,
+        /// How many of the --witness-key witnesses must have cosigned (default: all).
+        #[arg(long, value_name = "N")]
+        witness_quorum: Option<usize>,
         /// The proof document.
         file: PathBuf,
     },
@@ -306,11 +317,31 @@ pub fn run(command: ProveCommand) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&doc)?);
             Ok(())
         }
-        ProveCommand::Check { ledger_key, file } => {
+        ProveCommand::Check {
+            ledger_key,
+            file,
+            witness_keys,
+            witness_quorum,
+        } => {
             let key = parse_ledger_key(&ledger_key).context("--ledger-key")?;
+            let policy = WitnessPolicy::from_flags(&witness_keys, witness_quorum)?;
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
             println!("{}", check(&text, &key)?);
+            if let Some(policy) = policy {
+                let value: serde_json::Value = serde_json::from_str(&text)?;
+                let notes: Vec<String> = ["checkpoint", "old_checkpoint", "new_checkpoint"]
+                    .iter()
+                    .filter_map(|field| value.get(*field)?.as_str().map(str::to_string))
+                    .collect();
+                for note in &notes {
+                    let ranges = witness_policy::coverage(&policy, std::slice::from_ref(note))
+                        .map_err(|why| VerificationFailed(format!("witness policy: {why}")))?;
+                    for range in ranges {
+                        println!("{}", range.sentence());
+                    }
+                }
+            }
             Ok(())
         }
     }
