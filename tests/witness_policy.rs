@@ -41,8 +41,32 @@ fn witness(dir: &Path, folder: &str, name: &str) -> String {
 struct Witnessed {
     dir: tempfile::TempDir,
     server: Server,
-    _witness: Server,
+    witness_server: Server,
     w1: String,
+}
+
+/// Waits until the witness has cosigned the server's head.
+fn wait_cosigned(d: &Path, url: &str) {
+    let start = Instant::now();
+    loop {
+        let status: serde_json::Value = serde_json::from_str(&ok(
+            d,
+            &["status", "--server", url, "--key", ADMIN, "--json"],
+        ))
+        .unwrap();
+        let size = status["size"].as_u64().unwrap();
+        let cosigned = status["witnesses"][0]["cosigned_size"]
+            .as_u64()
+            .unwrap_or(0);
+        if cosigned == size {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "never cosigned: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 fn witnessed(events: usize) -> Witnessed {
@@ -112,30 +136,11 @@ fn witnessed(events: usize) -> Witnessed {
         // Let the witness see a few intermediate checkpoints.
         std::thread::sleep(Duration::from_millis(120));
     }
-    let start = Instant::now();
-    loop {
-        let status: serde_json::Value = serde_json::from_str(&ok(
-            d,
-            &["status", "--server", &server.url, "--key", ADMIN, "--json"],
-        ))
-        .unwrap();
-        let size = status["size"].as_u64().unwrap();
-        let cosigned = status["witnesses"][0]["cosigned_size"]
-            .as_u64()
-            .unwrap_or(0);
-        if cosigned == size {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "never cosigned: {status}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_cosigned(d, &server.url);
     Witnessed {
         dir,
         server,
-        _witness: witness_server,
+        witness_server,
         w1,
     }
 }
@@ -383,4 +388,74 @@ fn a_proof_whose_checkpoint_the_witness_never_cosigned_is_refused() {
     );
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stderr.contains("no checkpoint is cosigned"), "{out:?}");
+}
+
+/// A register row's cell, from `isms register ... --json`.
+fn cell(out: &str, id: &str, column: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(out).expect("register JSON");
+    v["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["risk"] == id)
+        .unwrap_or_else(|| panic!("no {id} in {out}"))[column]
+        .clone()
+}
+
+#[test]
+fn register_witnessed_answers_only_from_the_cosigned_part() {
+    let w = witnessed(0);
+    let d = w.dir.path();
+    let seed = cli_util::repo().join("fixtures/seed/risk_assessment.yaml");
+    let seed = seed.to_string_lossy();
+    ok(
+        d,
+        &["apply", "--server", &w.server.url, "--key", ADMIN, &seed],
+    );
+    wait_cosigned(d, &w.server.url);
+    // The witness goes away; a rescoring after that is recorded but never witnessed.
+    drop(w.witness_server);
+    let edited = std::fs::read_to_string(seed.as_ref()).unwrap().replacen(
+        "residual_impact: 2\n      residual_risk: 6",
+        "residual_impact: 3\n      residual_risk: 9",
+        1,
+    );
+    std::fs::write(d.join("risks.yaml"), edited).unwrap();
+    ok(
+        d,
+        &[
+            "apply",
+            "--server",
+            &w.server.url,
+            "--key",
+            ADMIN,
+            "risks.yaml",
+        ],
+    );
+    // Today (its end): answered as of now.
+    let now = isms_cli::dates::show_time(ledger::UnixMicros::now().0)[..10].to_string();
+    let base = [
+        "register",
+        "risks",
+        "--server",
+        &w.server.url,
+        "--key",
+        ADMIN,
+        "--json",
+        "--as-of",
+        &now,
+    ];
+    let recorded = ok(d, &base);
+    let witnessed = ok(
+        d,
+        &[&base[..], &["--witnessed", "--witness-key", &w.w1]].concat(),
+    );
+    assert_ne!(
+        cell(&recorded, "RISK-003", "residual"),
+        cell(&witnessed, "RISK-003", "residual"),
+        "the unwitnessed rescoring shows only in the recorded register"
+    );
+    let entries =
+        |out: &str| serde_json::from_str::<serde_json::Value>(out).unwrap()["entries"].as_u64();
+    assert!(entries(&witnessed) < entries(&recorded), "{witnessed}");
 }

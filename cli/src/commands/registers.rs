@@ -2,6 +2,7 @@
 //! any recorded time (`--as-of`) or bitemporally (`--effective`), and what changed between two
 //! dates.
 
+use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use isms_proto::v1 as pb;
 
@@ -100,7 +101,8 @@ impl PointArgs {
     after_help = "Examples:\n  isms register risks --key admin.key\n  isms register risks \
                         --key admin.key --as-of 2025-03-31\n  isms register soa --key admin.key \
                         --csv > soa.csv\n  isms register actions --key auditor.key --effective \
-                        2025-06-30 --as-of 2025-12-31 --json"
+                        2025-06-30 --as-of 2025-12-31 --json\n  isms register risks --key \
+                        auditor.key --as-of 2025-03-31 --witnessed --witness-key w1.vkey"
 )]
 pub struct RegisterArgs {
     /// Which register.
@@ -108,6 +110,21 @@ pub struct RegisterArgs {
     register: RegisterName,
     #[command(flatten)]
     point: PointArgs,
+    /// Answer only from the entries a quorum of the --witness-key witnesses had cosigned by
+    /// --as-of, computed here from the verified entries (not by the server).
+    #[arg(
+        long,
+        requires = "as_of",
+        requires = "witness_keys",
+        conflicts_with = "effective"
+    )]
+    witnessed: bool,
+    /// A witness you trust (verifier key or file; repeatable), for --witnessed.
+    #[arg(long = "witness-key", value_name = "VKEY_OR_FILE")]
+    witness_keys: Vec<String>,
+    /// How many of them must have cosigned (default: all).
+    #[arg(long, value_name = "N")]
+    witness_quorum: Option<usize>,
     #[command(flatten)]
     connect: ConnectArgs,
     #[command(flatten)]
@@ -222,8 +239,115 @@ fn id_column(register: RegisterName) -> &'static str {
     }
 }
 
+/// `isms register --witnessed`: the register as of a date, computed here from the part of the
+/// verified history that a quorum of trusted witnesses had cosigned by that date.
+fn run_witnessed(args: &RegisterArgs) -> anyhow::Result<()> {
+    use crate::witness_policy::{self, WitnessPolicy};
+    anyhow::ensure!(
+        args.register != RegisterName::Readiness,
+        "--witnessed answers the registers (risks, soa, findings, actions, evidence, kpis), \
+         not the readiness checklist"
+    );
+    let policy = WitnessPolicy::from_flags(&args.witness_keys, args.witness_quorum)?
+        .context("--witnessed needs --witness-key")?;
+    let as_of_us = dates::parse(
+        args.point
+            .as_of
+            .as_deref()
+            .context("--witnessed needs --as-of")?,
+        BareDate::EndOfDay,
+    )?;
+    let (entries, notes) = block_on(async {
+        let mut client = Client::connect(&args.connect).await?;
+        let (_, ledger_key) = super::keys::ledger_key_of(&mut client).await?;
+        let (entries, head) = super::log::fetch_all(&mut client, "reading").await?;
+        let notes: Vec<String> = client
+            .checkpoints(head.size)
+            .await?
+            .into_iter()
+            .map(|c| c.note)
+            .collect();
+        let raw: Vec<Vec<u8>> = entries.iter().map(ledger::Entry::encode).collect();
+        crate::bundle::verify_chain(
+            &raw,
+            &notes,
+            &crate::bundle::Trust::key(ledger_key),
+            &|_| {},
+        )
+        .map_err(|e| anyhow::anyhow!("the ledger did not verify: {e}"))?;
+        anyhow::Ok((entries, notes))
+    })??;
+    let ranges = witness_policy::coverage(&policy, &notes)
+        .map_err(|why| super::VerificationFailed(format!("witness policy: {why}")))?;
+    let by_then: Vec<&witness_policy::Coverage> = ranges
+        .iter()
+        .filter(|c| i64::try_from(c.no_later_than).unwrap_or(i64::MAX) * 1_000_000 <= as_of_us)
+        .collect();
+    let Some(last) = by_then.iter().max_by_key(|c| c.last) else {
+        anyhow::bail!(
+            "no part of this ledger had been cosigned by {} of the given witness(es) by {}: \
+             nothing can be answered as witnessed then",
+            policy.quorum,
+            dates::show_time(as_of_us)
+        );
+    };
+    let size = last.last + 1;
+    let mut state = projections::State::default();
+    for entry in &entries[..size as usize] {
+        projections::validator::fold_entry(
+            &mut state,
+            entry.seq.0,
+            projections::model::Timestamp(entry.recorded_at.0),
+            &entry.key_id.0,
+            &entry.body,
+        );
+    }
+    let tables = projections::registers::Registers {
+        state: &state,
+        now: projections::model::Timestamp(as_of_us),
+    }
+    .tables();
+    let (name, rows) = tables
+        .into_iter()
+        .find(|(name, _)| *name == args.register.table())
+        .context("the register")?;
+    let table = text_table(
+        id_column(args.register),
+        &crate::server::registers_service::table(name, rows),
+    );
+    let covers = format!(
+        "entries 0..={} (witnessed by {} no later than {}); later entries are left out",
+        size - 1,
+        last.witnesses.join(", "),
+        dates::show_time(i64::try_from(last.no_later_than).unwrap_or(0) * 1_000_000)
+    );
+    match args.format.format() {
+        Format::Json => print_json(&serde_json::json!({
+            "register": name,
+            "entries": size,
+            "as_of": dates::show_time(as_of_us),
+            "time_axis": "recorded",
+            "witnessed": covers,
+            "rows": table.to_json(),
+        })),
+        format => {
+            if format == Format::Table {
+                println!(
+                    "{name} as witnessed by {}: from {covers}\n",
+                    dates::show_time(as_of_us)
+                );
+            }
+            table.print(format);
+        }
+    }
+    Ok(())
+}
+
 /// Runs `isms register`.
 pub fn run_register(args: RegisterArgs) -> anyhow::Result<()> {
+    if args.witnessed {
+        return run_witnessed(&args);
+    }
     let as_of = args.point.as_of()?;
     let fetched = block_on(async {
         let mut client = Client::connect(&args.connect).await?;

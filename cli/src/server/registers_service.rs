@@ -173,7 +173,8 @@ fn rows_in_order(
     rows
 }
 
-fn table(name: &str, rows: Table) -> pb::Table {
+/// A register's rows as the wire carries them, in the standard's order.
+pub fn table(name: &str, rows: Table) -> pb::Table {
     pb::Table {
         name: name.to_string(),
         rows: rows_in_order(rows),
