@@ -45,6 +45,7 @@ use crate::sig;
 use crate::{AppendError, ArtifactHash, EntryHash, KeyId, LedgerError, LedgerId, Seq, UnixMicros};
 
 mod import;
+mod replica;
 pub use import::{salvage, Import, Salvaged};
 
 const ENTRY: u8 = b'e';
@@ -282,7 +283,7 @@ pub struct Ledger {
     genesis: Genesis,
     signing_key: Option<SigningKey>,
     /// The key that signs checkpoints now: the genesis's, or the last hand-over's new key.
-    checkpoint_key: VerifyingKey,
+    checkpoint_key: RwLock<VerifyingKey>,
     writer: Mutex<Writer>,
     /// The durable head: what readers see and what has been flushed.
     head: RwLock<Head>,
@@ -825,7 +826,7 @@ impl Ledger {
             config,
             genesis,
             signing_key,
-            checkpoint_key,
+            checkpoint_key: RwLock::new(checkpoint_key),
             writer: Mutex::new(Writer { frontier }),
             head: RwLock::new(head),
             staged_head: RwLock::new(head),
@@ -849,7 +850,12 @@ impl Ledger {
     /// The key that signs this ledger's checkpoints now: the genesis's ledger key, or the new
     /// key of the last hand-over ([`Ledger::rotate_ledger_key`]).
     pub fn checkpoint_key(&self) -> VerifyingKey {
-        self.checkpoint_key
+        *self.checkpoint_key.read().expect("key lock")
+    }
+
+    /// Whether this ledger was opened without its signing key (it then takes no appends).
+    pub fn is_read_only(&self) -> bool {
+        self.signing_key.is_none()
     }
 
     /// Hands the checkpoint key over to `new_key`: appends a `ledger_key_rotated` entry signed
@@ -1854,7 +1860,7 @@ impl Ledger {
             RecordAction::LedgerKeyRotated(handover) => {
                 needs_admin("ledger_key_rotated")?;
                 handover
-                    .check(&self.genesis.ledger_id, self.checkpoint_key.as_bytes())
+                    .check(&self.genesis.ledger_id, self.checkpoint_key().as_bytes())
                     .map_err(|rule| AppendError::Malformed {
                         field: "ledger_key_rotated",
                         rule,

@@ -1,0 +1,253 @@
+//! A verifying replica: entries that another server of the same ledger already holds, checked
+//! and written verbatim into a ledger opened without its signing key (`isms mirror`).
+//!
+//! Every batch is checked before anything is written — each entry's seq, chain link, recorded
+//! time, key validity at its seq and signature, the key history it changes, and the
+//! checkpoint that ends the batch: signed by the ledger key in charge at its size, naming the
+//! root recomputed from this replica's own entries and the new ones, with the last entry's
+//! recorded time. Since the root covers this replica's whole history, a checkpoint from a
+//! server whose past differs (a fork, a rewritten entry) can never match; the error names the
+//! seq. The batch is then one atomic sled batch, flushed before this returns, and visible to
+//! readers at once.
+
+use std::collections::HashMap;
+
+use ed25519_dalek::VerifyingKey;
+use prost::Message as _;
+
+use super::{
+    checkpoint_key, cosignatures_key, encode_head, encode_node_block, entry_key, event_index_key,
+    handover_key_record, node_block_key, prefixed, rotation_key, sig_item, Head, Ledger, ERASED,
+    HEAD, KEY, LAYOUT, LAYOUT_VERSION,
+};
+use crate::checkpoint::{key_hash, SignedCheckpoint};
+use crate::cosignature::signature_lines;
+use crate::entry::{self, Entry, SignedEvent};
+use crate::envelope::{EnvelopeView, RecordAction};
+use crate::event_index;
+use crate::keys::KeyRecord;
+use crate::merkle::Blake3Hasher;
+use crate::{rules, sig, KeyId, LedgerError, Seq};
+
+fn refuse(seq: u64, what: impl Into<String>) -> LedgerError {
+    LedgerError::Corrupt {
+        seq,
+        what: what.into(),
+    }
+}
+
+impl Ledger {
+    /// Checks `raw` (the encoded entries that follow this ledger's head, in order) and
+    /// `note` (the checkpoint that ends them, with any cosignature lines) and writes them
+    /// durably. Only for a ledger opened without its signing key. Nothing is written when
+    /// anything fails; the error names the first seq at fault (for the checkpoint, its last
+    /// entry).
+    pub fn replicate(&self, raw: &[Vec<u8>], note: &str) -> Result<Head, LedgerError> {
+        if self.signing_key.is_some() {
+            return Err(refuse(
+                self.head().size,
+                "a ledger opened with its signing key writes its own entries; it replicates none",
+            ));
+        }
+        let mut writer = self.writer.lock().expect("writer lock");
+        let head = *self.staged_head.read().expect("head lock");
+        let mut frontier = writer.frontier.clone();
+        let mut batch = sled::Batch::default();
+        let mut new_keys: HashMap<KeyId, KeyRecord> = HashMap::new();
+        let mut id_hashes = Vec::with_capacity(raw.len());
+        let mut new_nodes = Vec::new();
+        let mut to_check: Vec<([u8; 32], SignedEvent, u64)> = Vec::with_capacity(raw.len());
+        let mut current_key = self.checkpoint_key();
+        let mut next_key: Option<(u64, VerifyingKey)> = None;
+        let mut erased = Vec::new();
+        let (mut next, mut prev_hash, mut last_recorded_at) =
+            (head.size, head.last_hash, head.last_recorded_at);
+        let walked: Result<(), LedgerError> = (|| {
+            let keys = self.keys.read().expect("keys lock");
+            for bytes in raw {
+                let seq = next;
+                let e = Entry::decode(bytes).map_err(|e| refuse(seq, e.to_string()))?;
+                if e.seq.0 != seq {
+                    return Err(refuse(seq, format!("the entry says seq {}", e.seq)));
+                }
+                if e.prev_hash != prev_hash {
+                    return Err(refuse(
+                        seq,
+                        "its prev hash is not this replica's previous entry: the history differs",
+                    ));
+                }
+                if e.recorded_at < last_recorded_at {
+                    return Err(refuse(seq, "its recorded time goes back"));
+                }
+                let view = EnvelopeView::decode(e.body.as_slice())
+                    .map_err(|err| refuse(seq, format!("its body does not decode: {err}")))?;
+                let action =
+                    rules::record_action(&view).map_err(|err| refuse(seq, err.to_string()))?;
+                let signer = new_keys
+                    .get(&e.key_id)
+                    .or_else(|| keys.get(&e.key_id))
+                    .filter(|k| k.valid_at(Seq(seq)))
+                    .ok_or_else(|| {
+                        refuse(seq, format!("key {} is not valid here", e.key_id.short()))
+                    })?
+                    .clone();
+                match &action {
+                    RecordAction::KeyEnrolled(grant) => {
+                        let record = grant.record(Seq(seq));
+                        batch.insert(prefixed(KEY, &record.key_id.0), record.encode());
+                        new_keys.insert(record.key_id, record);
+                    }
+                    RecordAction::KeyRevoked(key_id) => {
+                        let mut record = new_keys
+                            .get(key_id)
+                            .or_else(|| keys.get(key_id))
+                            .cloned()
+                            .ok_or_else(|| refuse(seq, "it revokes a key never enrolled"))?;
+                        record.revoked_at = Some(Seq(seq));
+                        batch.insert(prefixed(KEY, &key_id.0), record.encode());
+                        new_keys.insert(*key_id, record);
+                    }
+                    RecordAction::ArtifactErased(hash) => {
+                        batch.insert(prefixed(ERASED, &hash.0), &seq.to_be_bytes());
+                        erased.push(*hash);
+                    }
+                    RecordAction::LedgerKeyRotated(handover) => {
+                        handover
+                            .check(&self.genesis.ledger_id, current_key.as_bytes())
+                            .map_err(|why| refuse(seq, why))?;
+                        let record = handover_key_record(&self.genesis, handover, Seq(seq));
+                        batch.insert(prefixed(KEY, &record.key_id.0), record.encode());
+                        batch.insert(&rotation_key(seq), &handover.new_public_key);
+                        batch.insert(LAYOUT, &LAYOUT_VERSION.to_be_bytes());
+                        new_keys.insert(record.key_id, record);
+                        let key = VerifyingKey::from_bytes(&handover.new_public_key)
+                            .map_err(|_| refuse(seq, "the new ledger key is not a valid key"))?;
+                        next_key = Some((seq + 1, key));
+                    }
+                    RecordAction::Genesis(_) => return Err(refuse(seq, "a second genesis")),
+                    RecordAction::None => {}
+                }
+                if !matches!(action, RecordAction::None)
+                    && !signer.has_role(crate::keys::ADMIN_ROLE)
+                {
+                    return Err(refuse(seq, "a record action not signed by an admin key"));
+                }
+                to_check.push((
+                    signer.public_key,
+                    SignedEvent {
+                        key_id: e.key_id,
+                        signature: e.signature,
+                        body: e.body.clone(),
+                    },
+                    seq,
+                ));
+                let hash = entry::hash_encoded(bytes);
+                batch.insert(&entry_key(seq), bytes.as_slice());
+                id_hashes.push(event_index::id_hash(&view.event_id));
+                new_nodes.extend(frontier.push::<Blake3Hasher>(&hash.0));
+                if let Some((_, key)) = next_key.filter(|(from, _)| *from <= seq) {
+                    current_key = key;
+                    next_key = None;
+                }
+                prev_hash = hash;
+                last_recorded_at = e.recorded_at;
+                next += 1;
+            }
+            Ok(())
+        })();
+        // Signatures, in one batch; the first bad one is named, before any later failure (a
+        // changed entry also breaks the next one's chain link).
+        let items: Vec<sig::Item<'_>> = to_check.iter().map(|(k, e, _)| sig_item(k, e)).collect();
+        if !sig::verify_batch(&items) {
+            let bad = to_check
+                .iter()
+                .zip(&items)
+                .find(|(_, item)| !sig::verify_one(item))
+                .map_or(head.size, |((_, _, seq), _)| *seq);
+            return Err(refuse(bad, "its signature does not verify"));
+        }
+        walked?;
+        // The checkpoint that ends the batch: a hand-over in it signs off with the old key up
+        // to its own entry, so the key in charge at `next` is the last one that took effect.
+        let last = next.saturating_sub(1);
+        let key_here = match next_key {
+            Some((from, key)) if next > from => key,
+            _ => current_key,
+        };
+        let signed = SignedCheckpoint::verify(note, &key_here)
+            .map_err(|e| refuse(last, format!("checkpoint of size {next}: {e}")))?;
+        let c = &signed.checkpoint;
+        let root = frontier.root::<Blake3Hasher>();
+        if c.origin != self.genesis.origin || c.size != next {
+            return Err(refuse(
+                last,
+                format!(
+                    "the checkpoint of size {} does not end this batch of size {next}",
+                    c.size
+                ),
+            ));
+        }
+        if c.root != root {
+            return Err(refuse(
+                last,
+                format!(
+                    "the checkpoint of size {next} names root {}, but this replica's entries give \
+                     {}: the server's history is not this replica's (a fork or a rewritten entry)",
+                    hex::encode(c.root),
+                    hex::encode(root)
+                ),
+            ));
+        }
+        if c.time != last_recorded_at {
+            return Err(refuse(
+                last,
+                "the checkpoint's time is not its last entry's recorded time",
+            ));
+        }
+        let own_hash = key_hash(&self.genesis.origin, &key_here);
+        let lines = signature_lines(note).map_err(|e| refuse(last, e.to_string()))?;
+        let mut stored = c.body_text();
+        stored.push('\n');
+        let mut cosignatures = String::new();
+        for line in lines {
+            if line.name == self.genesis.origin && line.key_hash == own_hash {
+                stored.push_str(&line.to_line());
+            } else {
+                cosignatures.push_str(&line.to_line());
+            }
+        }
+        if next == head.size {
+            return Ok(head);
+        }
+        batch.insert(&checkpoint_key(next), stored.as_bytes());
+        if !cosignatures.is_empty() {
+            batch.insert(&cosignatures_key(next), cosignatures.as_bytes());
+        }
+        let node_block = encode_node_block(&new_nodes);
+        batch.insert(&node_block_key(next - 1), node_block.clone());
+        batch.insert(
+            &event_index_key(head.size),
+            event_index::encode_block(&id_hashes),
+        );
+        let new_head = Head {
+            size: next,
+            last_hash: prev_hash,
+            last_recorded_at,
+            root,
+        };
+        batch.insert(HEAD, encode_head(&new_head));
+        self.records.apply_batch(batch)?;
+        self.db.flush()?;
+        for hash in erased {
+            self.artifacts.remove(hash.0)?;
+        }
+        writer.frontier = frontier;
+        self.events.write().expect("index lock").extend(&id_hashes);
+        self.nodes.add_block(head.size, next - 1, node_block);
+        self.keys.write().expect("keys lock").extend(new_keys);
+        *self.checkpoint_key.write().expect("key lock") = key_here;
+        *self.staged_head.write().expect("head lock") = new_head;
+        *self.head.write().expect("head lock") = new_head;
+        Ok(new_head)
+    }
+}
