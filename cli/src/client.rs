@@ -273,6 +273,32 @@ impl Client {
         stream.message().await.context("listing the checkpoints")
     }
 
+    /// The stored checkpoints with a size in `from..=to`, smallest first.
+    pub async fn checkpoints_in(
+        &mut self,
+        from: u64,
+        to: u64,
+    ) -> anyhow::Result<Vec<pb::Checkpoint>> {
+        let request = self.read(
+            pb::ListCheckpointsRequest {
+                from_size: from,
+                to_size: to,
+            },
+            lm::LIST_CHECKPOINTS,
+        );
+        let mut stream = self
+            .ledger
+            .list_checkpoints(request)
+            .await
+            .context("listing the checkpoints")?
+            .into_inner();
+        let mut out = Vec::new();
+        while let Some(c) = stream.message().await.context("listing the checkpoints")? {
+            out.push(c);
+        }
+        Ok(out)
+    }
+
     /// The server's head and where each of its witnesses stands.
     pub async fn status(&mut self) -> anyhow::Result<pb::ServerStatus> {
         let request = self.read(pb::GetStatusRequest {}, lm::GET_STATUS);

@@ -6,6 +6,7 @@ pub mod client;
 pub mod commands;
 pub mod dates;
 pub mod init;
+pub mod mirror;
 pub mod output;
 pub mod report;
 pub mod server;

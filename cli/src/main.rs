@@ -98,6 +98,37 @@ enum Command {
         #[arg(long, default_value = "text", value_parser = ["text", "json"])]
         log_format: String,
     },
+    /// Follow a ledger's server as a verifying, read-only replica and serve its reads.
+    #[command(
+        after_help = "Examples:\n  isms mirror --from http://ledger.example.org:50051 --key mirror.key \\\n    \
+                      --data ./isms-mirror --listen 0.0.0.0:50052\n\n\
+                      Every entry and checkpoint is checked against the mirror's own copy. On a \
+                      history that contradicts it (a fork, a rewritten entry, a tree cut back) \
+                      the mirror stops, writes the evidence of both sides to DATA/evidence/, \
+                      reports NOT_SERVING and exits with status 1 naming the seq. A witness \
+                      can run beside it: `isms witness serve` with the ledger's verifier key."
+    )]
+    Mirror {
+        /// The ledger server to follow (`http://host:port`).
+        #[arg(long)]
+        from: String,
+        /// The key the mirror reads with (an enrolled key, for example with the reader role);
+        /// none: the server must allow anonymous reads.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// The mirror's own data folder (created on first run).
+        #[arg(long, default_value = "./isms-mirror")]
+        data: PathBuf,
+        /// Address the mirror serves its reads on.
+        #[arg(long, default_value = "127.0.0.1:50052")]
+        listen: SocketAddr,
+        /// Let unauthenticated callers read from the mirror (demos only).
+        #[arg(long)]
+        allow_anonymous_reads: bool,
+        /// How often the server is asked for its latest checkpoint (ms, s or m).
+        #[arg(long, default_value = "1s", value_parser = parse_duration)]
+        interval: Duration,
+    },
     /// Run an independent witness that cosigns other ledgers' consistent checkpoints.
     #[command(subcommand)]
     Witness(isms_cli::commands::witness::WitnessCommand),
@@ -216,6 +247,48 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 },
             };
             serve(data, options).map_err(Failure::Error)
+        }
+        Command::Mirror {
+            from,
+            key,
+            data,
+            listen,
+            allow_anonymous_reads,
+            interval,
+        } => {
+            let key = key
+                .as_deref()
+                .map(isms_cli::client::read_key)
+                .transpose()
+                .map_err(Failure::Error)?;
+            let options = isms_cli::mirror::MirrorOptions {
+                from,
+                key,
+                data,
+                interval,
+                serve: ServeOptions {
+                    listen,
+                    allow_anonymous_reads,
+                    tls: None,
+                    limits: Limits::default(),
+                    metrics: None,
+                    witnessing: Witnessing::default(),
+                },
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")
+                .map_err(Failure::Error)?;
+            runtime
+                .block_on(isms_cli::mirror::run(options))
+                .map_err(|e| {
+                    if isms_cli::commands::is_verification_failure(&e) {
+                        Failure::Verification(e)
+                    } else {
+                        Failure::Error(e)
+                    }
+                })
         }
     }
 }

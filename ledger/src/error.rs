@@ -116,7 +116,10 @@ pub enum AppendError {
     Rejected(crate::Rejection),
     /// The ledger was opened without its signing key, so it cannot write checkpoints.
     /// → FailedPrecondition.
-    #[error("this ledger was opened read-only (no ledger signing key)")]
+    #[error(
+        "this server holds a read-only copy of the ledger (a mirror, or a store opened without \
+         its signing key): write to the ledger's own server"
+    )]
     ReadOnly,
     /// The store failed while writing the batch; nothing of the batch is acknowledged.
     /// → Unavailable.

@@ -695,6 +695,12 @@ impl ledger_server::Ledger for LedgerService {
         &self,
         request: Request<Streaming<pb::ArtifactChunk>>,
     ) -> Result<Response<pb::ArtifactStored>, Status> {
+        if self.ledger.is_read_only() {
+            return Err(Status::failed_precondition(
+                "this server holds a read-only copy of the ledger (a mirror): upload artifacts \
+                 to the ledger's own server",
+            ));
+        }
         // Uploading is not an event, so no event signature covers it: it needs an
         // authenticated caller even when anonymous reads are on.
         if request.peer_certs().is_none_or(|c| c.is_empty()) {

@@ -111,6 +111,8 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// Where `/metrics` is served, if it was asked for.
     pub metrics_addr: Option<SocketAddr>,
+    /// The gRPC health reporter (a mirror reports NOT_SERVING when it alarms).
+    pub health: tonic_health::server::HealthReporter,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -131,6 +133,16 @@ impl RunningServer {
     pub async fn wait(self) -> anyhow::Result<()> {
         self.task.await.context("server task panicked")?
     }
+}
+
+/// Reports every service NOT_SERVING on gRPC health (a mirror that alarmed).
+pub async fn set_not_serving(health: &tonic_health::server::HealthReporter) {
+    health
+        .set_not_serving::<LedgerServer<LedgerService>>()
+        .await;
+    health
+        .set_not_serving::<RegistersServer<RegistersService>>()
+        .await;
 }
 
 /// Binds `options.listen` and serves `ledger` until shutdown is triggered.
@@ -245,6 +257,7 @@ pub async fn start(ledger: Arc<Ledger>, options: ServeOptions) -> anyhow::Result
         .add_service(reflection)
         .add_service(reflection_v1alpha);
 
+    let health = health_reporter.clone();
     let mut signal = shutdown_rx.clone();
     let closer = sequencer.clone();
     let task = tokio::spawn(async move {
@@ -284,6 +297,7 @@ pub async fn start(ledger: Arc<Ledger>, options: ServeOptions) -> anyhow::Result
     Ok(RunningServer {
         addr,
         metrics_addr,
+        health,
         shutdown: shutdown_tx,
         task,
     })

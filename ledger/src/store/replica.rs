@@ -14,6 +14,7 @@ use std::collections::HashMap;
 
 use ed25519_dalek::VerifyingKey;
 use prost::Message as _;
+use rayon::prelude::*;
 
 use super::{
     checkpoint_key, cosignatures_key, encode_head, encode_node_block, entry_key, event_index_key,
@@ -34,6 +35,14 @@ fn refuse(seq: u64, what: impl Into<String>) -> LedgerError {
         seq,
         what: what.into(),
     }
+}
+
+/// An entry decoded ahead of the sequential checks.
+struct Decoded {
+    entry: Entry,
+    action: RecordAction,
+    hash: crate::EntryHash,
+    id_hash: u64,
 }
 
 impl Ledger {
@@ -62,11 +71,36 @@ impl Ledger {
         let mut erased = Vec::new();
         let (mut next, mut prev_hash, mut last_recorded_at) =
             (head.size, head.last_hash, head.last_recorded_at);
+        // Decoding and hashing need no state: done on all cores first.
+        let start = head.size;
+        let decoded: Vec<Result<Decoded, LedgerError>> = raw
+            .par_iter()
+            .enumerate()
+            .map(|(i, bytes)| {
+                let seq = start + i as u64;
+                let entry = Entry::decode(bytes).map_err(|e| refuse(seq, e.to_string()))?;
+                let view = EnvelopeView::decode(entry.body.as_slice())
+                    .map_err(|err| refuse(seq, format!("its body does not decode: {err}")))?;
+                let action =
+                    rules::record_action(&view).map_err(|err| refuse(seq, err.to_string()))?;
+                Ok(Decoded {
+                    hash: entry::hash_encoded(bytes),
+                    id_hash: event_index::id_hash(&view.event_id),
+                    entry,
+                    action,
+                })
+            })
+            .collect();
         let walked: Result<(), LedgerError> = (|| {
             let keys = self.keys.read().expect("keys lock");
-            for bytes in raw {
+            for (bytes, decoded) in raw.iter().zip(decoded) {
                 let seq = next;
-                let e = Entry::decode(bytes).map_err(|e| refuse(seq, e.to_string()))?;
+                let Decoded {
+                    entry: e,
+                    action,
+                    hash,
+                    id_hash,
+                } = decoded?;
                 if e.seq.0 != seq {
                     return Err(refuse(seq, format!("the entry says seq {}", e.seq)));
                 }
@@ -79,10 +113,6 @@ impl Ledger {
                 if e.recorded_at < last_recorded_at {
                     return Err(refuse(seq, "its recorded time goes back"));
                 }
-                let view = EnvelopeView::decode(e.body.as_slice())
-                    .map_err(|err| refuse(seq, format!("its body does not decode: {err}")))?;
-                let action =
-                    rules::record_action(&view).map_err(|err| refuse(seq, err.to_string()))?;
                 let signer = new_keys
                     .get(&e.key_id)
                     .or_else(|| keys.get(&e.key_id))
@@ -141,9 +171,8 @@ impl Ledger {
                     },
                     seq,
                 ));
-                let hash = entry::hash_encoded(bytes);
                 batch.insert(&entry_key(seq), bytes.as_slice());
-                id_hashes.push(event_index::id_hash(&view.event_id));
+                id_hashes.push(id_hash);
                 new_nodes.extend(frontier.push::<Blake3Hasher>(&hash.0));
                 if let Some((_, key)) = next_key.filter(|(from, _)| *from <= seq) {
                     current_key = key;
@@ -157,13 +186,21 @@ impl Ledger {
         })();
         // Signatures, in one batch; the first bad one is named, before any later failure (a
         // changed entry also breaks the next one's chain link).
-        let items: Vec<sig::Item<'_>> = to_check.iter().map(|(k, e, _)| sig_item(k, e)).collect();
-        if !sig::verify_batch(&items) {
-            let bad = to_check
-                .iter()
-                .zip(&items)
-                .find(|(_, item)| !sig::verify_one(item))
-                .map_or(head.size, |((_, _, seq), _)| *seq);
+        let bad = to_check
+            .par_chunks(2048)
+            .filter_map(|part| {
+                let items: Vec<sig::Item<'_>> =
+                    part.iter().map(|(k, e, _)| sig_item(k, e)).collect();
+                if sig::verify_batch(&items) {
+                    return None;
+                }
+                part.iter()
+                    .zip(&items)
+                    .find(|(_, item)| !sig::verify_one(item))
+                    .map(|((_, _, seq), _)| *seq)
+            })
+            .min();
+        if let Some(bad) = bad {
             return Err(refuse(bad, "its signature does not verify"));
         }
         walked?;
