@@ -212,3 +212,75 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+#[test]
+fn a_mirror_keeps_the_evidence_files_its_entries_name() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = ledger(d);
+    ok(d, &["key", "new", "--out", "agent.key"]);
+    ok(
+        d,
+        &[
+            "key",
+            "enroll",
+            "--server",
+            &server.url,
+            "--key",
+            ADMIN,
+            "--public-key",
+            "agent.key.pub",
+            "--subject",
+            "ci/scanner",
+            "--role",
+            "agent",
+        ],
+    );
+    std::fs::write(d.join("scan.json"), b"{\"critical\":0}").unwrap();
+    ok(
+        d,
+        &[
+            "evidence",
+            "add",
+            "--server",
+            &server.url,
+            "--key",
+            "agent.key",
+            "--control",
+            "A.8.8",
+            "--summary",
+            "weekly scan",
+            "scan.json",
+        ],
+    );
+    let mirror = start_mirror(d, &server.url, "mirror");
+    wait_synced(d, &server, &mirror);
+    let start = Instant::now();
+    loop {
+        ok(
+            d,
+            &[
+                "export",
+                "--server",
+                &mirror.url,
+                "--key",
+                ADMIN,
+                "--artifacts",
+                "--out",
+                "m.bundle",
+            ],
+        );
+        let bundle =
+            isms_cli::bundle::Bundle::from_bytes(&std::fs::read(d.join("m.bundle")).unwrap())
+                .unwrap();
+        if bundle.artifacts.len() == 1 {
+            assert_eq!(bundle.artifacts[0].1, b"{\"critical\":0}");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the mirror never kept the artifact"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

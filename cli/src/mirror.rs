@@ -172,7 +172,10 @@ async fn step(client: &mut Client, ledger: &Arc<Ledger>) -> Result<(), Step> {
     let note = target.note.clone();
     let replica = ledger.clone();
     match tokio::task::spawn_blocking(move || replica.replicate(&raw, &note)).await {
-        Ok(Ok(_)) => Ok(()),
+        Ok(Ok(_)) => {
+            copy_artifacts(client, ledger, &entries).await;
+            Ok(())
+        }
         Ok(Err(LedgerError::Corrupt { seq, what })) => Err(Step::Alarm {
             seq,
             what,
@@ -180,6 +183,40 @@ async fn step(client: &mut Client, ledger: &Arc<Ledger>) -> Result<(), Step> {
         }),
         Ok(Err(e)) => Err(Step::Unreachable(e.into())),
         Err(e) => Err(Step::Unreachable(e.into())),
+    }
+}
+
+/// Copies the artifacts the new entries refer to (their bytes must hash to the name the
+/// entry gives). One the server no longer holds (erased, or never uploaded) is left out; the
+/// record of it is still there, as on the server.
+async fn copy_artifacts(client: &mut Client, ledger: &Ledger, entries: &[ledger::Entry]) {
+    let hashes = entries.iter().flat_map(|e| {
+        projections::wire::decode_body(&e.body)
+            .map(|env| env.artifacts.iter().map(|a| a.blake3).collect::<Vec<_>>())
+            .unwrap_or_default()
+    });
+    for hash in hashes {
+        if matches!(
+            ledger.artifact_state(&ledger::ArtifactHash(hash)),
+            Ok(ledger::ArtifactState::Present | ledger::ArtifactState::Erased(_))
+        ) {
+            continue;
+        }
+        match client.get_artifact(&hash).await {
+            Ok(Some(bytes)) if blake3::hash(&bytes).as_bytes() == &hash => {
+                if let Err(e) = ledger.put_artifact(&bytes) {
+                    eprintln!(
+                        "isms mirror: could not store artifact {}: {e}",
+                        hex::encode(hash)
+                    );
+                }
+            }
+            Ok(Some(_)) => eprintln!(
+                "isms mirror: the server's artifact {} does not hash to its name; not kept",
+                hex::encode(hash)
+            ),
+            Ok(None) | Err(_) => {}
+        }
     }
 }
 
