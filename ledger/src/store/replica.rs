@@ -113,14 +113,15 @@ impl Ledger {
                 if e.recorded_at < last_recorded_at {
                     return Err(refuse(seq, "its recorded time goes back"));
                 }
-                let signer = new_keys
+                // Only what is needed of the signer: no per-entry copy of its record.
+                let (signer_key, signer_is_admin) = new_keys
                     .get(&e.key_id)
                     .or_else(|| keys.get(&e.key_id))
                     .filter(|k| k.valid_at(Seq(seq)))
+                    .map(|k| (k.public_key, k.has_role(crate::keys::ADMIN_ROLE)))
                     .ok_or_else(|| {
                         refuse(seq, format!("key {} is not valid here", e.key_id.short()))
-                    })?
-                    .clone();
+                    })?;
                 match &action {
                     RecordAction::KeyEnrolled(grant) => {
                         let record = grant.record(Seq(seq));
@@ -157,17 +158,16 @@ impl Ledger {
                     RecordAction::Genesis(_) => return Err(refuse(seq, "a second genesis")),
                     RecordAction::None => {}
                 }
-                if !matches!(action, RecordAction::None)
-                    && !signer.has_role(crate::keys::ADMIN_ROLE)
-                {
+                if !matches!(action, RecordAction::None) && !signer_is_admin {
                     return Err(refuse(seq, "a record action not signed by an admin key"));
                 }
+                let recorded_at = e.recorded_at;
                 to_check.push((
-                    signer.public_key,
+                    signer_key,
                     SignedEvent {
                         key_id: e.key_id,
                         signature: e.signature,
-                        body: e.body.clone(),
+                        body: e.body,
                     },
                     seq,
                 ));
@@ -179,7 +179,7 @@ impl Ledger {
                     next_key = None;
                 }
                 prev_hash = hash;
-                last_recorded_at = e.recorded_at;
+                last_recorded_at = recorded_at;
                 next += 1;
             }
             Ok(())
