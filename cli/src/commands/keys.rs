@@ -292,10 +292,32 @@ pub fn run(command: KeyCommand) -> anyhow::Result<()> {
                 let mut client = Client::connect(&connect).await?;
                 let (origin, ledger_key) = ledger_key_of(&mut client).await?;
                 let (entries, _) = fetch_all(&mut client, "reading").await?;
-                anyhow::Ok((keys_of(&entries), ledger_vkey(&origin, &ledger_key)))
+                // The key that signs checkpoints now: the last hand-over's, if any.
+                let current = entries
+                    .iter()
+                    .rev()
+                    .find_map(|e| match projections::wire::decode_body(&e.body) {
+                        Ok(env) => match env.event {
+                            Event::LedgerKeyRotated { new_public_key, .. } => {
+                                VerifyingKey::from_bytes(&new_public_key).ok()
+                            }
+                            _ => None,
+                        },
+                        Err(_) => None,
+                    })
+                    .map(|k| ledger_vkey(&origin, &k));
+                anyhow::Ok((
+                    keys_of(&entries),
+                    (ledger_vkey(&origin, &ledger_key), current),
+                ))
             })??;
+            let (vkey, current) = vkey;
             if format.format() == Format::Json {
-                print_json(&serde_json::json!({ "ledger_key": vkey, "keys": keys }));
+                print_json(&serde_json::json!({
+                    "ledger_key": vkey,
+                    "checkpoint_key_now": current.clone().unwrap_or_else(|| vkey.clone()),
+                    "keys": keys,
+                }));
                 return Ok(());
             }
             let mut table = TextTable::new([
@@ -317,7 +339,11 @@ pub fn run(command: KeyCommand) -> anyhow::Result<()> {
                 ]);
             }
             if format.format() == Format::Table {
-                println!("ledger key: {vkey}\n");
+                println!("ledger key: {vkey}");
+                if let Some(current) = &current {
+                    println!("checkpoints are signed now by (after a hand-over): {current}");
+                }
+                println!();
             }
             table.print(format.format());
             Ok(())
