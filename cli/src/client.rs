@@ -193,34 +193,32 @@ impl Client {
 
     /// One entry by seq.
     pub async fn entry(&mut self, seq: u64) -> anyhow::Result<Entry> {
-        let request = self.read(
-            pb::GetEntryRequest {
-                by: Some(pb::get_entry_request::By::Seq(seq)),
-            },
-            lm::GET_ENTRY,
-        );
-        let message = self
-            .ledger
-            .get_entry(request)
-            .await
-            .with_context(|| format!("reading entry {seq}"))?
-            .into_inner();
-        entry_of(message)
+        self.entry_by(pb::get_entry_request::By::Seq(seq), || {
+            format!("reading entry {seq}")
+        })
+        .await
     }
 
     /// The entry that recorded the event with this id.
     pub async fn entry_by_event_id(&mut self, event_id: &str) -> anyhow::Result<Entry> {
-        let request = self.read(
-            pb::GetEntryRequest {
-                by: Some(pb::get_entry_request::By::EventId(event_id.to_string())),
-            },
-            lm::GET_ENTRY,
-        );
+        self.entry_by(
+            pb::get_entry_request::By::EventId(event_id.to_string()),
+            || format!("reading the entry of event {event_id}"),
+        )
+        .await
+    }
+
+    async fn entry_by(
+        &mut self,
+        by: pb::get_entry_request::By,
+        what: impl FnOnce() -> String,
+    ) -> anyhow::Result<Entry> {
+        let request = self.read(pb::GetEntryRequest { by: Some(by) }, lm::GET_ENTRY);
         let message = self
             .ledger
             .get_entry(request)
             .await
-            .with_context(|| format!("reading the entry of event {event_id}"))?
+            .with_context(what)?
             .into_inner();
         entry_of(message)
     }
@@ -232,24 +230,7 @@ impl Client {
 
     /// Every stored checkpoint of at most `to_size` entries, smallest first.
     pub async fn checkpoints(&mut self, to_size: u64) -> anyhow::Result<Vec<pb::Checkpoint>> {
-        let request = self.read(
-            pb::ListCheckpointsRequest {
-                from_size: 0,
-                to_size,
-            },
-            lm::LIST_CHECKPOINTS,
-        );
-        let mut stream = self
-            .ledger
-            .list_checkpoints(request)
-            .await
-            .context("listing the checkpoints")?
-            .into_inner();
-        let mut out = Vec::new();
-        while let Some(c) = stream.message().await.context("listing the checkpoints")? {
-            out.push(c);
-        }
-        Ok(out)
+        self.checkpoints_in(0, to_size).await
     }
 
     /// The first checkpoint of at least `size` entries: the one that covers entry `size - 1`.
@@ -257,46 +238,39 @@ impl Client {
         &mut self,
         size: u64,
     ) -> anyhow::Result<Option<pb::Checkpoint>> {
-        let request = self.read(
-            pb::ListCheckpointsRequest {
-                from_size: size,
-                to_size: 0,
-            },
-            lm::LIST_CHECKPOINTS,
-        );
-        let mut stream = self
-            .ledger
-            .list_checkpoints(request)
-            .await
-            .context("listing the checkpoints")?
-            .into_inner();
+        let mut stream = self.checkpoint_stream(size, 0).await?;
         stream.message().await.context("listing the checkpoints")
     }
 
-    /// The stored checkpoints with a size in `from..=to`, smallest first.
+    /// The stored checkpoints with a size in `from..=to` (0: up to the latest), smallest first.
     pub async fn checkpoints_in(
         &mut self,
         from: u64,
         to: u64,
     ) -> anyhow::Result<Vec<pb::Checkpoint>> {
-        let request = self.read(
-            pb::ListCheckpointsRequest {
-                from_size: from,
-                to_size: to,
-            },
-            lm::LIST_CHECKPOINTS,
-        );
-        let mut stream = self
-            .ledger
-            .list_checkpoints(request)
-            .await
-            .context("listing the checkpoints")?
-            .into_inner();
+        let mut stream = self.checkpoint_stream(from, to).await?;
         let mut out = Vec::new();
         while let Some(c) = stream.message().await.context("listing the checkpoints")? {
             out.push(c);
         }
         Ok(out)
+    }
+
+    async fn checkpoint_stream(
+        &mut self,
+        from_size: u64,
+        to_size: u64,
+    ) -> anyhow::Result<tonic::Streaming<pb::Checkpoint>> {
+        let request = self.read(
+            pb::ListCheckpointsRequest { from_size, to_size },
+            lm::LIST_CHECKPOINTS,
+        );
+        Ok(self
+            .ledger
+            .list_checkpoints(request)
+            .await
+            .context("listing the checkpoints")?
+            .into_inner())
     }
 
     /// The server's head and where each of its witnesses stands.

@@ -272,15 +272,7 @@ pub fn run(command: ProveCommand) -> anyhow::Result<()> {
                 let mut client = Client::connect(&args.connect).await?;
                 let seq = match (&args.seq, &args.event_id) {
                     (Some(seq), _) => *seq,
-                    (None, Some(id)) => {
-                        let request = client.read(
-                            pb::GetEntryRequest {
-                                by: Some(pb::get_entry_request::By::EventId(id.clone())),
-                            },
-                            lm::GET_ENTRY,
-                        );
-                        client.ledger().get_entry(request).await?.into_inner().seq
-                    }
+                    (None, Some(id)) => client.entry_by_event_id(id).await?.seq.0,
                     (None, None) => anyhow::bail!("give --seq or --event-id"),
                 };
                 inclusion(&mut client, seq, args.tree_size).await
