@@ -120,6 +120,14 @@ pub fn show(us: i64) -> String {
     Timestamp(us).to_string()
 }
 
+/// Unix seconds (as witnesses timestamp their cosignatures) in the microseconds every other
+/// time here uses, saturating instead of overflowing.
+pub fn from_unix_seconds(seconds: u64) -> i64 {
+    i64::try_from(seconds)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1_000_000)
+}
+
 /// Always the full time, `2025-03-10T14:03:00Z`.
 pub fn show_time(us: i64) -> String {
     let text = Timestamp(us).to_string();

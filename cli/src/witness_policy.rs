@@ -74,15 +74,18 @@ pub struct Coverage {
 }
 
 impl Coverage {
+    /// [`Coverage::no_later_than`] in unix microseconds.
+    pub fn no_later_than_us(&self) -> i64 {
+        dates::from_unix_seconds(self.no_later_than)
+    }
+
     /// "entries 0..=S existed no later than T, witnessed by W1, W2".
     pub fn sentence(&self) -> String {
         format!(
             "entries {}..={} existed no later than {}, witnessed by {}",
             self.first,
             self.last,
-            dates::show_time(
-                i64::try_from(self.no_later_than).unwrap_or(i64::MAX / 1_000_000) * 1_000_000
-            ),
+            dates::show_time(self.no_later_than_us()),
             self.witnesses.join(", ")
         )
     }
@@ -189,7 +192,7 @@ pub fn coverage_json(ranges: &[Coverage]) -> serde_json::Value {
                     "first": c.first,
                     "last": c.last,
                     "checkpoint_size": c.checkpoint_size,
-                    "no_later_than": dates::show_time(i64::try_from(c.no_later_than).unwrap_or(0) * 1_000_000),
+                    "no_later_than": dates::show_time(c.no_later_than_us()),
                     "witnesses": c.witnesses,
                 })
             })

@@ -1195,6 +1195,16 @@ impl Ledger {
         self.checkpoints_in(0..=u64::MAX)
     }
 
+    /// [`Ledger::checkpoints_in`] as readers are served them: each note with the witness
+    /// cosignatures kept for its size ([`Ledger::with_cosignatures`]).
+    pub fn cosigned_checkpoints_in(
+        &self,
+        sizes: RangeInclusive<u64>,
+    ) -> impl Iterator<Item = Result<SignedCheckpoint, LedgerError>> + '_ {
+        self.checkpoints_in(sizes)
+            .map(|c| c.and_then(|c| self.with_cosignatures(c)))
+    }
+
     /// The stored checkpoints whose size lies in `sizes` (and within the durable head),
     /// smallest first. Read lazily; the iterator ends after the first error, so a damaged
     /// store yields one error rather than the same one forever.

@@ -11,6 +11,27 @@ use crate::{
     Validator,
 };
 
+/// The state after the ledger's `entries`, in seq order from the genesis (no rules: they were
+/// admitted when written).
+pub fn state_of<'a>(entries: impl IntoIterator<Item = &'a ledger::Entry>) -> crate::State {
+    let mut state = crate::State::default();
+    for entry in entries {
+        fold_ledger_entry(&mut state, entry);
+    }
+    state
+}
+
+/// Applies one stored ledger entry to `state` (see [`crate::validator::fold_entry`]).
+pub fn fold_ledger_entry(state: &mut crate::State, entry: &ledger::Entry) {
+    crate::validator::fold_entry(
+        state,
+        entry.seq.0,
+        Timestamp(entry.recorded_at.0),
+        &entry.key_id.0,
+        &entry.body,
+    );
+}
+
 impl ledger::Admission for Validator {
     /// Decides on the candidate against the state after the previous entry and applies it if
     /// accepted. Refusals are `crate::Error` boxed; the server downcasts to map the code. If

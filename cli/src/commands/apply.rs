@@ -58,17 +58,7 @@ pub struct ApplyArgs {
 /// The current ISMS state, folded from every entry the server holds.
 async fn current_state(client: &mut Client) -> anyhow::Result<State> {
     let (entries, _) = fetch_all(client, "reading the ledger").await?;
-    let mut state = State::default();
-    for entry in &entries {
-        projections::validator::fold_entry(
-            &mut state,
-            entry.seq.0,
-            Timestamp(entry.recorded_at.0),
-            &entry.key_id.0,
-            &entry.body,
-        );
-    }
-    Ok(state)
+    Ok(projections::ledger_glue::state_of(&entries))
 }
 
 /// The event id of a planned change: repeatable for the same change from the same version.

@@ -100,8 +100,8 @@ pub fn bundle_of_store(data_dir: &Path) -> anyhow::Result<Bundle> {
         .collect::<Result<_, _>>()?;
     bar.finish_and_clear();
     let checkpoints: Vec<String> = ledger
-        .checkpoints_in(0..=size)
-        .map(|c| Ok(ledger.with_cosignatures(c?)?.note))
+        .cosigned_checkpoints_in(0..=size)
+        .map(|c| Ok(c?.note))
         .collect::<Result<_, ledger::LedgerError>>()?;
     let hashes: BTreeSet<[u8; 32]> = entries
         .iter()

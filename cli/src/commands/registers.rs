@@ -281,7 +281,7 @@ fn run_witnessed(args: &RegisterArgs) -> anyhow::Result<()> {
         .map_err(|why| super::VerificationFailed(format!("witness policy: {why}")))?;
     let by_then: Vec<&witness_policy::Coverage> = ranges
         .iter()
-        .filter(|c| i64::try_from(c.no_later_than).unwrap_or(i64::MAX) * 1_000_000 <= as_of_us)
+        .filter(|c| c.no_later_than_us() <= as_of_us)
         .collect();
     let Some(last) = by_then.iter().max_by_key(|c| c.last) else {
         anyhow::bail!(
@@ -292,16 +292,7 @@ fn run_witnessed(args: &RegisterArgs) -> anyhow::Result<()> {
         );
     };
     let size = last.last + 1;
-    let mut state = projections::State::default();
-    for entry in &entries[..size as usize] {
-        projections::validator::fold_entry(
-            &mut state,
-            entry.seq.0,
-            projections::model::Timestamp(entry.recorded_at.0),
-            &entry.key_id.0,
-            &entry.body,
-        );
-    }
+    let state = projections::ledger_glue::state_of(&entries[..size as usize]);
     let tables = projections::registers::Registers {
         state: &state,
         now: projections::model::Timestamp(as_of_us),
@@ -319,7 +310,7 @@ fn run_witnessed(args: &RegisterArgs) -> anyhow::Result<()> {
         "entries 0..={} (witnessed by {} no later than {}); later entries are left out",
         size - 1,
         last.witnesses.join(", "),
-        dates::show_time(i64::try_from(last.no_later_than).unwrap_or(0) * 1_000_000)
+        dates::show_time(last.no_later_than_us())
     );
     match args.format.format() {
         Format::Json => print_json(&serde_json::json!({

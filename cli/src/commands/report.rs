@@ -117,9 +117,7 @@ pub async fn witnessed_lines(client: &mut Client) -> Vec<String> {
         .iter()
         .filter(|w| w.cosigned_size > 0)
         .map(|w| {
-            let at = i64::try_from(w.cosigned_at)
-                .unwrap_or(i64::MAX / 1_000_000)
-                .saturating_mul(1_000_000);
+            let at = dates::from_unix_seconds(w.cosigned_at);
             format!(
                 "entries 0..={} existed no later than {}: cosigned by witness {} ({})",
                 w.cosigned_size - 1,

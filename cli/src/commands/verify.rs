@@ -166,11 +166,14 @@ pub async fn verify_server_trusting(
 }
 
 /// Verifies a ledger's sled store with `Ledger::verify`, which also checks the derived blocks
-/// against the entries, under the same trust as a bundle.
+/// against the entries, under the same trust as a bundle. With `notes`, a passing
+/// verification also gives every checkpoint note with its kept cosignatures (for a witness
+/// policy), read from the store already open.
 pub fn verify_store(
     dir: &std::path::Path,
     ledger_key: Option<bundle::GivenKey>,
     trusted_checkpoint: Option<String>,
+    notes: Option<&mut Vec<String>>,
 ) -> anyhow::Result<Result<Verified, VerifyFailure>> {
     let store = dir.join(crate::server::STORE_DIR);
     let ledger = match ledger::Ledger::open(&store, ledger::LedgerConfig::default(), None) {
@@ -246,24 +249,18 @@ pub fn verify_store(
                 note: note.to_string(),
             })
     });
+    if let Some(notes) = notes {
+        *notes = ledger
+            .cosigned_checkpoints_in(0..=size)
+            .map(|c| Ok(c?.note))
+            .collect::<Result<_, ledger::LedgerError>>()?;
+    }
     Ok(Ok(Verified {
         report,
         checkpoint,
         artifacts: 0,
         trusted,
     }))
-}
-
-/// Every checkpoint note a stopped server's store holds, with its kept cosignatures.
-fn stored_notes(dir: &std::path::Path) -> anyhow::Result<Vec<String>> {
-    let store = dir.join(crate::server::STORE_DIR);
-    let ledger = ledger::Ledger::open(&store, ledger::LedgerConfig::default(), None)
-        .with_context(|| format!("opening the ledger in {}", store.display()))?;
-    let notes = ledger
-        .checkpoints()
-        .map(|c| Ok(ledger.with_cosignatures(c?)?.note))
-        .collect::<Result<Vec<_>, ledger::LedgerError>>()?;
-    Ok(notes)
 }
 
 /// Runs `isms verify`.
@@ -287,11 +284,11 @@ pub fn run_verify(args: VerifyArgs) -> anyhow::Result<()> {
     let (result, trusted) = match (&args.offline, &args.data) {
         (None, Some(dir)) => {
             let given = ledger_key.is_some();
-            let result = verify_store(dir, ledger_key, trusted_checkpoint)?;
-            if policy.is_some() && result.is_ok() {
-                notes = stored_notes(dir)?;
-            }
-            (result, given)
+            let wanted = policy.is_some().then_some(&mut notes);
+            (
+                verify_store(dir, ledger_key, trusted_checkpoint, wanted)?,
+                given,
+            )
         }
         (Some(path), _) => {
             let key = ledger_key.context(

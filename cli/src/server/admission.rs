@@ -24,14 +24,7 @@ impl IsmsAdmission {
         let mut state = projections::State::default();
         let size = ledger.head().size;
         for entry in ledger.entries(0..size) {
-            let entry = entry?;
-            projections::validator::fold_entry(
-                &mut state,
-                entry.seq.0,
-                Timestamp(entry.recorded_at.0),
-                &entry.key_id.0,
-                &entry.body,
-            );
+            projections::ledger_glue::fold_ledger_entry(&mut state, &entry?);
         }
         Ok(IsmsAdmission {
             validator: Validator::from_state(state),

@@ -577,8 +577,10 @@ impl ledger_server::Ledger for LedgerService {
         let (tx, rx) = mpsc::channel(LIST_BUFFER);
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            for checkpoint in ledger.checkpoints_in(request.from_size..=to) {
-                let item = cosigned(&ledger, checkpoint).map(checkpoint_message);
+            for checkpoint in ledger.cosigned_checkpoints_in(request.from_size..=to) {
+                let item = checkpoint
+                    .map(checkpoint_message)
+                    .map_err(|e| ledger_status(&e));
                 if tx.blocking_send(item).is_err() {
                     return;
                 }
