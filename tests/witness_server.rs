@@ -444,3 +444,44 @@ async fn metrics_carry_each_witness_cosigned_size_and_age() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_witness_run_beside_a_mirror_cosigns_the_ledgers_checkpoints() {
+    let ledger = LedgerDir::new();
+    let w = WitnessDir::new("witness.test/beside-mirror", &ledger.vkey);
+    // The server is told of the witness before the mirror starts it.
+    let url = dead_url();
+    let server = ledger.serve_witnessed(&[w.flag("beside", &url)]);
+    let witness_data = w.dir.path().join("w");
+    let _mirror = Server::spawn(
+        ledger.dir.path(),
+        &[
+            "mirror",
+            "--from",
+            &server.url,
+            "--key",
+            "data/admin.key",
+            "--data",
+            "mirror",
+            "--listen",
+            "127.0.0.1:0",
+            "--interval",
+            "100ms",
+            "--witness-data",
+            witness_data.to_str().expect("utf-8 path"),
+            "--witness-listen",
+            url.trim_start_matches("http://"),
+        ],
+        "isms mirror: serving on ",
+    );
+    let mut client = connect(&server, &ledger).await;
+    append(&mut client, &ledger, "ev", 2).await;
+    wait_for_status(
+        &mut client,
+        "the witness beside the mirror to cosign",
+        |s| witness(s, "beside").cosigned_size == s.size,
+    )
+    .await;
+    let latest = client.checkpoint(0).await.expect("GetCheckpoint");
+    assert_cosigned(&ledger, &latest.note, &w.verifier);
+}

@@ -13,6 +13,12 @@ use isms_cli::server::limits::Limits;
 use isms_cli::server::witnesses::{parse_duration, WitnessConfig, WitnessSchedule};
 use isms_cli::server::{self, ServeOptions, TlsFiles, Witnessing};
 
+/// sled and the gRPC stack allocate many small buffers from several threads; mimalloc does that
+/// with far less contention than the system allocator (see docs/PERFORMANCE.md, mirror
+/// catch-up).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "isms",
@@ -125,9 +131,21 @@ enum Command {
         /// Let unauthenticated callers read from the mirror (demos only).
         #[arg(long)]
         allow_anonymous_reads: bool,
-        /// How often the server is asked for its latest checkpoint (ms, s or m).
+        /// How often the server is asked for its latest checkpoint (ms, s or m); while the
+        /// mirror is behind it asks again at once.
         #[arg(long, default_value = "1s", value_parser = parse_duration)]
         interval: Duration,
+        /// sled's cache for the mirror's copy, in MiB (a larger cache keeps catch-up of a
+        /// long history fast).
+        #[arg(long, default_value_t = 256)]
+        cache_mb: u64,
+        /// Run a witness beside the mirror, in the same process: its folder, made by
+        /// `isms witness init` and `isms witness add-ledger`.
+        #[arg(long, requires = "witness_listen")]
+        witness_data: Option<PathBuf>,
+        /// Address the witness beside the mirror listens on.
+        #[arg(long, requires = "witness_data")]
+        witness_listen: Option<SocketAddr>,
     },
     /// Run an independent witness that cosigns other ledgers' consistent checkpoints.
     #[command(subcommand)]
@@ -255,6 +273,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             listen,
             allow_anonymous_reads,
             interval,
+            cache_mb,
+            witness_data,
+            witness_listen,
         } => {
             let key = key
                 .as_deref()
@@ -266,6 +287,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 key,
                 data,
                 interval,
+                cache_bytes: cache_mb.saturating_mul(1024 * 1024),
+                witness: witness_data.zip(witness_listen),
                 serve: ServeOptions {
                     listen,
                     allow_anonymous_reads,

@@ -1,5 +1,5 @@
 //! `isms mirror`: a verifying replica of a ledger. It follows the ledger's server, checks
-//! every entry and checkpoint against its own copy (`ledger::Ledger::replicate`), keeps that
+//! every entry and checkpoint against its own copy (`ledger::Replicator`), keeps that
 //! copy in its own sled folder, and serves the read RPCs from it — so auditors and read load
 //! can move to the mirror. Writes are refused with FAILED_PRECONDITION. When the server shows
 //! a history that contradicts the copy (a fork, a rewritten entry, a tree that shrank), the
@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use ed25519_dalek::SigningKey;
-use ledger::{Import, Ledger, LedgerConfig, LedgerError};
+use ledger::{Import, Ledger, LedgerConfig, LedgerError, Replicator};
 
 use crate::client::Client;
 use crate::commands::VerificationFailed;
@@ -36,6 +36,11 @@ pub struct MirrorOptions {
     pub interval: Duration,
     /// How the mirror serves its copy.
     pub serve: ServeOptions,
+    /// sled's cache for the copy, in bytes.
+    pub cache_bytes: u64,
+    /// A witness run in the same process: its folder (made by `isms witness init`) and the
+    /// address of its HTTP API.
+    pub witness: Option<(PathBuf, std::net::SocketAddr)>,
 }
 
 /// Creates the mirror's store from the server's genesis when the folder holds none yet (built
@@ -66,32 +71,59 @@ pub async fn run(options: MirrorOptions) -> anyhow::Result<()> {
     let mut client = Client::connect_with(&options.from, options.key.clone()).await?;
     first_store(&mut client, &options.data).await?;
     let store = options.data.join(STORE_DIR);
+    let config = LedgerConfig {
+        cache_bytes: options.cache_bytes,
+        ..LedgerConfig::default()
+    };
     let ledger = Arc::new(
-        Ledger::open(&store, LedgerConfig::default(), None)
+        Ledger::open(&store, config, None)
             .with_context(|| format!("opening the mirror's copy in {}", store.display()))?,
     );
+    let witness = match &options.witness {
+        Some((dir, listen)) => {
+            let state = Arc::new(crate::witness::open(dir)?);
+            let verifier = state.verifier();
+            let running = crate::witness::http::start(state, *listen).await?;
+            println!("isms mirror: witness serving on {}", running.addr);
+            eprintln!("isms mirror: witness {verifier}");
+            Some(running)
+        }
+        None => None,
+    };
     let running = server::start(ledger.clone(), options.serve).await?;
     println!("isms mirror: serving on {}", running.addr);
     println!("isms mirror: following {}", options.from);
     let signal = crate::commands::wait_for_signal();
     let mut signal = std::pin::pin!(signal);
-    loop {
+    let mut replicator = Some(Replicator::new(ledger.clone()));
+    let mut behind = false;
+    let outcome = loop {
+        // While catching up, the next batch is asked for at once.
+        let pause = if behind {
+            Duration::ZERO
+        } else {
+            options.interval
+        };
         tokio::select! {
             r = &mut signal => {
                 r?;
                 eprintln!("isms mirror: shutting down");
-                running.shutdown().await?;
-                return Ok(());
+                break Ok(());
             }
-            _ = tokio::time::sleep(options.interval) => {}
+            _ = tokio::time::sleep(pause) => {}
         }
-        match step(&mut client, &ledger).await {
-            Ok(()) => {}
+        match step(&mut client, &ledger, &mut replicator).await {
+            Ok(more) => behind = more,
             Err(Step::Unreachable(e)) => {
+                behind = false;
                 eprintln!("isms mirror: the server is not answering ({e:#}); trying again");
             }
             Err(Step::Alarm { seq, what, theirs }) => {
                 server::set_not_serving(&running.health).await;
+                // What was checked before the alarm is stored in full first.
+                if let Some(mut r) = replicator.take() {
+                    let _ = tokio::task::spawn_blocking(move || r.finish()).await;
+                }
                 let first = first_difference(&mut client, &ledger).await;
                 let file = write_evidence(&options.data, &ledger, seq, &what, &theirs, first)?;
                 let at = first.unwrap_or(seq);
@@ -100,8 +132,7 @@ pub async fn run(options: MirrorOptions) -> anyhow::Result<()> {
                      evidence in {}",
                     file.display()
                 );
-                running.shutdown().await?;
-                return Err(VerificationFailed(format!(
+                break Err(VerificationFailed(format!(
                     "the server's history departs from the mirror's at seq {at}: {what} \
                      (evidence in {})",
                     file.display()
@@ -109,7 +140,15 @@ pub async fn run(options: MirrorOptions) -> anyhow::Result<()> {
                 .into());
             }
         }
+    };
+    if let Some(mut r) = replicator.take() {
+        let _ = tokio::task::spawn_blocking(move || r.finish()).await;
     }
+    running.shutdown().await?;
+    if let Some(witness) = witness {
+        witness.shutdown().await?;
+    }
+    outcome
 }
 
 /// Why one step did not advance.
@@ -125,10 +164,18 @@ enum Step {
     },
 }
 
-/// Takes the server's next batch (up to its latest checkpoint, at most [`MAX_BATCH`] entries).
-async fn step(client: &mut Client, ledger: &Arc<Ledger>) -> Result<(), Step> {
+/// Takes the server's next batch (up to its latest checkpoint, at most [`MAX_BATCH`] entries)
+/// into the replicator, which checks it and stores it while the next one is fetched. `Ok(true)`
+/// when the server holds more than was taken.
+async fn step(
+    client: &mut Client,
+    ledger: &Arc<Ledger>,
+    replicator: &mut Option<Replicator>,
+) -> Result<bool, Step> {
     let latest = client.checkpoint(0).await.map_err(Step::Unreachable)?;
-    let head = ledger.head();
+    let Some(head) = replicator.as_ref().map(|r| r.tip().head) else {
+        return Ok(false);
+    };
     if latest.size < head.size {
         return Err(Step::Alarm {
             seq: latest.size,
@@ -151,7 +198,7 @@ async fn step(client: &mut Client, ledger: &Arc<Ledger>) -> Result<(), Step> {
                 theirs: latest.note,
             });
         }
-        return Ok(());
+        return Ok(false);
     }
     // Catch up through the server's own checkpoints, a bounded batch at a time.
     let target = if latest.size - head.size > MAX_BATCH {
@@ -160,9 +207,9 @@ async fn step(client: &mut Client, ledger: &Arc<Ledger>) -> Result<(), Step> {
             .await
             .map_err(Step::Unreachable)?
             .pop()
-            .unwrap_or(latest)
+            .unwrap_or(latest.clone())
     } else {
-        latest
+        latest.clone()
     };
     let entries = client
         .entries(head.size, target.size, &|_| {})
@@ -170,18 +217,24 @@ async fn step(client: &mut Client, ledger: &Arc<Ledger>) -> Result<(), Step> {
         .map_err(Step::Unreachable)?;
     let raw: Vec<Vec<u8>> = entries.iter().map(ledger::Entry::encode).collect();
     let note = target.note.clone();
-    let replica = ledger.clone();
-    match tokio::task::spawn_blocking(move || replica.replicate(&raw, &note)).await {
-        Ok(Ok(_)) => {
+    let mut taking = replicator.take().expect("checked above");
+    let (taking, pushed) = tokio::task::spawn_blocking(move || {
+        let pushed = taking.push(&raw, &note);
+        (taking, pushed)
+    })
+    .await
+    .map_err(|e| Step::Unreachable(e.into()))?;
+    *replicator = Some(taking);
+    match pushed {
+        Ok(()) => {
             copy_artifacts(client, ledger, &entries).await;
-            Ok(())
+            Ok(target.size < latest.size)
         }
-        Ok(Err(LedgerError::Corrupt { seq, what })) => Err(Step::Alarm {
+        Err(LedgerError::Corrupt { seq, what }) => Err(Step::Alarm {
             seq,
             what,
             theirs: target.note,
         }),
-        Ok(Err(e)) => Err(Step::Unreachable(e.into())),
         Err(e) => Err(Step::Unreachable(e.into())),
     }
 }

@@ -30,8 +30,8 @@ pub use keys::KeyRecord;
 pub use receipt::{Receipt, ReceiptError};
 pub use store::{
     genesis_body, origin_of, salvage, Admission, AdmitAll, Appended, ArtifactState, Candidate,
-    Clock, Head, Import, Ledger, LedgerConfig, Prepared, Rejection, Salvaged, Staged, SystemClock,
-    ACKNOWLEDGED_FILE, LAYOUT_VERSION,
+    CheckedBatch, Clock, Head, Import, Ledger, LedgerConfig, Prepared, Rejection, ReplicaTip,
+    Replicator, Salvaged, Staged, SystemClock, ACKNOWLEDGED_FILE, LAYOUT_VERSION,
 };
 pub use types::{ArtifactHash, EntryHash, KeyId, LedgerId, Seq, UnixMicros};
 pub use verify::{ChainVerifier, Failure, Record, VerifyError, VerifyReport};

@@ -47,6 +47,7 @@ use crate::{AppendError, ArtifactHash, EntryHash, KeyId, LedgerError, LedgerId, 
 mod import;
 mod replica;
 pub use import::{salvage, Import, Salvaged};
+pub use replica::{CheckedBatch, ReplicaTip, Replicator};
 
 const ENTRY: u8 = b'e';
 /// Event-id index blocks (`j` + first seq of a batch); `i` was the per-entry index of

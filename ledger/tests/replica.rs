@@ -5,7 +5,9 @@
 mod common;
 
 use common::{copy_dir, Fixture};
-use ledger::{Import, Ledger, LedgerConfig, LedgerError};
+use std::sync::Arc;
+
+use ledger::{Head, Import, Ledger, LedgerConfig, LedgerError, Replicator};
 
 /// A replica of `source` holding only its genesis (and checkpoint 1), opened read-only.
 fn replica_of(source: &Ledger) -> (tempfile::TempDir, Ledger) {
@@ -151,4 +153,96 @@ fn a_replica_refuses_an_entry_whose_signature_does_not_verify() {
         .expect_err("a changed body was replicated");
     assert!(matches!(err, LedgerError::Corrupt { seq: 3, .. }), "{err}");
     assert_eq!(replica.head().size, 1);
+}
+
+/// Replicates every checkpoint of `source` after the replica's head through a pipeline.
+fn follow_pipelined(source: &Ledger, replica: &Arc<Ledger>) -> Result<Head, LedgerError> {
+    let mut replicator = Replicator::new(replica.clone());
+    let sizes: Vec<u64> = source
+        .checkpoints()
+        .map(|c| c.expect("checkpoint").checkpoint.size)
+        .filter(|s| *s > replica.head().size)
+        .collect();
+    for size in sizes {
+        let (raw, note) = batch(source, replicator.tip().head.size, size);
+        replicator.push(&raw, &note)?;
+    }
+    replicator.finish()
+}
+
+#[test]
+fn a_pipelined_replica_matches_its_ledger() {
+    let f = Fixture::new();
+    grow(&f, "a", 6);
+    let (_dir, replica) = replica_of(&f.ledger);
+    let replica = Arc::new(replica);
+    let head = follow_pipelined(&f.ledger, &replica).expect("follow");
+    assert_eq!(head, f.ledger.head());
+    replica.verify(&|_| {}).expect("the replica verifies");
+}
+
+#[test]
+fn a_key_enrolled_in_a_checked_batch_not_yet_stored_signs_the_next_batch() {
+    let f = Fixture::new();
+    let agent = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
+    for r in f
+        .ledger
+        .append(vec![f.enroll("enrol-agent", &agent, "agent", &["agent"])])
+    {
+        r.expect("enrol");
+    }
+    for r in f.ledger.append(vec![f.event(&agent, "by-agent", b"x")]) {
+        r.expect("append");
+    }
+    let (_dir, replica) = replica_of(&f.ledger);
+    let (raw, note) = batch(&f.ledger, 1, 2);
+    let first = replica
+        .check_replica(&replica.replica_tip(), &raw, &note)
+        .expect("the enrolment");
+    // Checked against the first batch's tip while the first is not stored.
+    let (raw, note) = batch(&f.ledger, 2, 3);
+    let second = replica
+        .check_replica(first.tip(), &raw, &note)
+        .expect("the agent's event, against the tip");
+    replica.store_replica(first).expect("store the first");
+    replica.store_replica(second).expect("store the second");
+    assert_eq!(replica.head(), f.ledger.head());
+}
+
+#[test]
+fn a_pipelined_replica_keeps_the_batches_before_a_bad_one_and_names_its_seq() {
+    let f = Fixture::new();
+    grow(&f, "a", 3);
+    let (_dir, replica) = replica_of(&f.ledger);
+    let replica = Arc::new(replica);
+    let mut replicator = Replicator::new(replica.clone());
+    let (raw, note) = batch(&f.ledger, 1, 4);
+    replicator.push(&raw, &note).expect("the first batch");
+    let (mut raw, note) = batch(&f.ledger, 4, 7);
+    let mut changed = ledger::Entry::decode(&raw[1]).expect("decode");
+    changed.signature[0] ^= 1;
+    raw[1] = changed.encode();
+    match replicator.push(&raw, &note) {
+        Err(LedgerError::Corrupt { seq, .. }) => assert_eq!(seq, 5),
+        other => panic!("a bad signature was taken: {other:?}"),
+    }
+    assert_eq!(replicator.finish().expect("finish").size, 4);
+    assert_eq!(replica.head().size, 4, "the good batch before it is stored");
+}
+
+#[test]
+fn a_batch_checked_against_a_head_that_moved_on_is_not_stored() {
+    let f = Fixture::new();
+    grow(&f, "a", 2);
+    let (_dir, replica) = replica_of(&f.ledger);
+    let (raw, note) = batch(&f.ledger, 1, 4);
+    let checked = replica
+        .check_replica(&replica.replica_tip(), &raw, &note)
+        .expect("check");
+    replica.replicate(&raw, &note).expect("replicate");
+    let head = replica.head();
+    replica
+        .store_replica(checked)
+        .expect_err("a batch checked against an old head was stored");
+    assert_eq!(replica.head(), head);
 }
