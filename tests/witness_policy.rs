@@ -199,10 +199,18 @@ fn a_quorum_no_checkpoint_reaches_is_refused() {
     );
 }
 
+/// What a rewritten history does with the witnesses' cosignature lines.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cosignatures {
+    /// Carried over as they were (they no longer verify).
+    Kept,
+    /// Dropped, as an operator hiding the rewrite would.
+    Stripped,
+}
+
 /// The bundle with entry `seq` changed (its subject) and every later entry, and every
-/// checkpoint, rebuilt and re-signed with the ledger and admin keys; the witnesses'
-/// cosignature lines are carried over as they were.
-fn rewritten(d: &Path, bundle: &Bundle, seq: usize) -> Bundle {
+/// checkpoint, rebuilt and re-signed with the ledger and admin keys.
+fn rewritten(d: &Path, bundle: &Bundle, seq: usize, cosignatures: Cosignatures) -> Bundle {
     let ledger_key = isms_cli::client::read_key(&d.join("data/ledger.key")).unwrap();
     let admin = isms_cli::client::read_key(&d.join(ADMIN)).unwrap();
     let mut entries: Vec<Entry> = bundle
@@ -234,6 +242,9 @@ fn rewritten(d: &Path, bundle: &Bundle, seq: usize) -> Bundle {
                 ..old
             }
             .sign(&ledger_key);
+            if cosignatures == Cosignatures::Stripped {
+                return new.note;
+            }
             let witnesses: String = ledger::cosignature::signature_lines(note)
                 .unwrap()
                 .iter()
@@ -270,7 +281,7 @@ fn a_rewritten_past_is_refused_naming_where_it_departs_from_the_witnessed_histor
     let changed_seq = 2;
     std::fs::write(
         d.join("rewritten.bundle"),
-        rewritten(d, &genuine, changed_seq).to_bytes(),
+        rewritten(d, &genuine, changed_seq, Cosignatures::Kept).to_bytes(),
     )
     .unwrap();
     // Under the ledger key alone, the rewritten history verifies: that is the threat.
@@ -458,4 +469,140 @@ fn register_witnessed_answers_only_from_the_cosigned_part() {
     let entries =
         |out: &str| serde_json::from_str::<serde_json::Value>(out).unwrap()["entries"].as_u64();
     assert!(entries(&witnessed) < entries(&recorded), "{witnessed}");
+}
+
+/// The ledger of `w` exported to `name`, parsed.
+fn export(w: &Witnessed, name: &str) -> Bundle {
+    let d = w.dir.path();
+    ok(
+        d,
+        &[
+            "export",
+            "--server",
+            &w.server.url,
+            "--key",
+            ADMIN,
+            "--out",
+            name,
+        ],
+    );
+    Bundle::from_bytes(&std::fs::read(d.join(name)).unwrap()).unwrap()
+}
+
+/// `isms verify --offline BUNDLE --witness-key W1 --compare-with COPY`.
+fn verify_against_copy(w: &Witnessed, bundle: &str, copy: &str) -> cli_util::Run {
+    run(
+        w.dir.path(),
+        &[
+            "verify",
+            "--offline",
+            bundle,
+            "--ledger-key",
+            "ledger.vkey",
+            "--witness-key",
+            &w.w1,
+            "--compare-with",
+            copy,
+        ],
+    )
+}
+
+#[test]
+fn a_rewritten_past_with_its_cosignatures_stripped_is_named_at_the_exact_seq_by_an_earlier_copy() {
+    let w = witnessed(4);
+    let d = w.dir.path();
+    let genuine = export(&w, "genuine.bundle");
+    let changed_seq = 3;
+    let forged = rewritten(d, &genuine, changed_seq, Cosignatures::Stripped);
+    std::fs::write(d.join("rewritten.bundle"), forged.to_bytes()).unwrap();
+    let out = verify_against_copy(&w, "rewritten.bundle", "genuine.bundle");
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains(&format!(
+            "the history departs at seq {changed_seq} from what witness"
+        )),
+        "{out:?}"
+    );
+    assert!(
+        out.stderr
+            .contains("(the same event id, with other content)"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_history_cut_back_is_named_where_it_ends_by_an_earlier_witnessed_copy() {
+    let w = witnessed(3);
+    let d = w.dir.path();
+    let genuine = export(&w, "genuine.bundle");
+    // The history as it stood at its second checkpoint, with that checkpoint's note.
+    let mut cut = genuine.clone();
+    let keep = SignedCheckpoint::parse_unverified(&genuine.checkpoints[1])
+        .unwrap()
+        .size;
+    cut.entries.truncate(keep as usize);
+    cut.checkpoints.truncate(2);
+    cut.manifest.entries = keep;
+    cut.manifest.checkpoints = 2;
+    cut.keys = isms_cli::commands::log::keys_of(
+        &cut.entries
+            .iter()
+            .map(|e| Entry::decode(e).unwrap())
+            .collect::<Vec<_>>(),
+    );
+    std::fs::write(d.join("cut.bundle"), cut.to_bytes()).unwrap();
+    let out = verify_against_copy(&w, "cut.bundle", "genuine.bundle");
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains(&format!(
+            "the entries from seq {keep} on were cut from the history"
+        )),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_server_whose_history_grew_since_agrees_with_an_earlier_witnessed_copy() {
+    let w = witnessed(2);
+    let d = w.dir.path();
+    export(&w, "earlier.bundle");
+    ok(d, &["key", "new", "--out", "later.key"]);
+    ok(
+        d,
+        &[
+            "key",
+            "enroll",
+            "--server",
+            &w.server.url,
+            "--key",
+            ADMIN,
+            "--public-key",
+            "later.key.pub",
+            "--subject",
+            "later",
+            "--role",
+            "agent",
+        ],
+    );
+    wait_cosigned(d, &w.server.url);
+    // The server's history now, verified online against the earlier export.
+    let out = run(
+        d,
+        &[
+            "verify",
+            "--server",
+            &w.server.url,
+            "--key",
+            ADMIN,
+            "--witness-key",
+            &w.w1,
+            "--compare-with",
+            "earlier.bundle",
+        ],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains("the history agrees with the"),
+        "{out:?}"
+    );
 }

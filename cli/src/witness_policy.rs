@@ -12,6 +12,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use ledger::cosignature::signature_lines;
 use ledger::{SignedCheckpoint, WitnessVerifier};
+use prost::Message as _;
 
 use crate::dates;
 
@@ -197,5 +198,147 @@ pub fn coverage_json(ranges: &[Coverage]) -> serde_json::Value {
                 })
             })
             .collect(),
+    )
+}
+
+/// A checkpoint of an earlier copy that a trusted witness cosigned.
+#[derive(Clone, Debug)]
+struct WitnessedRoot {
+    size: u64,
+    root: [u8; 32],
+    /// The earliest cosignature's witness and timestamp (unix seconds).
+    witness: String,
+    time: u64,
+}
+
+impl WitnessedRoot {
+    fn cosigned(&self) -> String {
+        format!(
+            "witness {} cosigned its checkpoint of size {} on {}",
+            self.witness,
+            self.size,
+            dates::show_time(dates::from_unix_seconds(self.time))
+        )
+    }
+}
+
+/// The checkpoints of `notes` that at least one witness of the policy cosigned (its
+/// cosignature verifies), by size. One trusted witness is enough: its signature is the
+/// evidence that this root was shown to it.
+fn witnessed_roots(policy: &WitnessPolicy, notes: &[String]) -> Vec<WitnessedRoot> {
+    let mut out: Vec<WitnessedRoot> = notes
+        .iter()
+        .filter_map(|note| {
+            let checkpoint = SignedCheckpoint::parse_unverified(note).ok()?;
+            let (time, witness) = policy
+                .witnesses
+                .iter()
+                .filter_map(|w| Some((w.verify_note(note).ok()?, w.name().to_string())))
+                .min()?;
+            Some(WitnessedRoot {
+                size: checkpoint.size,
+                root: checkpoint.root,
+                witness,
+                time,
+            })
+        })
+        .collect();
+    out.sort_by_key(|w| w.size);
+    out
+}
+
+/// The event id an encoded entry carries, for messages.
+fn event_id(raw: &[u8]) -> String {
+    ledger::Entry::decode(raw)
+        .ok()
+        .and_then(|e| ledger::envelope::EnvelopeView::decode(e.body.as_slice()).ok())
+        .map_or_else(
+            || "(undecodable)".to_string(),
+            |v| format!("{:?}", v.event_id),
+        )
+}
+
+/// Holds `presented` (the encoded entries of the history being verified) against an earlier
+/// copy of the ledger (`copy_entries` and `copy_notes`, already verified under the ledger key)
+/// whose checkpoints trusted witnesses cosigned. Every witnessed root must be the presented
+/// history's root at that size. Where one is not, the first seq whose entry differs from the
+/// copy's is named, with the event there in both; a history shorter than a witnessed size was
+/// cut back. `Ok` says how far the copy's witnessed checkpoints agree.
+pub fn compare_with_copy(
+    policy: &WitnessPolicy,
+    presented: &[Vec<u8>],
+    copy_entries: &[Vec<u8>],
+    copy_notes: &[String],
+) -> Result<String, String> {
+    let witnessed = witnessed_roots(policy, copy_notes);
+    let Some(largest) = witnessed.last() else {
+        return Err(format!(
+            "the earlier copy holds no checkpoint cosigned by any of the {} witness(es) given: \
+             it cannot show what they saw",
+            policy.witnesses.len()
+        ));
+    };
+    let hashes = |raw: &[Vec<u8>]| -> Vec<ledger::EntryHash> {
+        raw.iter().map(|e| ledger::entry::hash_encoded(e)).collect()
+    };
+    let (ours, theirs) = (hashes(presented), hashes(copy_entries));
+    let first_difference = || {
+        ours.iter()
+            .zip(&theirs)
+            .position(|(a, b)| a != b)
+            .unwrap_or(ours.len().min(theirs.len())) as u64
+    };
+    let mut frontier = ledger::merkle::Frontier::default();
+    let mut pushed = 0u64;
+    for w in &witnessed {
+        if w.size > ours.len() as u64 {
+            let at = first_difference();
+            if at < ours.len() as u64 {
+                return Err(departure(at, w, presented, copy_entries));
+            }
+            return Err(format!(
+                "the history holds {} entries, but {} (the earlier copy holds it): \
+                 the entries from seq {} on were cut from the history",
+                ours.len(),
+                w.cosigned(),
+                ours.len()
+            ));
+        }
+        while pushed < w.size {
+            frontier.push::<ledger::merkle::Blake3Hasher>(&ours[pushed as usize].0);
+            pushed += 1;
+        }
+        if frontier.root::<ledger::merkle::Blake3Hasher>() != w.root {
+            return Err(departure(first_difference(), w, presented, copy_entries));
+        }
+    }
+    Ok(format!(
+        "the history agrees with the {} witnessed checkpoint(s) of the earlier copy, up to \
+         size {} ({})",
+        witnessed.len(),
+        largest.size,
+        largest.cosigned()
+    ))
+}
+
+fn departure(at: u64, w: &WitnessedRoot, presented: &[Vec<u8>], copy: &[Vec<u8>]) -> String {
+    let at_index = usize::try_from(at).unwrap_or(usize::MAX);
+    let event = |entries: &[Vec<u8>]| {
+        entries
+            .get(at_index)
+            .map_or_else(|| "(none)".to_string(), |raw| event_id(raw))
+    };
+    let (ours, theirs) = (event(presented), event(copy));
+    format!(
+        "the history departs at seq {at} from what {}: entry {at} here is event {}, in the \
+         witnessed copy event {}{}",
+        w.cosigned(),
+        ours,
+        theirs,
+        if ours == theirs {
+            " (the same event id, with other content)"
+        } else {
+            ""
+        }
     )
 }

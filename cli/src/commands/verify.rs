@@ -54,6 +54,13 @@ pub struct VerifyArgs {
     /// How many of the --witness-key witnesses must have cosigned (default: all of them).
     #[arg(long, value_name = "N")]
     witness_quorum: Option<usize>,
+    /// An earlier copy of this ledger: a bundle from `isms export`, kept from an earlier audit
+    /// or taken from a mirror. Its checkpoints that a --witness-key witness cosigned are held
+    /// against the history verified (even when the history's own checkpoints carry no
+    /// cosignatures), and where the history departs from them the first seq that differs is
+    /// named exactly, with the event there in both.
+    #[arg(long, value_name = "BUNDLE", requires = "witness_keys")]
+    compare_with: Option<PathBuf>,
     #[command(flatten)]
     connect: ConnectArgs,
     /// Print the result as JSON.
@@ -280,15 +287,19 @@ pub fn run_verify(args: VerifyArgs) -> anyhow::Result<()> {
         })
         .transpose()?;
     let policy = WitnessPolicy::from_flags(&args.witness_keys, args.witness_quorum)?;
+    let copy = args.compare_with.as_deref().map(read_copy).transpose()?;
     let mut notes: Vec<String> = Vec::new();
+    // The history's encoded entries, kept only to compare with the earlier copy.
+    let mut presented: Vec<Vec<u8>> = Vec::new();
     let (result, trusted) = match (&args.offline, &args.data) {
         (None, Some(dir)) => {
             let given = ledger_key.is_some();
             let wanted = policy.is_some().then_some(&mut notes);
-            (
-                verify_store(dir, ledger_key, trusted_checkpoint, wanted)?,
-                given,
-            )
+            let result = verify_store(dir, ledger_key, trusted_checkpoint, wanted)?;
+            if copy.is_some() && result.is_ok() {
+                presented = store_entries(dir)?;
+            }
+            (result, given)
         }
         (Some(path), _) => {
             let key = ledger_key.context(
@@ -307,6 +318,9 @@ pub fn run_verify(args: VerifyArgs) -> anyhow::Result<()> {
                     let r = bundle::verify_parsed(&parsed, &trust, &|n| bar.set_position(n));
                     bar.finish_and_clear();
                     notes = parsed.checkpoints;
+                    if copy.is_some() {
+                        presented = parsed.entries;
+                    }
                     r
                 }
             };
@@ -317,17 +331,38 @@ pub fn run_verify(args: VerifyArgs) -> anyhow::Result<()> {
             let verified =
                 verify_server_trusting(&mut client, ledger_key, trusted_checkpoint).await?;
             if let (Some(_), Ok(v)) = (&policy, &verified.0) {
+                let size = v.checkpoint.checkpoint.size;
                 notes = client
-                    .checkpoints(v.checkpoint.checkpoint.size)
+                    .checkpoints(size)
                     .await?
                     .into_iter()
                     .map(|c| c.note)
                     .collect();
+                if copy.is_some() {
+                    presented = client
+                        .entries(0, size, &|_| {})
+                        .await?
+                        .iter()
+                        .map(ledger::Entry::encode)
+                        .collect();
+                }
             }
             anyhow::Ok(verified)
         })??,
     };
     let verified = result.map_err(|e| failed(e, args.json))?;
+    let compared = match (&policy, &copy) {
+        (Some(policy), Some(copy)) => Some(
+            witness_policy::compare_with_copy(policy, &presented, &copy.entries, &copy.checkpoints)
+                .map_err(|why| {
+                    if args.json {
+                        print_json(&serde_json::json!({ "ok": false, "error": why }));
+                    }
+                    VerificationFailed(format!("witness policy: {why}"))
+                })?,
+        ),
+        _ => None,
+    };
     let witnessed = match &policy {
         None => None,
         Some(policy) => Some(witness_policy::coverage(policy, &notes).map_err(|why| {
@@ -343,6 +378,9 @@ pub fn run_verify(args: VerifyArgs) -> anyhow::Result<()> {
         if let Some(ranges) = &witnessed {
             value["witnessed"] = witness_policy::coverage_json(ranges);
         }
+        if let Some(compared) = &compared {
+            value["compared_with_copy"] = serde_json::Value::String(compared.clone());
+        }
         print_json(&value);
     } else {
         println!("{}", verified_text(&verified));
@@ -352,6 +390,9 @@ pub fn run_verify(args: VerifyArgs) -> anyhow::Result<()> {
                 witness_policy::coverage_text(ranges, verified.checkpoint.checkpoint.size)
             );
         }
+        if let Some(compared) = &compared {
+            println!("{compared}");
+        }
         if !trusted {
             println!(
                 "note: no --ledger-key given; the ledger key was taken from the ledger's own \
@@ -360,6 +401,43 @@ pub fn run_verify(args: VerifyArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The earlier copy given with `--compare-with`, verified from its own genesis's key (following
+/// any ledger-key hand-over) so that its witnessed roots are its entries' roots.
+fn read_copy(path: &std::path::Path) -> anyhow::Result<Bundle> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let copy = Bundle::from_bytes(&bytes)
+        .map_err(|e| VerificationFailed(format!("--compare-with {}: {e}", path.display())))?;
+    let genesis_key = copy
+        .entries
+        .first()
+        .and_then(|raw| ledger::ChainVerifier::from_genesis(raw).ok())
+        .and_then(|v| ed25519_dalek::VerifyingKey::from_bytes(&v.genesis().ledger_public_key).ok())
+        .ok_or_else(|| {
+            VerificationFailed(format!(
+                "--compare-with {}: entry 0 is not a readable genesis",
+                path.display()
+            ))
+        })?;
+    bundle::verify_parsed(&copy, &Trust::key(genesis_key), &|_| {}).map_err(|e| {
+        VerificationFailed(format!(
+            "--compare-with {}: the earlier copy does not verify: {e}",
+            path.display()
+        ))
+    })?;
+    Ok(copy)
+}
+
+/// Every entry of the store in a data folder, encoded.
+fn store_entries(dir: &std::path::Path) -> anyhow::Result<Vec<Vec<u8>>> {
+    let store = dir.join(crate::server::STORE_DIR);
+    let ledger = ledger::Ledger::open(&store, ledger::LedgerConfig::default(), None)
+        .with_context(|| format!("opening the ledger in {}", store.display()))?;
+    ledger
+        .entries(0..ledger.head().size)
+        .map(|e| Ok(e?.encode()))
+        .collect()
 }
 
 /// `isms export`.
