@@ -606,3 +606,170 @@ fn a_server_whose_history_grew_since_agrees_with_an_earlier_witnessed_copy() {
         "{out:?}"
     );
 }
+
+/// Submits the seed's risk register to `w`'s server keeping receipts in `receipts.jsonl`.
+fn submit_with_receipts(w: &Witnessed) {
+    let seed = cli_util::repo().join("fixtures/seed/risk_assessment.yaml");
+    ok(
+        w.dir.path(),
+        &[
+            "submit",
+            "--server",
+            &w.server.url,
+            "--key",
+            ADMIN,
+            "--receipts",
+            "receipts.jsonl",
+            seed.to_str().expect("utf-8 path"),
+        ],
+    );
+}
+
+fn check_receipts(w: &Witnessed, extra: &[&str]) -> cli_util::Run {
+    let mut args = vec![
+        "receipt",
+        "check",
+        "--ledger-key",
+        "ledger.vkey",
+        "receipts.jsonl",
+    ];
+    args.extend_from_slice(extra);
+    run(w.dir.path(), &args)
+}
+
+#[test]
+fn kept_receipts_check_offline_against_the_ledger_key() {
+    let w = witnessed(1);
+    submit_with_receipts(&w);
+    let kept = std::fs::read_to_string(w.dir.path().join("receipts.jsonl")).unwrap();
+    assert!(kept.lines().count() > 1, "{kept}");
+    let out = check_receipts(&w, &[]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.stdout.matches("receipt OK").count(),
+        kept.lines().count(),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_receipt_whose_body_was_changed_is_refused_naming_its_event() {
+    let w = witnessed(1);
+    submit_with_receipts(&w);
+    let path = w.dir.path().join("receipts.jsonl");
+    let kept = std::fs::read_to_string(&path).unwrap();
+    let mut doc: serde_json::Value = serde_json::from_str(kept.lines().next().unwrap()).unwrap();
+    let mut body = hex::decode(doc["body"].as_str().unwrap()).unwrap();
+    let last = body.len() - 1;
+    body[last] ^= 1;
+    doc["body"] = hex::encode(body).into();
+    std::fs::write(&path, format!("{doc}\n")).unwrap();
+    let out = check_receipts(&w, &[]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let event_id = doc["event_id"].as_str().unwrap();
+    assert!(
+        out.stderr.contains(&format!("receipt of {event_id:?}"))
+            && out.stderr.contains("entry hash"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_receipt_checked_with_a_witness_key_says_when_a_later_cosigned_checkpoint_included_it() {
+    let w = witnessed(1);
+    submit_with_receipts(&w);
+    wait_cosigned(w.dir.path(), &w.server.url);
+    let out = check_receipts(
+        &w,
+        &[
+            "--witness-key",
+            &w.w1,
+            "--server",
+            &w.server.url,
+            "--key",
+            ADMIN,
+        ],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains("existed no later than") && out.stdout.contains("is a prefix of it"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_receipt_whose_checkpoint_no_witness_cosigned_is_refused_offline() {
+    let w = witnessed(1);
+    submit_with_receipts(&w);
+    let out = check_receipts(&w, &["--witness-key", &w.w1, "--offline"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("carries no cosignatures"), "{out:?}");
+}
+
+#[test]
+fn a_receipt_the_witnessed_history_no_longer_holds_is_refused() {
+    let w = witnessed(1);
+    let d = w.dir.path();
+    // A second server of the same ledger, from a copy of it as it is now.
+    ok(
+        d,
+        &[
+            "backup",
+            "--server",
+            &w.server.url,
+            "--key",
+            ADMIN,
+            "--out",
+            "copy",
+        ],
+    );
+    ok(
+        d,
+        &[
+            "restore",
+            "--from",
+            "copy",
+            "--data",
+            "other",
+            "--ledger-key-file",
+            "data/ledger.key",
+        ],
+    );
+    // The first server gives receipts for the risk register ...
+    submit_with_receipts(&w);
+    // ... the other records something else in their place, and a second witness cosigns it.
+    let w2 = witness(d, "w2", "witness.test/w2");
+    let w2_server = Server::start_witness(d, "w2");
+    let other = Server::start_with(
+        d,
+        "other",
+        &[
+            "--witness-interval",
+            "100ms",
+            "--witness",
+            &format!("w2={},{w2}", w2_server.url),
+        ],
+    );
+    let soa = cli_util::repo().join("fixtures/seed/soa_template.yaml");
+    ok(
+        d,
+        &[
+            "submit",
+            "--server",
+            &other.url,
+            "--key",
+            ADMIN,
+            soa.to_str().expect("utf-8 path"),
+        ],
+    );
+    wait_cosigned(d, &other.url);
+    let out = check_receipts(
+        &w,
+        &["--witness-key", &w2, "--server", &other.url, "--key", ADMIN],
+    );
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains("is not a prefix of the checkpoint"),
+        "{out:?}"
+    );
+}

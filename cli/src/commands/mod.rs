@@ -10,6 +10,7 @@ pub mod keys;
 pub mod log;
 pub mod manage;
 pub mod prove;
+pub mod receipt;
 pub mod registers;
 pub mod report;
 pub mod restore;
@@ -79,6 +80,9 @@ pub enum ClientCommand {
     /// Get inclusion and consistency proofs as JSON, or check one offline.
     #[command(subcommand)]
     Prove(prove::ProveCommand),
+    /// Check receipts kept by `isms submit --receipts`, offline or with a witness policy.
+    #[command(subcommand)]
+    Receipt(receipt::ReceiptCommand),
     /// Write a self-contained HTML report of the ISMS as of a date.
     Report(report::ReportArgs),
     /// The server's head and where each witness stands (last cosigned size, age, errors).
@@ -114,6 +118,7 @@ pub fn run(command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Verify(a) => verify::run_verify(a),
         ClientCommand::Export(a) => verify::run_export(a),
         ClientCommand::Prove(c) => prove::run(c),
+        ClientCommand::Receipt(c) => receipt::run(c),
         ClientCommand::Report(a) => report::run(a),
         ClientCommand::Status(a) => status::run(a),
         ClientCommand::Demo(a) => demo::run(a),

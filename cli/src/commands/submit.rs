@@ -57,6 +57,10 @@ pub struct SubmitArgs {
     /// Store each event that passes on its own, instead of all or nothing.
     #[arg(long)]
     partial: bool,
+    /// Append a receipt for every stored event to this file (JSON lines: the ledger's receipt
+    /// and the signed body), to check later with `isms receipt check`.
+    #[arg(long, value_name = "FILE")]
+    receipts: Option<PathBuf>,
     #[command(flatten)]
     format: FormatArgs,
 }
@@ -87,6 +91,8 @@ pub struct Outcome {
     pub entity: String,
     /// The receipt, or why it was refused.
     pub result: Result<pb::Receipt, pb::AppendError>,
+    /// The signed body that was sent.
+    pub body: Vec<u8>,
 }
 
 /// The bodies of `pending`, for this ledger, signed at client time `now`.
@@ -117,17 +123,27 @@ pub fn submit_all_or_nothing(
     format: Format,
     pending: Vec<Pending>,
 ) -> anyhow::Result<()> {
+    report(&append_all_or_nothing(connect, pending)?, format)
+}
+
+/// Submits every pending event as one all-or-nothing group; what became of each.
+fn append_all_or_nothing(
+    connect: &ConnectArgs,
+    pending: Vec<Pending>,
+) -> anyhow::Result<Vec<Outcome>> {
     anyhow::ensure!(
         pending.len() <= MAX_ATOMIC_EVENTS,
         "{} events are more than the {MAX_ATOMIC_EVENTS} one all-or-nothing submission may \
          hold; submit the files separately, or with --partial",
         pending.len()
     );
-    let answer = block_on(async {
+    let (bodies, answer) = block_on(async {
         let mut client = Client::connect(connect).await?;
         client.key()?;
         let ledger_id = client.ledger_id().await?;
-        client.append_atomic(bodies_of(&ledger_id, &pending)).await
+        let bodies = bodies_of(&ledger_id, &pending);
+        let answer = client.append_atomic(bodies.clone()).await?;
+        anyhow::Ok((bodies, answer))
     })??;
     let refused_at: std::collections::HashMap<usize, pb::AppendError> = match &answer {
         Ok(_) => Default::default(),
@@ -142,10 +158,12 @@ pub fn submit_all_or_nothing(
         .cloned()
         .unwrap_or_default()
         .into_iter();
-    let outcomes: Vec<Outcome> = pending
+    Ok(pending
         .into_iter()
+        .zip(bodies)
         .enumerate()
-        .map(|(i, p)| Outcome {
+        .map(|(i, (p, body))| Outcome {
+            body,
             kind: p.event.kind().name(),
             entity: super::log::entity_of(&p.event),
             event_id: p.event_id,
@@ -158,8 +176,7 @@ pub fn submit_all_or_nothing(
                 }),
             },
         })
-        .collect();
-    report(&outcomes, format)
+        .collect())
 }
 
 /// What an event that passed, in a refused all-or-nothing submission, reports.
@@ -171,11 +188,14 @@ pub async fn append_events(
     ledger_id: &[u8],
     pending: Vec<Pending>,
 ) -> anyhow::Result<Vec<Outcome>> {
-    let results = client.append_many(bodies_of(ledger_id, &pending)).await?;
+    let bodies = bodies_of(ledger_id, &pending);
+    let results = client.append_many(bodies.clone()).await?;
     Ok(pending
         .into_iter()
         .zip(results)
-        .map(|(p, result)| Outcome {
+        .zip(bodies)
+        .map(|((p, result), body)| Outcome {
+            body,
             kind: p.event.kind().name(),
             entity: super::log::entity_of(&p.event),
             event_id: p.event_id,
@@ -575,11 +595,22 @@ pub fn run(args: SubmitArgs) -> anyhow::Result<()> {
     for file in &args.files {
         pending.extend(pending_of(file, effective)?);
     }
-    if !args.partial {
-        return submit_all_or_nothing(&args.connect, args.format.format(), pending);
+    let outcomes = if args.partial {
+        append_partial(&args.connect, pending)?
+    } else {
+        append_all_or_nothing(&args.connect, pending)?
+    };
+    if let Some(path) = &args.receipts {
+        let written = super::receipt::append_receipts(path, &outcomes)?;
+        eprintln!("{written} receipt(s) appended to {}", path.display());
     }
-    let outcomes = block_on(async {
-        let mut client = Client::connect(&args.connect).await?;
+    report(&outcomes, args.format.format())
+}
+
+/// Appends each event that passes on its own, in slices of [`IMPORT_SLICE`].
+fn append_partial(connect: &ConnectArgs, pending: Vec<Pending>) -> anyhow::Result<Vec<Outcome>> {
+    block_on(async {
+        let mut client = Client::connect(connect).await?;
         client.key()?;
         let ledger_id = client.ledger_id().await?;
         // Large imports go in slices so the bar moves; each slice is one stream.
@@ -594,8 +625,7 @@ pub fn run(args: SubmitArgs) -> anyhow::Result<()> {
         }
         bar.finish_and_clear();
         anyhow::Ok(outcomes)
-    })??;
-    report(&outcomes, args.format.format())
+    })?
 }
 
 #[cfg(test)]
