@@ -16,10 +16,6 @@ use ledger::envelope::EnvelopeView;
 use ledger::{Import, KeyGrant, Ledger, LedgerConfig, LedgerId, Replicator, SignedEvent};
 use prost::Message;
 
-/// The allocator the `isms` binary uses.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()

@@ -29,10 +29,6 @@ use ledger::{LedgerId, SignedEvent};
 use prost::Message;
 use tokio_stream::StreamExt;
 
-/// The allocator the `isms` binary uses (the server runs in this executable).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 const WITNESSES: usize = 3;
 const STREAMS: usize = 4;
 

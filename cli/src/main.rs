@@ -13,12 +13,6 @@ use isms_cli::server::limits::Limits;
 use isms_cli::server::witnesses::{parse_duration, WitnessConfig, WitnessSchedule};
 use isms_cli::server::{self, ServeOptions, TlsFiles, Witnessing};
 
-/// sled and the gRPC stack allocate many small buffers from several threads; mimalloc does that
-/// with far less contention than the system allocator (see docs/PERFORMANCE.md, mirror
-/// catch-up).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser, Debug)]
 #[command(
     name = "isms",
