@@ -7,7 +7,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use cli_util::{init_ledger, isms, ok, repo, run, wait_with_limit, Server};
-use isms_proto::v1 as pb;
 
 const ADMIN: &str = "data/admin.key";
 
@@ -417,62 +416,12 @@ fn restore_never_writes_into_an_existing_folder() {
     assert!(refused.stderr.contains("already exists"), "{refused:?}");
 }
 
-/// Appends `n` evidence events signed by the agent key straight to the (stopped) store, so a
-/// backup is large enough to interrupt.
-fn grow(dir: &Path, n: usize) {
-    use prost::Message as _;
-    let read_key = |file: &str| {
-        let hex_key = std::fs::read_to_string(dir.join(file)).unwrap();
-        let bytes: [u8; 32] = hex::decode(hex_key.trim()).unwrap().try_into().unwrap();
-        ed25519_dalek::SigningKey::from_bytes(&bytes)
-    };
-    let store = ledger::Ledger::open(
-        dir.join("data").join(isms_cli::server::STORE_DIR),
-        ledger::LedgerConfig::default(),
-        Some(read_key("data/ledger.key")),
-    )
-    .expect("open the store");
-    let agent = read_key(AGENT);
-    let now = ledger::UnixMicros::now().0;
-    for chunk in 0..n.div_ceil(1000) {
-        let events = (0..1000.min(n - chunk * 1000))
-            .map(|i| {
-                let id = format!("bulk-{chunk}-{i}");
-                let body = pb::EventBody {
-                    ledger_id: store.ledger_id().0.to_vec(),
-                    event_id: id.clone(),
-                    effective_at_us: now,
-                    client_time_us: now,
-                    expected_version: None,
-                    artifacts: Vec::new(),
-                    payload: Some(pb::event_body::Payload::Isms(pb::IsmsEvent {
-                        kind: Some(pb::isms_event::Kind::EvidenceSubmitted(
-                            pb::EvidenceSubmitted {
-                                evidence_id: id,
-                                controls: vec!["A.8.8".into()],
-                                artifact_blake3: Vec::new(),
-                                result: pb::CheckResult::Pass as i32,
-                                collected_at_us: now,
-                                summary: "bulk scan".into(),
-                            },
-                        )),
-                    })),
-                };
-                ledger::SignedEvent::sign(&agent, body.encode_to_vec())
-            })
-            .collect();
-        for result in store.append(events) {
-            result.expect("bulk append");
-        }
-    }
-}
-
 #[test]
 fn a_restore_killed_midway_leaves_no_folder_under_its_name() {
     let dir = init_ledger();
     let d = dir.path();
     backed_up(d);
-    grow(d, 30_000);
+    cli_util::grow_store(d, AGENT, 30_000);
     ok(d, &["backup", "--data", "data", "--out", "bk"]);
     let mut interrupted = 0;
     for round in 0..8u64 {

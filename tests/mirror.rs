@@ -284,3 +284,61 @@ fn a_mirror_keeps_the_evidence_files_its_entries_name() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// How many entries a stopped mirror's copy holds (0 before it has one).
+fn copy_size(data: &Path) -> u64 {
+    let store = data.join(isms_cli::server::STORE_DIR);
+    if !store.exists() {
+        return 0;
+    }
+    ledger::Ledger::open(&store, ledger::LedgerConfig::default(), None)
+        .expect("the copy opens after kill -9")
+        .head()
+        .size
+}
+
+#[test]
+fn a_mirror_killed_during_catch_up_resumes_and_its_copy_verifies() {
+    let dir = init_ledger();
+    let d = dir.path();
+    cli_util::grow_store(d, ADMIN, 120_000);
+    let server = Server::start(d, "data");
+    let want = size(d, &server.url);
+    // Killed twice, each time as soon as it has stored more than before (in the middle of
+    // taking the next batch), and restarted on the same folder.
+    let mut held = vec![1u64];
+    for _ in 0..2 {
+        let mirror = start_mirror(d, &server.url, "mirror");
+        let start = Instant::now();
+        let before = *held.last().expect("a size");
+        loop {
+            let now = size(d, &mirror.url);
+            if now > before || now == want {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "the mirror stored nothing more"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        mirror.kill9();
+        held.push(copy_size(&d.join("mirror")));
+    }
+    assert!(
+        (2..want).contains(&held[1]),
+        "the first kill did not land in the middle of the catch-up: {held:?} of {want}"
+    );
+    let mirror = start_mirror(d, &server.url, "mirror");
+    let start = Instant::now();
+    while size(d, &mirror.url) != want {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the mirror never caught up"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(mirror);
+    let verified = run(d, &["verify", "--data", "mirror"]);
+    assert_eq!(verified.code, 0, "{verified:?}");
+}

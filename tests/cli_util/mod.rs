@@ -188,3 +188,55 @@ pub fn wait_with_limit(child: &mut Child, limit: Duration) -> Option<std::proces
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// Appends `n` evidence events signed by the key in `signer_file` straight into the stopped
+/// ledger of `dir/data` (1,000 per batch): a long history without a server.
+pub fn grow_store(dir: &Path, signer_file: &str, n: usize) {
+    use prost::Message as _;
+    let read_key = |file: &str| {
+        let hex_key = std::fs::read_to_string(dir.join(file)).unwrap();
+        let bytes: [u8; 32] = hex::decode(hex_key.trim()).unwrap().try_into().unwrap();
+        ed25519_dalek::SigningKey::from_bytes(&bytes)
+    };
+    let store = ledger::Ledger::open(
+        dir.join("data").join(isms_cli::server::STORE_DIR),
+        ledger::LedgerConfig::default(),
+        Some(read_key("data/ledger.key")),
+    )
+    .expect("open the store");
+    let agent = read_key(signer_file);
+    let now = ledger::UnixMicros::now().0;
+    for chunk in 0..n.div_ceil(1000) {
+        let events = (0..1000.min(n - chunk * 1000))
+            .map(|i| {
+                let id = format!("bulk-{chunk}-{i}");
+                let body = isms_proto::v1::EventBody {
+                    ledger_id: store.ledger_id().0.to_vec(),
+                    event_id: id.clone(),
+                    effective_at_us: now,
+                    client_time_us: now,
+                    expected_version: None,
+                    artifacts: Vec::new(),
+                    payload: Some(isms_proto::v1::event_body::Payload::Isms(
+                        isms_proto::v1::IsmsEvent {
+                            kind: Some(isms_proto::v1::isms_event::Kind::EvidenceSubmitted(
+                                isms_proto::v1::EvidenceSubmitted {
+                                    evidence_id: id,
+                                    controls: vec!["A.8.8".into()],
+                                    artifact_blake3: Vec::new(),
+                                    result: isms_proto::v1::CheckResult::Pass as i32,
+                                    collected_at_us: now,
+                                    summary: "bulk scan".into(),
+                                },
+                            )),
+                        },
+                    )),
+                };
+                ledger::SignedEvent::sign(&agent, body.encode_to_vec())
+            })
+            .collect();
+        for result in store.append(events) {
+            result.expect("bulk append");
+        }
+    }
+}
