@@ -102,22 +102,37 @@ pub(crate) fn items(r: &Registers<'_>) -> Vec<ReadinessItem> {
         format!("{} of {} risks assessed", assessed.len(), s.risks.len()),
         assessed.clone(),
     );
+    // A risk whose treatment is to accept it counts once management accepted it: the guide
+    // asks to "accept with documented management approval".
     let treated: Vec<u64> = s
         .risks
         .values()
-        .filter(|x| x.treatment.is_some())
+        .filter(|x| x.treatment.is_some() && x.status != RiskStatus::AwaitingAcceptance)
         .map(|x| x.updated.seq)
         .collect();
+    let awaiting: Vec<u64> = s
+        .risks
+        .values()
+        .filter(|x| x.status == RiskStatus::AwaitingAcceptance)
+        .map(|x| x.updated.seq)
+        .collect();
+    let mut reason = format!(
+        "{} of {} assessed risks have a treatment",
+        treated.len(),
+        assessed.len()
+    );
+    if !awaiting.is_empty() {
+        reason.push_str(&format!(
+            "; {} to be accepted await management acceptance",
+            awaiting.len()
+        ));
+    }
     push(
         "stage_1",
         "Risk treatment plan developed",
         grade(treated.len(), assessed.len().max(1)),
-        format!(
-            "{} of {} assessed risks have a treatment",
-            treated.len(),
-            assessed.len()
-        ),
-        treated,
+        reason,
+        treated.into_iter().chain(awaiting).collect(),
     );
     let soa = r.soa();
     let soa_done: Vec<u64> = s

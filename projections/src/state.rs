@@ -63,6 +63,9 @@ pub enum RiskStatus {
     Assessed,
     /// A treatment is decided.
     Treated,
+    /// The decided treatment is to accept the risk, and management has not accepted it yet
+    /// ("accept with documented management approval").
+    AwaitingAcceptance,
     /// Accepted by management.
     Accepted,
     /// Closed.
@@ -689,8 +692,20 @@ pub fn apply(state: &mut State, meta: Meta, event: &Event) {
                 r.treatment = Some(*treatment);
                 r.controls = controls.clone();
                 r.plan = plan.clone();
-                if matches!(r.status, RiskStatus::Identified | RiskStatus::Assessed) {
-                    r.status = RiskStatus::Treated;
+                if matches!(
+                    r.status,
+                    RiskStatus::Identified
+                        | RiskStatus::Assessed
+                        | RiskStatus::Treated
+                        | RiskStatus::AwaitingAcceptance
+                ) {
+                    // Accepting a risk takes management's approval: until a management key
+                    // accepts it, the risk waits for it.
+                    r.status = if *treatment == Treatment::Accept && r.acceptance.is_none() {
+                        RiskStatus::AwaitingAcceptance
+                    } else {
+                        RiskStatus::Treated
+                    };
                 }
                 r.version += 1;
                 r.updated = meta;

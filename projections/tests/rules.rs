@@ -721,3 +721,92 @@ fn given_a_risk_within_the_mitigate_band_when_its_owner_decides_to_accept_then_n
     h.append(&c.rita, assessed(2, 3)).unwrap();
     h.append(&c.rita, treated_accept("")).unwrap();
 }
+
+fn risk_status(h: &Harness) -> projections::state::RiskStatus {
+    Registers {
+        state: h.state(),
+        now: h.now,
+    }
+    .risk_register()[0]
+        .status
+}
+
+fn treatment_plan_item(h: &Harness) -> projections::registers::ReadinessItem {
+    Registers {
+        state: h.state(),
+        now: h.now,
+    }
+    .readiness()
+    .into_iter()
+    .find(|i| i.item == "Risk treatment plan developed")
+    .expect("the treatment plan item")
+}
+
+#[test]
+fn given_its_owner_decides_to_accept_a_risk_then_it_awaits_management_acceptance() {
+    let c = cast();
+    let mut h = world(&c);
+    h.append(&c.rita, identified()).unwrap();
+    h.append(&c.rita, assessed(1, 4)).unwrap();
+    h.append(&c.rita, treated_accept("")).unwrap();
+    assert_eq!(
+        risk_status(&h),
+        projections::state::RiskStatus::AwaitingAcceptance
+    );
+}
+
+#[test]
+fn given_a_risk_awaiting_acceptance_when_management_accepts_it_then_it_is_accepted() {
+    let c = cast();
+    let mut h = world(&c);
+    h.append(&c.rita, identified()).unwrap();
+    h.append(&c.rita, assessed(1, 4)).unwrap();
+    h.append(&c.rita, treated_accept("")).unwrap();
+    h.append(&c.mona, accepted("")).unwrap();
+    assert_eq!(risk_status(&h), projections::state::RiskStatus::Accepted);
+}
+
+#[test]
+fn given_a_risk_awaiting_acceptance_when_its_treatment_becomes_mitigate_then_it_is_treated() {
+    let c = cast();
+    let mut h = world(&c);
+    h.append(&c.rita, identified()).unwrap();
+    h.append(&c.rita, assessed(1, 4)).unwrap();
+    h.append(&c.rita, treated_accept("")).unwrap();
+    h.append(
+        &c.rita,
+        Event::RiskTreatmentDecided {
+            risk_id: rid(),
+            treatment: Treatment::Mitigate,
+            controls: vec![projections::testkit::c("A.8.28")],
+            plan: "input validation".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(risk_status(&h), projections::state::RiskStatus::Treated);
+}
+
+#[test]
+fn given_a_risk_awaiting_acceptance_then_the_treatment_plan_is_not_met_until_management_accepts() {
+    let c = cast();
+    let mut h = world(&c);
+    h.append(&c.rita, identified()).unwrap();
+    h.append(&c.rita, assessed(1, 4)).unwrap();
+    h.append(&c.rita, treated_accept("")).unwrap();
+    let item = treatment_plan_item(&h);
+    assert_eq!(
+        item.status,
+        projections::registers::Readiness::NotMet,
+        "{item:?}"
+    );
+    assert!(
+        item.reason
+            .contains("1 to be accepted await management acceptance"),
+        "{item:?}"
+    );
+    h.append(&c.mona, accepted("")).unwrap();
+    assert_eq!(
+        treatment_plan_item(&h).status,
+        projections::registers::Readiness::Met
+    );
+}
