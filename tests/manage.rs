@@ -255,3 +255,42 @@ fn decisions_kept_as_yaml_apply_once() {
     assert_eq!(again.code, 0, "{again:?}");
     assert!(again.stdout.contains("no changes"), "{again:?}");
 }
+
+/// RISK-004's status in `isms register risks --json`.
+fn status_of_risk_004(dir: &Path, server: &Server) -> String {
+    let out = isms(dir, server, ADMIN, &["register", "risks", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
+    v["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["risk"] == "RISK-004")
+        .expect("RISK-004")["status"]
+        .as_str()
+        .expect("status")
+        .to_string()
+}
+
+#[test]
+fn a_risk_its_owner_decided_to_accept_awaits_management_acceptance_in_the_register() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = isms_in_use(d);
+    std::fs::write(
+        d.join("accept.yaml"),
+        "risk_assessment:\n  example_risk_register:\n    - id: \"RISK-004\"\n      \
+         asset: \"Office printer\"\n      threat: \"Paper jam\"\n      \
+         vulnerability: \"Old hardware\"\n      likelihood: 1\n      impact: 2\n      \
+         inherent_risk: 2\n      treatment: \"accept\"\n      controls: []\n      \
+         residual_likelihood: 1\n      residual_impact: 2\n      residual_risk: 2\n      \
+         risk_owner: \"Office manager\"\n",
+    )
+    .unwrap();
+    let submitted = isms(d, &server, ADMIN, &["submit", "accept.yaml"]);
+    assert_eq!(submitted.code, 0, "{submitted:?}");
+    assert_eq!(status_of_risk_004(d, &server), "AwaitingAcceptance");
+    let accepted = isms(d, &server, ADMIN, &["risk", "accept", "RISK-004"]);
+    assert_eq!(accepted.code, 0, "{accepted:?}");
+    assert_eq!(status_of_risk_004(d, &server), "Accepted");
+}
