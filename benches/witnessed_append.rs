@@ -5,9 +5,9 @@
 //! with `WA_SERVE=<data dir>`); in the witnessed rounds three real `isms witness` HTTP servers
 //! run in their own child processes (`WA_WITNESS=<dir>`) and the server offers them each new
 //! checkpoint every `WA_INTERVAL_MS` (default 200 ms, far more often than the 10 s default, so
-//! the witnesses are busy for the whole phase). Rounds alternate none / three, so drift of the
-//! machine falls on both; the report gives each round and the median of each configuration,
-//! and checks afterwards that every witness did cosign.
+//! the witnesses are busy for the whole phase). Rounds alternate none / three and three /
+//! none, so drift of the machine falls on both alike; the report gives each round and the
+//! median of each configuration, and checks afterwards that every witness did cosign.
 //!
 //! `cargo bench --bench witnessed_append`. Knobs: WA_EVENTS (events per round, default
 //! 100,000), WA_ROUNDS (rounds per configuration, default 3), WA_INTERVAL_MS.
@@ -288,7 +288,14 @@ fn main() {
     let mut three = Vec::new();
     println!("AppendStream, {STREAMS} streams, {events} events per round ({cores} cores)");
     for r in 0..rounds {
-        for witnesses in [0, WITNESSES] {
+        // Even rounds run none first, odd rounds three first (ABBA), so that a machine that
+        // slows or speeds up through the run weighs on both configurations alike.
+        let order = if r % 2 == 0 {
+            [0, WITNESSES]
+        } else {
+            [WITNESSES, 0]
+        };
+        for witnesses in order {
             let result = round(
                 work.path(),
                 r * 2 + usize::from(witnesses > 0),
