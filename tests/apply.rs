@@ -161,3 +161,70 @@ fn prune_closes_the_risks_the_file_no_longer_lists() {
     assert_eq!(pruned[0]["kind"], "risk_closed");
     assert_eq!(pruned[0]["entity"], "RISK-003");
 }
+
+/// The seed's three risks as a spreadsheet would export them: other column order, spaced and
+/// capitalised headers, controls separated by `;` in one quoted cell.
+const RISKS_CSV: &str = "Risk ID,Owner,Asset,Threat,Vulnerability,Likelihood,Impact,\
+Inherent Score,Treatment,Controls,Residual Likelihood,Residual Impact,Residual Score\n\
+RISK-001,CTO,Customer database,SQL injection attack,Insufficient input validation,3,4,12,\
+mitigate,\"A.8.28 Secure coding; A.8.8 Vulnerability management\",1,4,4\n\
+RISK-002,CISO,Source code repository,Insider theft of intellectual property,\
+Excessive access permissions,2,5,10,mitigate,\"A.5.15; A.8.3\",1,5,5\n";
+
+#[test]
+fn a_risk_register_kept_as_csv_applies_once_and_again_appends_nothing() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = Server::start(d, "data");
+    std::fs::write(d.join("risks.csv"), RISKS_CSV).unwrap();
+    let plan = planned(d, &server.url, &["risks.csv"]);
+    assert_eq!(plan.len(), 8, "two risks, four events each: {plan:?}");
+    let first = apply(d, &server.url, &["risks.csv"]);
+    assert_eq!(first.code, 0, "{first:?}");
+    let after_first = head_size(d, &server.url);
+    let again = apply(d, &server.url, &["risks.csv"]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(again.stdout.contains("no changes"), "{again:?}");
+    assert_eq!(head_size(d, &server.url), after_first);
+}
+
+#[test]
+fn a_bad_csv_cell_is_named_by_file_row_and_column_and_nothing_is_stored() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = Server::start(d, "data");
+    // Row 3 (the second risk) has likelihood 7: outside 1-5.
+    std::fs::write(
+        d.join("risks.csv"),
+        RISKS_CSV.replacen(",2,5,10,", ",7,5,35,", 1),
+    )
+    .unwrap();
+    let before = head_size(d, &server.url);
+    let out = apply(d, &server.url, &["risks.csv"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("risks.csv row 3, column F (likelihood)"),
+        "{out:?}"
+    );
+    assert_eq!(head_size(d, &server.url), before);
+}
+
+#[test]
+fn a_csv_column_that_is_not_a_risk_register_column_is_named() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = Server::start(d, "data");
+    std::fs::write(
+        d.join("risks.csv"),
+        RISKS_CSV.replacen("Inherent Score", "Colour", 1),
+    )
+    .unwrap();
+    let out = apply(d, &server.url, &["risks.csv"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("risks.csv row 1, column H (\"Colour\"): not a risk register column"),
+        "{out:?}"
+    );
+}

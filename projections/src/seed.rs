@@ -23,22 +23,24 @@ struct RiskAssessment {
     example_risk_register: Vec<RiskRow>,
 }
 
-#[derive(Deserialize)]
-struct RiskRow {
-    id: String,
-    asset: String,
-    threat: String,
-    vulnerability: String,
-    likelihood: u32,
-    impact: u32,
-    inherent_risk: Option<u32>,
-    treatment: String,
+/// One row of a risk register, from the guide's YAML or from a spreadsheet.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[allow(missing_docs)]
+pub struct RiskRow {
+    pub id: String,
+    pub asset: String,
+    pub threat: String,
+    pub vulnerability: String,
+    pub likelihood: u32,
+    pub impact: u32,
+    pub inherent_risk: Option<u32>,
+    pub treatment: String,
     #[serde(default)]
-    controls: Vec<String>,
-    residual_likelihood: Option<u32>,
-    residual_impact: Option<u32>,
-    residual_risk: Option<u32>,
-    risk_owner: String,
+    pub controls: Vec<String>,
+    pub residual_likelihood: Option<u32>,
+    pub residual_impact: Option<u32>,
+    pub residual_risk: Option<u32>,
+    pub risk_owner: String,
 }
 
 fn check_stated(field: String, stated: Option<u32>, l: Likelihood, i: Impact) -> Result<(), Error> {
@@ -62,14 +64,20 @@ fn check_stated(field: String, stated: Option<u32>, l: Likelihood, i: Impact) ->
 pub fn risk_register_events(yaml: &str) -> Result<Vec<Event>, Error> {
     let doc: RiskDoc =
         serde_norway::from_str(yaml).map_err(|e| yaml_error("risk_assessment", e))?;
+    risk_events(doc.risk_assessment.example_risk_register, &|n, f| {
+        format!("example_risk_register[{n}].{f}")
+    })
+}
+
+/// The events of risk register rows (see [`risk_register_events`]); `at(n, field)` names
+/// where row `n`'s field is in the source, for errors.
+pub fn risk_events(
+    rows: Vec<RiskRow>,
+    at: &dyn Fn(usize, &str) -> String,
+) -> Result<Vec<Event>, Error> {
     let mut events = Vec::new();
-    for (n, row) in doc
-        .risk_assessment
-        .example_risk_register
-        .into_iter()
-        .enumerate()
-    {
-        let at = |f: &str| format!("example_risk_register[{n}].{f}");
+    for (n, row) in rows.into_iter().enumerate() {
+        let at = |f: &str| at(n, f);
         let risk_id = RiskId::parse(&at("id"), &row.id)?;
         let likelihood = Likelihood::parse(&at("likelihood"), row.likelihood)?;
         let impact = Impact::parse(&at("impact"), row.impact)?;

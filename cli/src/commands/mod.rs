@@ -14,6 +14,7 @@ pub mod receipt;
 pub mod registers;
 pub mod report;
 pub mod restore;
+pub mod spreadsheet;
 pub mod status;
 pub mod submit;
 pub mod verify;

@@ -37,7 +37,10 @@ const IMPORT_SLICE: usize = 256;
   verifications: [{action_id, effective, note, date}]\n  \
   risk_acceptances: [{risk_id, justification, date}]     (management)\n  \
   audit_completions: [{audit_id, summary, date}]         (auditor)\n  \
-  soa_approvals: [{soa_version, controls, date}]         (management; no controls: all)\n\n\
+  soa_approvals: [{soa_version, controls, date}]         (management; no controls: all)\n  \
+  *.csv   a risk register kept as a spreadsheet: a header row naming the guide's columns \
+(id, asset, threat, vulnerability, likelihood, impact, inherent_risk, treatment, controls \
+separated by ;, residual_likelihood, residual_impact, residual_risk, risk_owner) in any order\n\n\
 All the files' events are stored together or not at all (at most 1,024): one bad row stores \
 nothing and every bad row is named. --partial stores each event that passes on its own.\n\n\
 Examples:\n  isms submit --key admin.key fixtures/seed/risk_assessment.yaml \
@@ -518,20 +521,31 @@ fn read_intake(path: &Path) -> anyhow::Result<(Vec<u8>, String)> {
 /// The events a file describes, each with its own effective time if it states one.
 pub fn desired_of(path: &Path) -> anyhow::Result<Vec<(Event, Option<i64>)>> {
     let (_, text) = read_intake(path)?;
+    file_events(path, &text)
+}
+
+/// The events of a file of the intake: a risk register kept as CSV, or YAML/JSON in the
+/// shapes [`events_of`] knows.
+fn file_events(path: &Path, text: &str) -> anyhow::Result<Vec<(Event, Option<i64>)>> {
     let file = path.display().to_string();
-    events_of(&text, &file).with_context(|| format!("reading {file}"))
+    if super::spreadsheet::is_csv(path) {
+        return Ok(super::spreadsheet::risk_register_events(text, &file)?
+            .into_iter()
+            .map(|e| (e, None))
+            .collect());
+    }
+    events_of(text, &file).with_context(|| format!("reading {file}"))
 }
 
 /// The pending events of one file.
 pub fn pending_of(path: &Path, default_effective: i64) -> anyhow::Result<Vec<Pending>> {
     let (bytes, text) = read_intake(path)?;
-    let file = path.display().to_string();
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "submit".into());
     let hash = blake3::hash(&bytes).to_hex();
-    let events = events_of(&text, &file).with_context(|| format!("reading {file}"))?;
+    let events = file_events(path, &text)?;
     Ok(events
         .into_iter()
         .enumerate()

@@ -1,0 +1,180 @@
+//! Risk registers kept as spreadsheets: a CSV file (exported from Excel, LibreOffice or a GRC
+//! tool) whose first row names the columns. The columns are those of the guide's example risk
+//! register, matched by name in any order and case, with spaces or dashes for underscores and
+//! a few common aliases (`risk id`, `owner`, `inherent score`, `residual score`). Controls sit
+//! in one cell, separated by `;`. Every error names the file, the row (the header is row 1, as
+//! a spreadsheet numbers it) and the column.
+
+use std::collections::HashMap;
+
+use anyhow::Context as _;
+use projections::model::Event;
+use projections::seed::{self, RiskRow};
+
+/// The columns a risk register has, each with the names it is known by.
+const COLUMNS: &[(&str, &[&str])] = &[
+    ("id", &["id", "risk_id"]),
+    ("asset", &["asset"]),
+    ("threat", &["threat"]),
+    ("vulnerability", &["vulnerability"]),
+    ("likelihood", &["likelihood"]),
+    ("impact", &["impact"]),
+    ("inherent_risk", &["inherent_risk", "inherent_score"]),
+    ("treatment", &["treatment"]),
+    ("controls", &["controls", "annex_a_controls"]),
+    ("residual_likelihood", &["residual_likelihood"]),
+    ("residual_impact", &["residual_impact"]),
+    ("residual_risk", &["residual_risk", "residual_score"]),
+    ("risk_owner", &["risk_owner", "owner"]),
+];
+
+/// Columns a row cannot do without.
+const REQUIRED: &[&str] = &[
+    "id",
+    "asset",
+    "threat",
+    "vulnerability",
+    "likelihood",
+    "impact",
+    "treatment",
+    "risk_owner",
+];
+
+/// `true` when the file is to be read as a spreadsheet.
+pub fn is_csv(path: &std::path::Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+}
+
+/// A column's spreadsheet letter (0 → A, 26 → AA).
+fn letter(mut index: usize) -> String {
+    let mut out = Vec::new();
+    loop {
+        out.push(b'A' + (index % 26) as u8);
+        if index < 26 {
+            break;
+        }
+        index = index / 26 - 1;
+    }
+    out.reverse();
+    String::from_utf8(out).expect("ASCII")
+}
+
+fn normalise(header: &str) -> String {
+    header
+        .trim()
+        .trim_start_matches('\u{feff}')
+        .to_ascii_lowercase()
+        .replace([' ', '-'], "_")
+}
+
+/// The events of a risk register kept as CSV.
+pub fn risk_register_events(text: &str, file: &str) -> anyhow::Result<Vec<Event>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .with_context(|| format!("{file} row 1: not a CSV header row"))?
+        .clone();
+    // Which column holds which field.
+    let mut at: HashMap<&'static str, usize> = HashMap::new();
+    for (index, header) in headers.iter().enumerate() {
+        let name = normalise(header);
+        let Some((field, _)) = COLUMNS
+            .iter()
+            .find(|(_, names)| names.contains(&name.as_str()))
+        else {
+            anyhow::bail!(
+                "{file} row 1, column {} ({header:?}): not a risk register column; the columns \
+                 are {}",
+                letter(index),
+                COLUMNS
+                    .iter()
+                    .map(|(f, _)| *f)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        };
+        if at.insert(field, index).is_some() {
+            anyhow::bail!(
+                "{file} row 1, column {} ({header:?}): a second {field} column",
+                letter(index)
+            );
+        }
+    }
+    let missing: Vec<&str> = REQUIRED
+        .iter()
+        .copied()
+        .filter(|f| !at.contains_key(f))
+        .collect();
+    anyhow::ensure!(
+        missing.is_empty(),
+        "{file} row 1: the header lacks the column(s) {}",
+        missing.join(", ")
+    );
+    let place = |row: usize, field: &str| -> String {
+        let base = field.split('[').next().unwrap_or(field);
+        match at.get(base) {
+            Some(index) => format!("{file} row {row}, column {} ({field})", letter(*index)),
+            None => format!("{file} row {row} ({field})"),
+        }
+    };
+    let mut rows = Vec::new();
+    for (n, record) in reader.records().enumerate() {
+        let row = n + 2;
+        let record = record.with_context(|| format!("{file} row {row}: not a CSV row"))?;
+        let cell = |field: &str| -> &str {
+            at.get(field)
+                .and_then(|i| record.get(*i))
+                .map_or("", str::trim)
+        };
+        let number = |field: &str| -> anyhow::Result<Option<u32>> {
+            match cell(field) {
+                "" => Ok(None),
+                text => text.parse().map(Some).map_err(|_| {
+                    anyhow::anyhow!("{}: {text:?} is not a whole number", place(row, field))
+                }),
+            }
+        };
+        let required = |field: &str| -> anyhow::Result<u32> {
+            number(field)?.ok_or_else(|| anyhow::anyhow!("{}: required", place(row, field)))
+        };
+        rows.push(RiskRow {
+            id: cell("id").to_string(),
+            asset: cell("asset").to_string(),
+            threat: cell("threat").to_string(),
+            vulnerability: cell("vulnerability").to_string(),
+            likelihood: required("likelihood")?,
+            impact: required("impact")?,
+            inherent_risk: number("inherent_risk")?,
+            treatment: cell("treatment").to_string(),
+            controls: cell("controls")
+                .split([';', '\n'])
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_string)
+                .collect(),
+            residual_likelihood: number("residual_likelihood")?,
+            residual_impact: number("residual_impact")?,
+            residual_risk: number("residual_risk")?,
+            risk_owner: cell("risk_owner").to_string(),
+        });
+    }
+    anyhow::ensure!(!rows.is_empty(), "{file}: no risk rows under the header");
+    Ok(seed::risk_events(rows, &|n, field| place(n + 2, field))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_are_lettered_as_a_spreadsheet_does() {
+        assert_eq!(
+            [letter(0), letter(4), letter(25), letter(26), letter(27)],
+            ["A", "E", "Z", "AA", "AB"]
+        );
+    }
+}
