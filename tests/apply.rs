@@ -228,3 +228,42 @@ fn a_csv_column_that_is_not_a_risk_register_column_is_named() {
         "{out:?}"
     );
 }
+
+#[test]
+fn skip_bad_leaves_out_the_refused_csv_row_names_it_and_applies_the_rest() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = Server::start(d, "data");
+    std::fs::write(
+        d.join("risks.csv"),
+        RISKS_CSV.replacen(",2,5,10,", ",7,5,35,", 1),
+    )
+    .unwrap();
+    let out = apply(d, &server.url, &["--skip-bad", "risks.csv"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("left out (--skip-bad): risks.csv row 3, column F (likelihood)"),
+        "{out:?}"
+    );
+    let risks = ok(
+        d,
+        &[
+            "register",
+            "risks",
+            "--server",
+            &server.url,
+            "--key",
+            ADMIN,
+            "--json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&risks).expect("JSON");
+    let ids: Vec<&str> = v["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|r| r["risk"].as_str())
+        .collect();
+    assert_eq!(ids, ["RISK-001"], "{risks}");
+}

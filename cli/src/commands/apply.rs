@@ -44,6 +44,10 @@ pub struct ApplyArgs {
     /// Print the plan and store nothing.
     #[arg(long)]
     dry_run: bool,
+    /// A spreadsheet's rows that are refused are left out (and named) instead of stopping the
+    /// plan.
+    #[arg(long)]
+    skip_bad: bool,
     /// Close the risks the files' risk register no longer lists.
     #[arg(long)]
     prune: bool,
@@ -157,7 +161,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<()> {
     };
     let mut desired = Vec::new();
     for file in &args.files {
-        desired.extend(desired_of(file)?);
+        desired.extend(desired_of(file, args.skip_bad)?);
     }
     let state = block_on(async {
         let mut client = Client::connect(&args.connect).await?;

@@ -68,8 +68,14 @@ fn normalise(header: &str) -> String {
         .replace([' ', '-'], "_")
 }
 
-/// The events of a risk register kept as CSV.
-pub fn risk_register_events(text: &str, file: &str) -> anyhow::Result<Vec<Event>> {
+/// The events of a risk register kept as CSV, and the rows left out. A refused row is an
+/// error, unless `skip_bad`: then it is left out and named in the second list (a header that
+/// cannot be read is an error either way).
+pub fn risk_register_events(
+    text: &str,
+    file: &str,
+    skip_bad: bool,
+) -> anyhow::Result<(Vec<Event>, Vec<String>)> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
@@ -121,49 +127,73 @@ pub fn risk_register_events(text: &str, file: &str) -> anyhow::Result<Vec<Event>
             None => format!("{file} row {row} ({field})"),
         }
     };
-    let mut rows = Vec::new();
+    let mut events = Vec::new();
+    let mut left_out = Vec::new();
+    let mut rows = 0;
     for (n, record) in reader.records().enumerate() {
+        rows += 1;
         let row = n + 2;
-        let record = record.with_context(|| format!("{file} row {row}: not a CSV row"))?;
-        let cell = |field: &str| -> &str {
-            at.get(field)
-                .and_then(|i| record.get(*i))
-                .map_or("", str::trim)
-        };
-        let number = |field: &str| -> anyhow::Result<Option<u32>> {
-            match cell(field) {
-                "" => Ok(None),
-                text => text.parse().map(Some).map_err(|_| {
-                    anyhow::anyhow!("{}: {text:?} is not a whole number", place(row, field))
-                }),
-            }
-        };
-        let required = |field: &str| -> anyhow::Result<u32> {
-            number(field)?.ok_or_else(|| anyhow::anyhow!("{}: required", place(row, field)))
-        };
-        rows.push(RiskRow {
-            id: cell("id").to_string(),
-            asset: cell("asset").to_string(),
-            threat: cell("threat").to_string(),
-            vulnerability: cell("vulnerability").to_string(),
-            likelihood: required("likelihood")?,
-            impact: required("impact")?,
-            inherent_risk: number("inherent_risk")?,
-            treatment: cell("treatment").to_string(),
-            controls: cell("controls")
-                .split([';', '\n'])
-                .map(str::trim)
-                .filter(|c| !c.is_empty())
-                .map(str::to_string)
-                .collect(),
-            residual_likelihood: number("residual_likelihood")?,
-            residual_impact: number("residual_impact")?,
-            residual_risk: number("residual_risk")?,
-            risk_owner: cell("risk_owner").to_string(),
-        });
+        let converted = record
+            .with_context(|| format!("{file} row {row}: not a CSV row"))
+            .and_then(|record| {
+                let risk = risk_row(&record, &at, row, &place)?;
+                Ok(seed::risk_events(vec![risk], &|_, field| {
+                    place(row, field)
+                })?)
+            });
+        match converted {
+            Ok(row_events) => events.extend(row_events),
+            Err(e) if skip_bad => left_out.push(format!("{e:#}")),
+            Err(e) => return Err(e),
+        }
     }
-    anyhow::ensure!(!rows.is_empty(), "{file}: no risk rows under the header");
-    Ok(seed::risk_events(rows, &|n, field| place(n + 2, field))?)
+    anyhow::ensure!(rows > 0, "{file}: no risk rows under the header");
+    Ok((events, left_out))
+}
+
+/// One record as a risk row; number cells are checked here, the rest by the domain.
+fn risk_row(
+    record: &csv::StringRecord,
+    at: &HashMap<&'static str, usize>,
+    row: usize,
+    place: &dyn Fn(usize, &str) -> String,
+) -> anyhow::Result<RiskRow> {
+    let cell = |field: &str| -> &str {
+        at.get(field)
+            .and_then(|i| record.get(*i))
+            .map_or("", str::trim)
+    };
+    let number = |field: &str| -> anyhow::Result<Option<u32>> {
+        match cell(field) {
+            "" => Ok(None),
+            text => text.parse().map(Some).map_err(|_| {
+                anyhow::anyhow!("{}: {text:?} is not a whole number", place(row, field))
+            }),
+        }
+    };
+    let required = |field: &str| -> anyhow::Result<u32> {
+        number(field)?.ok_or_else(|| anyhow::anyhow!("{}: required", place(row, field)))
+    };
+    Ok(RiskRow {
+        id: cell("id").to_string(),
+        asset: cell("asset").to_string(),
+        threat: cell("threat").to_string(),
+        vulnerability: cell("vulnerability").to_string(),
+        likelihood: required("likelihood")?,
+        impact: required("impact")?,
+        inherent_risk: number("inherent_risk")?,
+        treatment: cell("treatment").to_string(),
+        controls: cell("controls")
+            .split([';', '\n'])
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect(),
+        residual_likelihood: number("residual_likelihood")?,
+        residual_impact: number("residual_impact")?,
+        residual_risk: number("residual_risk")?,
+        risk_owner: cell("risk_owner").to_string(),
+    })
 }
 
 #[cfg(test)]

@@ -60,6 +60,10 @@ pub struct SubmitArgs {
     /// Store each event that passes on its own, instead of all or nothing.
     #[arg(long)]
     partial: bool,
+    /// A spreadsheet's rows that are refused are left out (and named) instead of stopping the
+    /// submission.
+    #[arg(long)]
+    skip_bad: bool,
     /// Append a receipt for every stored event to this file (JSON lines: the ledger's receipt
     /// and the signed body), to check later with `isms receipt check`.
     #[arg(long, value_name = "FILE")]
@@ -519,33 +523,46 @@ fn read_intake(path: &Path) -> anyhow::Result<(Vec<u8>, String)> {
 }
 
 /// The events a file describes, each with its own effective time if it states one.
-pub fn desired_of(path: &Path) -> anyhow::Result<Vec<(Event, Option<i64>)>> {
+pub fn desired_of(path: &Path, skip_bad: bool) -> anyhow::Result<Vec<(Event, Option<i64>)>> {
     let (_, text) = read_intake(path)?;
-    file_events(path, &text)
+    file_events(path, &text, skip_bad)
 }
 
 /// The events of a file of the intake: a risk register kept as CSV, or YAML/JSON in the
-/// shapes [`events_of`] knows.
-fn file_events(path: &Path, text: &str) -> anyhow::Result<Vec<(Event, Option<i64>)>> {
+/// shapes [`events_of`] knows. With `skip_bad`, a spreadsheet's refused rows are left out and
+/// named on standard error.
+fn file_events(
+    path: &Path,
+    text: &str,
+    skip_bad: bool,
+) -> anyhow::Result<Vec<(Event, Option<i64>)>> {
     let file = path.display().to_string();
     if super::spreadsheet::is_csv(path) {
-        return Ok(super::spreadsheet::risk_register_events(text, &file)?
-            .into_iter()
-            .map(|e| (e, None))
-            .collect());
+        let (events, left_out) = super::spreadsheet::risk_register_events(text, &file, skip_bad)?;
+        for why in &left_out {
+            eprintln!("left out (--skip-bad): {why}");
+        }
+        if !left_out.is_empty() {
+            eprintln!("{}: {} row(s) left out", file, left_out.len());
+        }
+        return Ok(events.into_iter().map(|e| (e, None)).collect());
     }
     events_of(text, &file).with_context(|| format!("reading {file}"))
 }
 
 /// The pending events of one file.
-pub fn pending_of(path: &Path, default_effective: i64) -> anyhow::Result<Vec<Pending>> {
+pub fn pending_of(
+    path: &Path,
+    default_effective: i64,
+    skip_bad: bool,
+) -> anyhow::Result<Vec<Pending>> {
     let (bytes, text) = read_intake(path)?;
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "submit".into());
     let hash = blake3::hash(&bytes).to_hex();
-    let events = file_events(path, &text)?;
+    let events = file_events(path, &text, skip_bad)?;
     Ok(events
         .into_iter()
         .enumerate()
@@ -607,7 +624,7 @@ pub fn run(args: SubmitArgs) -> anyhow::Result<()> {
     };
     let mut pending = Vec::new();
     for file in &args.files {
-        pending.extend(pending_of(file, effective)?);
+        pending.extend(pending_of(file, effective, args.skip_bad)?);
     }
     let outcomes = if args.partial {
         append_partial(&args.connect, pending)?
@@ -656,7 +673,7 @@ mod tests {
             text.push_str(&line);
         }
         std::fs::write(&path, text).unwrap();
-        let error = pending_of(&path, 0).expect_err("over the limit");
+        let error = pending_of(&path, 0, false).expect_err("over the limit");
         assert!(
             error.to_string().contains("larger than the 8388608 bytes"),
             "{error:#}"
