@@ -267,3 +267,60 @@ fn skip_bad_leaves_out_the_refused_csv_row_names_it_and_applies_the_rest() {
         .collect();
     assert_eq!(ids, ["RISK-001"], "{risks}");
 }
+
+/// Writes the rows of `csv` to an Excel workbook at `path`, numbers as numbers (as a person
+/// typing them into Excel would have them).
+fn write_xlsx(path: &Path, csv: &str) {
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let sheet = workbook.add_worksheet();
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(csv.as_bytes());
+    for (r, record) in reader.records().enumerate() {
+        for (c, cell) in record.expect("CSV").iter().enumerate() {
+            let (r, c) = (r as u32, c as u16);
+            match cell.parse::<f64>() {
+                Ok(n) => sheet.write_number(r, c, n).map(|_| ()),
+                Err(_) => sheet.write_string(r, c, cell).map(|_| ()),
+            }
+            .expect("write a cell");
+        }
+    }
+    workbook.save(path).expect("save the workbook");
+}
+
+#[test]
+fn a_risk_register_kept_as_an_excel_workbook_plans_the_same_events_as_its_csv() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = Server::start(d, "data");
+    std::fs::write(d.join("risks.csv"), RISKS_CSV).unwrap();
+    write_xlsx(&d.join("risks.xlsx"), RISKS_CSV);
+    let from_csv = planned(d, &server.url, &["risks.csv"]);
+    let from_xlsx = planned(d, &server.url, &["risks.xlsx"]);
+    assert_eq!(from_xlsx.len(), 8, "{from_xlsx:?}");
+    // An event id is derived from the entity, its version and the event's content.
+    let events = |plan: &[serde_json::Value]| {
+        plan.iter()
+            .map(|c| c["event_id"].as_str().expect("event_id").to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(events(&from_xlsx), events(&from_csv));
+}
+
+#[test]
+fn a_bad_excel_cell_is_named_by_file_row_and_column() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = Server::start(d, "data");
+    write_xlsx(
+        &d.join("risks.xlsx"),
+        &RISKS_CSV.replacen(",2,5,10,", ",2,9,18,", 1),
+    );
+    let out = apply(d, &server.url, &["risks.xlsx"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.contains("risks.xlsx row 3, column G (impact)"),
+        "{out:?}"
+    );
+}

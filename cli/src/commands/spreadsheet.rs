@@ -1,11 +1,13 @@
 //! Risk registers kept as spreadsheets: a CSV file (exported from Excel, LibreOffice or a GRC
-//! tool) whose first row names the columns. The columns are those of the guide's example risk
+//! tool) or an Excel workbook (`.xlsx`, its first sheet, read with calamine) whose first row
+//! names the columns. The columns are those of the guide's example risk
 //! register, matched by name in any order and case, with spaces or dashes for underscores and
 //! a few common aliases (`risk id`, `owner`, `inherent score`, `residual score`). Controls sit
 //! in one cell, separated by `;`. Every error names the file, the row (the header is row 1, as
 //! a spreadsheet numbers it) and the column.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use anyhow::Context as _;
 use projections::model::Event;
@@ -40,10 +42,56 @@ const REQUIRED: &[&str] = &[
     "risk_owner",
 ];
 
-/// `true` when the file is to be read as a spreadsheet.
-pub fn is_csv(path: &std::path::Path) -> bool {
+/// `true` when the file is to be read as a spreadsheet (`.csv` or `.xlsx`).
+pub fn is_spreadsheet(path: &Path) -> bool {
+    is_extension(path, "csv") || is_extension(path, "xlsx")
+}
+
+fn is_extension(path: &Path, extension: &str) -> bool {
     path.extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+        .is_some_and(|e| e.eq_ignore_ascii_case(extension))
+}
+
+/// The rows of a spreadsheet as text cells, the header first; a row that cannot be read is an
+/// error of its own.
+type Rows = Vec<anyhow::Result<Vec<String>>>;
+
+fn csv_rows(bytes: &[u8], file: &str) -> Rows {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes)
+        .records()
+        .enumerate()
+        .map(|(n, record)| {
+            let record = record.with_context(|| format!("{file} row {}: not a CSV row", n + 1))?;
+            Ok(record.iter().map(str::to_string).collect())
+        })
+        .collect()
+}
+
+fn xlsx_rows(bytes: &[u8], file: &str) -> anyhow::Result<Rows> {
+    use calamine::Reader as _;
+    let mut workbook: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes))
+            .with_context(|| format!("{file}: not an Excel workbook (.xlsx)"))?;
+    let sheet = workbook
+        .worksheet_range_at(0)
+        .with_context(|| format!("{file}: the workbook has no sheet"))?
+        .with_context(|| format!("{file}: the first sheet cannot be read"))?;
+    Ok(sheet
+        .rows()
+        .map(|row| Ok(row.iter().map(cell_text).collect()))
+        .collect())
+}
+
+/// A workbook cell as the text a CSV export would hold (whole numbers without `.0`).
+fn cell_text(cell: &calamine::Data) -> String {
+    match cell {
+        calamine::Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+        calamine::Data::Empty => String::new(),
+        other => other.to_string(),
+    }
 }
 
 /// A column's spreadsheet letter (0 → A, 26 → AA).
@@ -72,18 +120,21 @@ fn normalise(header: &str) -> String {
 /// error, unless `skip_bad`: then it is left out and named in the second list (a header that
 /// cannot be read is an error either way).
 pub fn risk_register_events(
-    text: &str,
-    file: &str,
+    path: &Path,
+    bytes: &[u8],
     skip_bad: bool,
 ) -> anyhow::Result<(Vec<Event>, Vec<String>)> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(false)
-        .from_reader(text.as_bytes());
-    let headers = reader
-        .headers()
-        .with_context(|| format!("{file} row 1: not a CSV header row"))?
-        .clone();
+    let file = path.display().to_string();
+    let file = file.as_str();
+    let mut rows = if is_extension(path, "xlsx") {
+        xlsx_rows(bytes, file)?
+    } else {
+        csv_rows(bytes, file)
+    }
+    .into_iter();
+    let headers = rows
+        .next()
+        .with_context(|| format!("{file}: empty, no header row"))??;
     // Which column holds which field.
     let mut at: HashMap<&'static str, usize> = HashMap::new();
     for (index, header) in headers.iter().enumerate() {
@@ -129,31 +180,39 @@ pub fn risk_register_events(
     };
     let mut events = Vec::new();
     let mut left_out = Vec::new();
-    let mut rows = 0;
-    for (n, record) in reader.records().enumerate() {
-        rows += 1;
+    let mut count = 0;
+    for (n, record) in rows.enumerate() {
         let row = n + 2;
-        let converted = record
-            .with_context(|| format!("{file} row {row}: not a CSV row"))
-            .and_then(|record| {
-                let risk = risk_row(&record, &at, row, &place)?;
-                Ok(seed::risk_events(vec![risk], &|_, field| {
-                    place(row, field)
-                })?)
-            });
+        let converted = record.and_then(|record| {
+            // A spreadsheet's trailing empty rows are not risks.
+            if record.iter().all(|c| c.trim().is_empty()) {
+                return Ok(None);
+            }
+            let risk = risk_row(&record, &at, row, &place)?;
+            Ok(Some(seed::risk_events(vec![risk], &|_, field| {
+                place(row, field)
+            })?))
+        });
         match converted {
-            Ok(row_events) => events.extend(row_events),
-            Err(e) if skip_bad => left_out.push(format!("{e:#}")),
+            Ok(None) => {}
+            Ok(Some(row_events)) => {
+                count += 1;
+                events.extend(row_events);
+            }
+            Err(e) if skip_bad => {
+                count += 1;
+                left_out.push(format!("{e:#}"));
+            }
             Err(e) => return Err(e),
         }
     }
-    anyhow::ensure!(rows > 0, "{file}: no risk rows under the header");
+    anyhow::ensure!(count > 0, "{file}: no risk rows under the header");
     Ok((events, left_out))
 }
 
 /// One record as a risk row; number cells are checked here, the rest by the domain.
 fn risk_row(
-    record: &csv::StringRecord,
+    record: &[String],
     at: &HashMap<&'static str, usize>,
     row: usize,
     place: &dyn Fn(usize, &str) -> String,
@@ -161,7 +220,7 @@ fn risk_row(
     let cell = |field: &str| -> &str {
         at.get(field)
             .and_then(|i| record.get(*i))
-            .map_or("", str::trim)
+            .map_or("", |c| c.trim())
     };
     let number = |field: &str| -> anyhow::Result<Option<u32>> {
         match cell(field) {

@@ -38,7 +38,8 @@ const IMPORT_SLICE: usize = 256;
   risk_acceptances: [{risk_id, justification, date}]     (management)\n  \
   audit_completions: [{audit_id, summary, date}]         (auditor)\n  \
   soa_approvals: [{soa_version, controls, date}]         (management; no controls: all)\n  \
-  *.csv   a risk register kept as a spreadsheet: a header row naming the guide's columns \
+  *.csv, *.xlsx   a risk register kept as a spreadsheet (XLSX: its first sheet): a header row \
+naming the guide's columns \
 (id, asset, threat, vulnerability, likelihood, impact, inherent_risk, treatment, controls \
 separated by ;, residual_likelihood, residual_impact, residual_risk, risk_owner) in any order\n\n\
 All the files' events are stored together or not at all (at most 1,024): one bad row stores \
@@ -506,8 +507,8 @@ pub fn events_of(text: &str, file: &str) -> anyhow::Result<Vec<(Event, Option<i6
 /// bound on what a damaged or hostile file can make it parse.
 pub const MAX_INTAKE_BYTES: u64 = 8 * 1024 * 1024;
 
-/// A file of the intake, read within its size bound: (its bytes, its text).
-fn read_intake(path: &Path) -> anyhow::Result<(Vec<u8>, String)> {
+/// A file of the intake, read within its size bound.
+fn read_intake(path: &Path) -> anyhow::Result<Vec<u8>> {
     let size = std::fs::metadata(path)
         .with_context(|| format!("reading {}", path.display()))?
         .len();
@@ -516,29 +517,25 @@ fn read_intake(path: &Path) -> anyhow::Result<(Vec<u8>, String)> {
         "{}: {size} bytes is larger than the {MAX_INTAKE_BYTES} bytes isms submit reads",
         path.display()
     );
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let text = String::from_utf8(bytes.clone())
-        .with_context(|| format!("{}: not UTF-8 text", path.display()))?;
-    Ok((bytes, text))
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
 /// The events a file describes, each with its own effective time if it states one.
 pub fn desired_of(path: &Path, skip_bad: bool) -> anyhow::Result<Vec<(Event, Option<i64>)>> {
-    let (_, text) = read_intake(path)?;
-    file_events(path, &text, skip_bad)
+    file_events(path, &read_intake(path)?, skip_bad)
 }
 
-/// The events of a file of the intake: a risk register kept as CSV, or YAML/JSON in the
-/// shapes [`events_of`] knows. With `skip_bad`, a spreadsheet's refused rows are left out and
-/// named on standard error.
+/// The events of a file of the intake: a risk register kept as a spreadsheet (CSV or XLSX), or
+/// YAML/JSON in the shapes [`events_of`] knows. With `skip_bad`, a spreadsheet's refused rows
+/// are left out and named on standard error.
 fn file_events(
     path: &Path,
-    text: &str,
+    bytes: &[u8],
     skip_bad: bool,
 ) -> anyhow::Result<Vec<(Event, Option<i64>)>> {
     let file = path.display().to_string();
-    if super::spreadsheet::is_csv(path) {
-        let (events, left_out) = super::spreadsheet::risk_register_events(text, &file, skip_bad)?;
+    if super::spreadsheet::is_spreadsheet(path) {
+        let (events, left_out) = super::spreadsheet::risk_register_events(path, bytes, skip_bad)?;
         for why in &left_out {
             eprintln!("left out (--skip-bad): {why}");
         }
@@ -547,6 +544,7 @@ fn file_events(
         }
         return Ok(events.into_iter().map(|e| (e, None)).collect());
     }
+    let text = std::str::from_utf8(bytes).with_context(|| format!("{file}: not UTF-8 text"))?;
     events_of(text, &file).with_context(|| format!("reading {file}"))
 }
 
@@ -556,13 +554,13 @@ pub fn pending_of(
     default_effective: i64,
     skip_bad: bool,
 ) -> anyhow::Result<Vec<Pending>> {
-    let (bytes, text) = read_intake(path)?;
+    let bytes = read_intake(path)?;
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "submit".into());
     let hash = blake3::hash(&bytes).to_hex();
-    let events = file_events(path, &text, skip_bad)?;
+    let events = file_events(path, &bytes, skip_bad)?;
     Ok(events
         .into_iter()
         .enumerate()
