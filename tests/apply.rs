@@ -324,3 +324,106 @@ fn a_bad_excel_cell_is_named_by_file_row_and_column() {
         "{out:?}"
     );
 }
+
+#[test]
+fn every_refused_row_of_a_yaml_register_is_named_in_one_run() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = Server::start(d, "data");
+    register(
+        d,
+        "risk_assessment.yaml",
+        "risks.yaml",
+        &[
+            ("likelihood: 3", "likelihood: 9"),
+            ("impact: 5", "impact: 0"),
+        ],
+    );
+    let before = head_size(d, &server.url);
+    let out = apply(d, &server.url, &["risks.yaml"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("2 risk row(s) refused"), "{out:?}");
+    assert!(
+        out.stderr.contains("example_risk_register[0].likelihood")
+            && out.stderr.contains("example_risk_register[1].impact"),
+        "{out:?}"
+    );
+    assert_eq!(head_size(d, &server.url), before);
+}
+
+#[test]
+fn every_refused_row_of_a_spreadsheet_is_named_in_one_run() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = Server::start(d, "data");
+    std::fs::write(
+        d.join("risks.csv"),
+        RISKS_CSV
+            .replacen(",3,4,12,", ",3,x,12,", 1)
+            .replacen(",2,5,10,", ",7,5,35,", 1),
+    )
+    .unwrap();
+    let out = apply(d, &server.url, &["risks.csv"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.contains("2 row(s) refused")
+            && out.stderr.contains("risks.csv row 2, column G (impact)")
+            && out
+                .stderr
+                .contains("risks.csv row 3, column F (likelihood)"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_risk_register_section_cut_out_of_the_guide_is_taken_in_like_the_whole_document() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = Server::start(d, "data");
+    register(d, "risk_assessment.yaml", "whole.yaml", &[]);
+    let whole = std::fs::read_to_string(d.join("whole.yaml")).unwrap();
+    // The `example_risk_register:` section alone, unindented.
+    let start = whole.find("  example_risk_register:").expect("the section");
+    let section: String = whole[start..]
+        .lines()
+        .take_while(|l| l.is_empty() || l.starts_with("  "))
+        .map(|l| format!("{}\n", l.strip_prefix("  ").unwrap_or(l)))
+        .collect();
+    std::fs::write(d.join("section.yaml"), section).unwrap();
+    let from_whole = planned(d, &server.url, &["whole.yaml"]);
+    let from_section = planned(d, &server.url, &["section.yaml"]);
+    assert!(!from_section.is_empty());
+    assert_eq!(from_section, from_whole);
+}
+
+#[test]
+fn an_audit_plan_section_cut_out_of_the_guide_is_submitted_like_the_whole_document() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = Server::start(d, "data");
+    let whole = std::fs::read_to_string(repo().join("fixtures/seed/internal_audit.yaml")).unwrap();
+    let start = whole.find("  audit_plan_template:").expect("the section");
+    let section: String = whole[start..]
+        .lines()
+        .take_while(|l| l.is_empty() || l.starts_with("  "))
+        .map(|l| format!("{}\n", l.strip_prefix("  ").unwrap_or(l)))
+        .collect();
+    std::fs::write(d.join("plan.yaml"), section).unwrap();
+    let out = run(
+        d,
+        &[
+            "submit",
+            "--server",
+            &server.url,
+            "--key",
+            ADMIN,
+            "--json",
+            "plan.yaml",
+        ],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains("audit_planned") && out.stdout.contains("IA-2025-Q1"),
+        "{out:?}"
+    );
+}

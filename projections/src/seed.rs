@@ -62,11 +62,29 @@ fn check_stated(field: String, stated: Option<u32>, l: Likelihood, i: Impact) ->
 /// The events that build the seed's example risk register: for each risk, identified,
 /// assessed, treatment decided and (if residual scores are given) rescored.
 pub fn risk_register_events(yaml: &str) -> Result<Vec<Event>, Error> {
-    let doc: RiskDoc =
-        serde_norway::from_str(yaml).map_err(|e| yaml_error("risk_assessment", e))?;
-    risk_events(doc.risk_assessment.example_risk_register, &|n, f| {
+    risk_events(risk_register_rows(yaml)?, &|n, f| {
         format!("example_risk_register[{n}].{f}")
     })
+}
+
+#[derive(Deserialize)]
+struct RiskSection {
+    example_risk_register: Vec<RiskRow>,
+}
+
+/// The rows of the guide's example risk register: inside `risk_assessment:` as the guide has
+/// it, or the `example_risk_register:` section cut out on its own.
+pub fn risk_register_rows(yaml: &str) -> Result<Vec<RiskRow>, Error> {
+    let cut_out = serde_norway::from_str::<serde_norway::Value>(yaml)
+        .is_ok_and(|v| v.get("example_risk_register").is_some());
+    if cut_out {
+        return serde_norway::from_str::<RiskSection>(yaml)
+            .map(|section| section.example_risk_register)
+            .map_err(|e| yaml_error("example_risk_register", e));
+    }
+    serde_norway::from_str::<RiskDoc>(yaml)
+        .map(|doc| doc.risk_assessment.example_risk_register)
+        .map_err(|e| yaml_error("risk_assessment", e))
 }
 
 /// The events of risk register rows (see [`risk_register_events`]); `at(n, field)` names

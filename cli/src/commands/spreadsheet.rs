@@ -116,9 +116,9 @@ fn normalise(header: &str) -> String {
         .replace([' ', '-'], "_")
 }
 
-/// The events of a risk register kept as CSV, and the rows left out. A refused row is an
-/// error, unless `skip_bad`: then it is left out and named in the second list (a header that
-/// cannot be read is an error either way).
+/// The events of a risk register kept as a spreadsheet, and the rows left out. Refused rows
+/// are an error naming every one of them, unless `skip_bad`: then they are left out and named
+/// in the second list (a header that cannot be read is an error either way).
 pub fn risk_register_events(
     path: &Path,
     bytes: &[u8],
@@ -199,14 +199,20 @@ pub fn risk_register_events(
                 count += 1;
                 events.extend(row_events);
             }
-            Err(e) if skip_bad => {
+            Err(e) => {
                 count += 1;
                 left_out.push(format!("{e:#}"));
             }
-            Err(e) => return Err(e),
         }
     }
     anyhow::ensure!(count > 0, "{file}: no risk rows under the header");
+    // Without --skip-bad, every refused row is named and nothing goes in.
+    anyhow::ensure!(
+        skip_bad || left_out.is_empty(),
+        "{} row(s) refused (nothing taken in; --skip-bad takes the others):\n  {}",
+        left_out.len(),
+        left_out.join("\n  ")
+    );
     Ok((events, left_out))
 }
 

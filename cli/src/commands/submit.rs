@@ -346,20 +346,45 @@ pub fn events_of(text: &str, file: &str) -> anyhow::Result<Vec<(Event, Option<i6
             .map(|d| dates::parse(d, BareDate::StartOfDay).context(field))
             .transpose()
     };
-    if value
-        .get("risk_assessment")
-        .is_some_and(|r| r.get("example_risk_register").is_some())
+    if has("example_risk_register")
+        || value
+            .get("risk_assessment")
+            .is_some_and(|r| r.get("example_risk_register").is_some())
     {
-        return Ok(plain(seed::risk_register_events(text)?));
+        // Every refused row is named, not only the first.
+        let mut events = Vec::new();
+        let mut refused = Vec::new();
+        for (n, row) in seed::risk_register_rows(text)?.into_iter().enumerate() {
+            match seed::risk_events(vec![row], &|_, f| format!("example_risk_register[{n}].{f}")) {
+                Ok(row_events) => events.extend(row_events),
+                Err(e) => refused.push(e.to_string()),
+            }
+        }
+        anyhow::ensure!(
+            refused.is_empty(),
+            "{} risk row(s) refused:\n  {}",
+            refused.len(),
+            refused.join("\n  ")
+        );
+        return Ok(plain(events));
     }
     if has("soa_template") {
         return Ok(plain(seed::soa_events(text)?));
     }
-    if value
-        .get("internal_audit")
-        .is_some_and(|r| r.get("audit_plan_template").is_some())
+    if has("audit_plan_template")
+        || value
+            .get("internal_audit")
+            .is_some_and(|r| r.get("audit_plan_template").is_some())
     {
-        let event = seed::audit_plan_event(text)?;
+        // The section cut out on its own is read as the guide has it, inside internal_audit.
+        let whole = if has("audit_plan_template") {
+            let mut doc = serde_norway::Mapping::new();
+            doc.insert("internal_audit".into(), value.clone());
+            serde_norway::to_string(&doc).context("audit_plan_template")?
+        } else {
+            text.to_string()
+        };
+        let event = seed::audit_plan_event(&whole)?;
         // The plan is recorded when it was made; its dates are inside the event.
         return Ok(vec![(event, None)]);
     }
