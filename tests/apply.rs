@@ -427,3 +427,52 @@ fn an_audit_plan_section_cut_out_of_the_guide_is_submitted_like_the_whole_docume
         "{out:?}"
     );
 }
+
+#[test]
+fn a_register_is_written_to_an_excel_workbook_with_what_it_shows() {
+    use calamine::Reader as _;
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = applied(d);
+    let out = run(
+        d,
+        &[
+            "register",
+            "risks",
+            "--server",
+            &server.url,
+            "--key",
+            ADMIN,
+            "--xlsx",
+            "risks.xlsx",
+        ],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    let mut workbook: calamine::Xlsx<_> =
+        calamine::open_workbook(d.join("risks.xlsx")).expect("a workbook");
+    let sheet = workbook
+        .worksheet_range("risk_register")
+        .expect("the register's sheet");
+    let rows: Vec<&[calamine::Data]> = sheet.rows().collect();
+    assert_eq!(rows[0][0], calamine::Data::String("risk".into()));
+    let version_column = rows[0]
+        .iter()
+        .position(|c| *c == calamine::Data::String("version".into()))
+        .expect("a version column");
+    let risk_001 = rows
+        .iter()
+        .find(|r| r[0] == calamine::Data::String("RISK-001".into()))
+        .expect("RISK-001");
+    assert!(
+        matches!(risk_001[version_column], calamine::Data::Float(v) if v >= 1.0),
+        "the version is a number: {:?}",
+        risk_001[version_column]
+    );
+    let about = workbook.worksheet_range("about").expect("the about sheet");
+    assert!(
+        about
+            .rows()
+            .any(|r| r[0] == calamine::Data::String("shows".into())),
+        "{about:?}"
+    );
+}

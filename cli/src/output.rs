@@ -156,6 +156,63 @@ impl TextTable {
     }
 }
 
+impl TextTable {
+    /// Writes the table to an Excel workbook at `path`: a sheet named `sheet` (header row in
+    /// bold and frozen, integers as numbers, other cells as text) and a sheet `about` with
+    /// `about`'s name/value rows, saying what the table shows.
+    pub fn write_xlsx(
+        &self,
+        path: &std::path::Path,
+        sheet: &str,
+        about: &[(&str, String)],
+    ) -> anyhow::Result<()> {
+        use anyhow::Context as _;
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        let bold = rust_xlsxwriter::Format::new().set_bold();
+        let xlsx = |e: rust_xlsxwriter::XlsxError| anyhow::anyhow!("writing the workbook: {e}");
+        let table = workbook.add_worksheet();
+        table.set_name(sheet).map_err(xlsx)?;
+        for (c, column) in self.columns.iter().enumerate() {
+            table
+                .write_string_with_format(0, column_index(c)?, column, &bold)
+                .map_err(xlsx)?;
+        }
+        for (r, row) in self.rows.iter().enumerate() {
+            let r = u32::try_from(r + 1).context("too many rows for a sheet")?;
+            for (c, cell) in row.iter().enumerate() {
+                let c = column_index(c)?;
+                match json_cell(cell) {
+                    serde_json::Value::Number(n) if n.as_f64().is_some_and(|f| f.abs() < 1e15) => {
+                        table
+                            .write_number(r, c, n.as_f64().unwrap_or_default())
+                            .map_err(xlsx)?;
+                    }
+                    _ => {
+                        table.write_string(r, c, cell).map_err(xlsx)?;
+                    }
+                }
+            }
+        }
+        table.set_freeze_panes(1, 0).map_err(xlsx)?;
+        let notes = workbook.add_worksheet();
+        notes.set_name("about").map_err(xlsx)?;
+        for (r, (name, value)) in about.iter().enumerate() {
+            let r = u32::try_from(r).context("too many rows")?;
+            notes
+                .write_string_with_format(r, 0, *name, &bold)
+                .map_err(xlsx)?;
+            notes.write_string(r, 1, value).map_err(xlsx)?;
+        }
+        workbook
+            .save(path)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
+    }
+}
+
+fn column_index(c: usize) -> anyhow::Result<u16> {
+    u16::try_from(c).map_err(|_| anyhow::anyhow!("too many columns for a sheet"))
+}
+
 /// A table cell as a typed JSON value: an empty cell is `null`; an integer written as one
 /// (optional minus, no leading zeros) a number; `true`/`false` a boolean; a cell holding a
 /// JSON array (`[12, 4]`) that array; anything else the string itself. Ids such as `RISK-001`

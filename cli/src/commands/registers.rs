@@ -125,6 +125,10 @@ pub struct RegisterArgs {
     /// How many of them must have cosigned (default: all).
     #[arg(long, value_name = "N")]
     witness_quorum: Option<usize>,
+    /// Write the register to this Excel workbook (`.xlsx`) instead of printing it: the rows
+    /// shown, and a sheet `about` saying which register, time axis and entries they are.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["json", "csv", "witnessed"])]
+    xlsx: Option<std::path::PathBuf>,
     #[command(flatten)]
     connect: ConnectArgs,
     #[command(flatten)]
@@ -344,6 +348,25 @@ pub fn run_register(args: RegisterArgs) -> anyhow::Result<()> {
         let mut client = Client::connect(&args.connect).await?;
         fetch(&mut client, args.register, as_of).await
     })??;
+    if let Some(path) = &args.xlsx {
+        let shows = args.point.axis(fetched.now_us)?;
+        fetched.table.write_xlsx(
+            path,
+            args.register.table(),
+            &[
+                ("register", args.register.table().to_string()),
+                ("shows", shows),
+                ("entries", fetched.entries.to_string()),
+            ],
+        )?;
+        println!(
+            "{} ({} rows) written to {}",
+            args.register.table(),
+            fetched.table.rows.len(),
+            path.display()
+        );
+        return Ok(());
+    }
     match args.format.format() {
         Format::Json => print_json(&serde_json::json!({
             "register": args.register.table(),
