@@ -808,3 +808,27 @@ fn register_headers_say_which_time_axis_they_show() {
         "{bitemporal}"
     );
 }
+
+#[test]
+fn register_help_gives_an_example_for_every_register() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ok(dir.path(), &["register", "--help"]);
+    let values = out
+        .split("Possible values:")
+        .nth(1)
+        .expect("the list of registers")
+        .split("Options:")
+        .next()
+        .unwrap();
+    let names: Vec<&str> = values
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- ")?.split(':').next())
+        .collect();
+    assert!(names.len() >= 7, "{names:?}");
+    for name in names {
+        assert!(
+            out.contains(&format!("isms register {name} ")),
+            "no example for {name}:\n{out}"
+        );
+    }
+}

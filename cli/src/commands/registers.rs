@@ -97,13 +97,16 @@ impl PointArgs {
 
 /// `isms register`.
 #[derive(Args, Debug)]
-#[command(
-    after_help = "Examples:\n  isms register risks --key admin.key\n  isms register risks \
-                        --key admin.key --as-of 2025-03-31\n  isms register soa --key admin.key \
-                        --csv > soa.csv\n  isms register actions --key auditor.key --effective \
-                        2025-06-30 --as-of 2025-12-31 --json\n  isms register risks --key \
-                        auditor.key --as-of 2025-03-31 --witnessed --witness-key w1.vkey"
-)]
+#[command(after_help = "Examples, one per register:\n  \
+        isms register risks --key admin.key --as-of 2025-03-31\n  \
+        isms register soa --key admin.key --csv > soa.csv\n  \
+        isms register findings --key auditor.key --as-of 2025-06-30\n  \
+        isms register actions --key auditor.key --effective 2025-06-30 --as-of 2025-12-31 --json\n  \
+        isms register evidence --key auditor.key --xlsx evidence.xlsx\n  \
+        isms register kpis --key admin.key\n  \
+        isms register readiness --key auditor.key --as-of 2025-09-30\n\n\
+        Only what a quorum of witnesses had cosigned by a date:\n  \
+        isms register risks --key auditor.key --as-of 2025-03-31 --witnessed --witness-key w1.vkey")]
 pub struct RegisterArgs {
     /// Which register.
     #[arg(value_enum)]
