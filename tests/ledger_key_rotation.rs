@@ -161,3 +161,22 @@ fn base64_of(key: &ed25519_dalek::VerifyingKey) -> String {
     let vkey = ledger::checkpoint::verifier_key("x", key);
     vkey.rsplit('+').next().unwrap().to_string()
 }
+
+#[test]
+fn status_names_the_key_that_signs_checkpoints_after_a_rotation() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = rotated(d);
+    let out = ok(
+        d,
+        &["status", "--server", &server.url, "--key", ADMIN, "--json"],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let new = isms_cli::client::read_key(&d.join("ledger-2026.key")).unwrap();
+    let now = v["checkpoint_key"].as_str().expect("checkpoint_key");
+    assert!(
+        now.ends_with(&base64_of(&new.verifying_key())),
+        "{now} is not the new key"
+    );
+    assert_ne!(v["ledger_key"], v["checkpoint_key"]);
+}

@@ -33,6 +33,12 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
             if format == Format::Table {
                 println!("ledger      {}", status.origin);
                 println!("ledger key  {}", status.ledger_key);
+                if !status.checkpoint_key.is_empty() && status.checkpoint_key != status.ledger_key {
+                    println!(
+                        "signs now   {} (after a ledger-key hand-over)",
+                        status.checkpoint_key
+                    );
+                }
                 println!(
                     "size        {} (latest checkpoint at {})",
                     status.size,
@@ -99,6 +105,7 @@ pub fn status_json(status: &pb::ServerStatus) -> serde_json::Value {
     serde_json::json!({
         "origin": status.origin,
         "ledger_key": status.ledger_key,
+        "checkpoint_key": status.checkpoint_key,
         "size": status.size,
         "checkpoint_time_us": status.checkpoint_time_us,
         "now_us": status.now_us,

@@ -686,6 +686,10 @@ impl ledger_server::Ledger for LedgerService {
                 self.ledger.origin(),
                 &self.ledger.public_key(),
             ),
+            checkpoint_key: ledger::checkpoint::verifier_key(
+                self.ledger.origin(),
+                &self.ledger.checkpoint_key(),
+            ),
             size: head.size,
             checkpoint_time_us: head.last_recorded_at.0,
             now_us,
