@@ -476,3 +476,90 @@ fn a_register_is_written_to_an_excel_workbook_with_what_it_shows() {
         "{about:?}"
     );
 }
+
+/// The seed's audit plan submitted and an auditor key enrolled, then `submit FILE` with the
+/// auditor's key (findings are the auditor's to raise).
+fn submit_to_a_ledger_in_use(d: &Path, server: &Server, file: &str) -> cli_util::Run {
+    register(d, "internal_audit.yaml", "audit.yaml", &[]);
+    let url = server.url.as_str();
+    ok(
+        d,
+        &["submit", "--server", url, "--key", ADMIN, "audit.yaml"],
+    );
+    ok(d, &["key", "new", "--out", "auditor.key"]);
+    ok(
+        d,
+        &[
+            "key",
+            "enroll",
+            "--server",
+            url,
+            "--key",
+            ADMIN,
+            "--public-key",
+            "auditor.key.pub",
+            "--subject",
+            "auditor@example.com",
+            "--role",
+            "auditor",
+        ],
+    );
+    run(
+        d,
+        &["submit", "--server", url, "--key", "auditor.key", file],
+    )
+}
+
+const FINDINGS_CSV: &str = "Finding ID,Audit ID,Grade,Area,Description,Controls\n\
+F-1,IA-2025-Q1,minor,Access control,access reviews late,A.5.15\n\
+F-2,IA-2025-Q1,observation,Logging,log retention not documented,A.8.15; A.8.16\n";
+
+#[test]
+fn findings_kept_as_a_spreadsheet_are_submitted_like_their_yaml() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = applied(d);
+    std::fs::write(d.join("audit-results.csv"), FINDINGS_CSV).unwrap();
+    let out = submit_to_a_ledger_in_use(d, &server, "audit-results.csv");
+    assert_eq!(out.code, 0, "{out:?}");
+    let findings = ok(
+        d,
+        &[
+            "register",
+            "findings",
+            "--server",
+            &server.url,
+            "--key",
+            ADMIN,
+            "--json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&findings).expect("JSON");
+    let ids: Vec<&str> = v["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|r| r["finding"].as_str())
+        .collect();
+    assert_eq!(ids, ["F-1", "F-2"], "{findings}");
+}
+
+#[test]
+fn a_bad_cell_of_a_findings_sheet_is_named_by_row_and_column() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = applied(d);
+    std::fs::write(
+        d.join("findings.csv"),
+        FINDINGS_CSV.replacen("observation", "catastrophe", 1),
+    )
+    .unwrap();
+    let out = submit_to_a_ledger_in_use(d, &server, "findings.csv");
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.contains(
+            "findings.csv row 3: column C (grade): \"catastrophe\" is not a finding grade"
+        ),
+        "{out:?}"
+    );
+}

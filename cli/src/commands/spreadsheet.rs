@@ -116,14 +116,13 @@ fn normalise(header: &str) -> String {
         .replace([' ', '-'], "_")
 }
 
-/// The events of a risk register kept as a spreadsheet, and the rows left out. Refused rows
-/// are an error naming every one of them, unless `skip_bad`: then they are left out and named
-/// in the second list (a header that cannot be read is an error either way).
-pub fn risk_register_events(
-    path: &Path,
-    bytes: &[u8],
-    skip_bad: bool,
-) -> anyhow::Result<(Vec<Event>, Vec<String>)> {
+/// The events a spreadsheet holds (each with its own effective time if a `date` column gives
+/// one), and the rows left out. The sheet is a risk register, or one of the record lists of
+/// `isms submit --help` (findings, corrective_actions, verifications, risk_acceptances,
+/// audit_completions, soa_approvals): named by the file (`findings.csv`) or told apart by a
+/// column only it has (`grade`, `finding_id`, `effective`, `justification`, `summary`,
+/// `soa_version`). Refused rows are an error naming every one of them, unless `skip_bad`.
+pub fn sheet_events(path: &Path, bytes: &[u8], skip_bad: bool) -> anyhow::Result<Taken> {
     let file = path.display().to_string();
     let file = file.as_str();
     let mut rows = if is_extension(path, "xlsx") {
@@ -135,6 +134,180 @@ pub fn risk_register_events(
     let headers = rows
         .next()
         .with_context(|| format!("{file}: empty, no header row"))??;
+    let names: Vec<String> = headers.iter().map(|h| normalise(h)).collect();
+    let stem = path
+        .file_stem()
+        .map(|s| normalise(&s.to_string_lossy()))
+        .unwrap_or_default();
+    let sheet = RECORD_SHEETS.iter().find(|k| stem == k.kind).or_else(|| {
+        (!names.iter().any(|n| n == "likelihood"))
+            .then(|| {
+                RECORD_SHEETS
+                    .iter()
+                    .find(|k| names.iter().any(|n| n == k.marker))
+            })
+            .flatten()
+    });
+    match sheet {
+        Some(sheet) => record_events(file, sheet, &names, rows, skip_bad),
+        None => {
+            let (events, left_out) = risk_register_events(file, headers, rows, skip_bad)?;
+            Ok((events.into_iter().map(|e| (e, None)).collect(), left_out))
+        }
+    }
+}
+
+/// What a sheet gave: its events, each with its own effective time if a `date` column gives
+/// one, and the rows left out (with `--skip-bad`).
+pub type Taken = (Vec<(Event, Option<i64>)>, Vec<String>);
+
+/// A list of records `isms submit` takes as YAML, kept as a sheet.
+struct RecordSheet {
+    /// The YAML key of the list.
+    kind: &'static str,
+    /// A column only this kind has.
+    marker: &'static str,
+    /// Columns holding a list (`;`-separated in one cell).
+    lists: &'static [&'static str],
+    /// Columns holding yes/no.
+    flags: &'static [&'static str],
+}
+
+const RECORD_SHEETS: &[RecordSheet] = &[
+    RecordSheet {
+        kind: "findings",
+        marker: "grade",
+        lists: &["controls"],
+        flags: &[],
+    },
+    RecordSheet {
+        kind: "corrective_actions",
+        marker: "finding_id",
+        lists: &[],
+        flags: &[],
+    },
+    RecordSheet {
+        kind: "verifications",
+        marker: "effective",
+        lists: &[],
+        flags: &["effective"],
+    },
+    RecordSheet {
+        kind: "risk_acceptances",
+        marker: "justification",
+        lists: &[],
+        flags: &[],
+    },
+    RecordSheet {
+        kind: "audit_completions",
+        marker: "summary",
+        lists: &[],
+        flags: &[],
+    },
+    RecordSheet {
+        kind: "soa_approvals",
+        marker: "soa_version",
+        lists: &["controls"],
+        flags: &[],
+    },
+];
+
+/// The events of a record sheet: each row becomes the one-item YAML list `isms submit` takes
+/// and goes through the same reading, so the rules and messages are the YAML's, placed at the
+/// row and column.
+fn record_events(
+    file: &str,
+    sheet: &RecordSheet,
+    names: &[String],
+    rows: impl Iterator<Item = anyhow::Result<Vec<String>>>,
+    skip_bad: bool,
+) -> anyhow::Result<Taken> {
+    use serde_norway::{Mapping, Value};
+    let mut events = Vec::new();
+    let mut left_out = Vec::new();
+    let mut count = 0;
+    for (n, record) in rows.enumerate() {
+        let row = n + 2;
+        let converted = record.and_then(|record| {
+            if record.iter().all(|c| c.trim().is_empty()) {
+                return Ok(None);
+            }
+            let mut item = Mapping::new();
+            for (name, cell) in names.iter().zip(&record) {
+                let cell = cell.trim();
+                if cell.is_empty() {
+                    continue;
+                }
+                let value = if sheet.lists.contains(&name.as_str()) {
+                    Value::Sequence(
+                        cell.split([';', '\n'])
+                            .map(str::trim)
+                            .filter(|c| !c.is_empty())
+                            .map(|c| Value::String(c.to_string()))
+                            .collect(),
+                    )
+                } else if sheet.flags.contains(&name.as_str()) {
+                    match cell.to_ascii_lowercase().as_str() {
+                        "true" | "yes" | "y" | "1" => Value::Bool(true),
+                        "false" | "no" | "n" | "0" => Value::Bool(false),
+                        _ => Value::String(cell.to_string()),
+                    }
+                } else {
+                    Value::String(cell.to_string())
+                };
+                item.insert(Value::String(name.clone()), value);
+            }
+            let mut doc = Mapping::new();
+            doc.insert(
+                Value::String(sheet.kind.to_string()),
+                Value::Sequence(vec![Value::Mapping(item)]),
+            );
+            let yaml = serde_norway::to_string(&doc).context("a row as YAML")?;
+            let placed = |e: anyhow::Error| {
+                let mut why = format!("{e:#}");
+                for (index, name) in names.iter().enumerate() {
+                    why = why.replace(
+                        &format!("{}[0].{name}", sheet.kind),
+                        &format!("column {} ({name})", letter(index)),
+                    );
+                }
+                anyhow::anyhow!("{file} row {row}: {why}")
+            };
+            super::submit::events_of(&yaml, file)
+                .map(Some)
+                .map_err(placed)
+        });
+        match converted {
+            Ok(None) => {}
+            Ok(Some(row_events)) => {
+                count += 1;
+                events.extend(row_events);
+            }
+            Err(e) => {
+                count += 1;
+                left_out.push(format!("{e:#}"));
+            }
+        }
+    }
+    anyhow::ensure!(count > 0, "{file}: no {} rows under the header", sheet.kind);
+    anyhow::ensure!(
+        skip_bad || left_out.is_empty(),
+        "{} row(s) refused (nothing taken in; --skip-bad takes the others):\n  {}",
+        left_out.len(),
+        left_out.join("\n  ")
+    );
+    Ok((events, left_out))
+}
+
+/// The events of a risk register kept as a spreadsheet, and the rows left out. Refused rows
+/// are an error naming every one of them, unless `skip_bad`: then they are left out and named
+/// in the second list (a header that cannot be read is an error either way).
+fn risk_register_events(
+    file: &str,
+    headers: Vec<String>,
+    rows: impl Iterator<Item = anyhow::Result<Vec<String>>>,
+    skip_bad: bool,
+) -> anyhow::Result<(Vec<Event>, Vec<String>)> {
     // Which column holds which field.
     let mut at: HashMap<&'static str, usize> = HashMap::new();
     for (index, header) in headers.iter().enumerate() {

@@ -41,7 +41,9 @@ const IMPORT_SLICE: usize = 256;
   *.csv, *.xlsx   a risk register kept as a spreadsheet (XLSX: its first sheet): a header row \
 naming the guide's columns \
 (id, asset, threat, vulnerability, likelihood, impact, inherent_risk, treatment, controls \
-separated by ;, residual_likelihood, residual_impact, residual_risk, risk_owner) in any order\n\n\
+separated by ;, residual_likelihood, residual_impact, residual_risk, risk_owner) in any order, or one of the \
+lists above (named by the file, findings.csv, or by a column only it has: grade, finding_id, \
+effective, justification, summary, soa_version); lists in a cell separated by ;\n\n\
 All the files' events are stored together or not at all (at most 1,024): one bad row stores \
 nothing and every bad row is named. --partial stores each event that passes on its own.\n\n\
 Examples:\n  isms submit --key admin.key fixtures/seed/risk_assessment.yaml \
@@ -560,14 +562,14 @@ fn file_events(
 ) -> anyhow::Result<Vec<(Event, Option<i64>)>> {
     let file = path.display().to_string();
     if super::spreadsheet::is_spreadsheet(path) {
-        let (events, left_out) = super::spreadsheet::risk_register_events(path, bytes, skip_bad)?;
+        let (events, left_out) = super::spreadsheet::sheet_events(path, bytes, skip_bad)?;
         for why in &left_out {
             eprintln!("left out (--skip-bad): {why}");
         }
         if !left_out.is_empty() {
             eprintln!("{}: {} row(s) left out", file, left_out.len());
         }
-        return Ok(events.into_iter().map(|e| (e, None)).collect());
+        return Ok(events);
     }
     let text = std::str::from_utf8(bytes).with_context(|| format!("{file}: not UTF-8 text"))?;
     events_of(text, &file).with_context(|| format!("reading {file}"))
