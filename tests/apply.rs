@@ -563,3 +563,55 @@ fn a_bad_cell_of_a_findings_sheet_is_named_by_row_and_column() {
         "{out:?}"
     );
 }
+
+const SOA_CSV: &str = "Control ID,Title,Applicable,Justification,Exclusion Justification,Implementation\n\
+A.5.1,Policies for information security,yes,Required to establish security governance,,Policy approved by the CEO\n\
+A.7.4,Physical security monitoring,no,,No premises of our own: fully remote,\n";
+
+#[test]
+fn a_statement_of_applicability_kept_as_a_spreadsheet_applies_and_reads_back() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = Server::start(d, "data");
+    std::fs::write(d.join("soa.csv"), SOA_CSV).unwrap();
+    let out = apply(d, &server.url, &["soa.csv"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let soa = ok(
+        d,
+        &[
+            "register",
+            "soa",
+            "--server",
+            &server.url,
+            "--key",
+            ADMIN,
+            "--json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&soa).expect("JSON");
+    let row = |id: &str| {
+        v["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .find(|r| r["control"] == id)
+            .unwrap_or_else(|| panic!("{id} in {soa}"))
+            .clone()
+    };
+    assert_eq!(row("A.5.1")["applicable"], true, "{soa}");
+    assert_eq!(row("A.7.4")["applicable"], false, "{soa}");
+}
+
+#[test]
+fn an_unknown_control_in_a_soa_sheet_is_named_by_row_and_column() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = Server::start(d, "data");
+    std::fs::write(d.join("soa.csv"), SOA_CSV.replacen("A.7.4", "A.7.99", 1)).unwrap();
+    let out = apply(d, &server.url, &["soa.csv"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.contains("soa.csv row 3: column A (control_id)"),
+        "{out:?}"
+    );
+}

@@ -139,7 +139,14 @@ pub fn sheet_events(path: &Path, bytes: &[u8], skip_bad: bool) -> anyhow::Result
         .file_stem()
         .map(|s| normalise(&s.to_string_lossy()))
         .unwrap_or_default();
-    let sheet = RECORD_SHEETS.iter().find(|k| stem == k.kind).or_else(|| {
+    // The file's name decides first, then a column only one kind has.
+    let named = RECORD_SHEETS.iter().find(|k| stem == k.kind);
+    let soa = ["soa", "soa_template", "statement_of_applicability"].contains(&stem.as_str())
+        || names.iter().any(|n| n == "applicable");
+    if named.is_none() && soa {
+        return soa_events(file, &names, rows, skip_bad);
+    }
+    let sheet = named.or_else(|| {
         (!names.iter().any(|n| n == "likelihood"))
             .then(|| {
                 RECORD_SHEETS
@@ -290,6 +297,90 @@ fn record_events(
         }
     }
     anyhow::ensure!(count > 0, "{file}: no {} rows under the header", sheet.kind);
+    anyhow::ensure!(
+        skip_bad || left_out.is_empty(),
+        "{} row(s) refused (nothing taken in; --skip-bad takes the others):\n  {}",
+        left_out.len(),
+        left_out.join("\n  ")
+    );
+    Ok((events, left_out))
+}
+
+/// The events of a Statement of Applicability kept as a sheet: one row per control, with the
+/// columns `control_id` (or `id`), `applicable` (yes/no), `justification`,
+/// `exclusion_justification` and `implementation`; a `control` or `title` column (the
+/// control's name) is for people and not read. Each row is read as the guide's `soa_template`
+/// entry it stands for.
+fn soa_events(
+    file: &str,
+    names: &[String],
+    rows: impl Iterator<Item = anyhow::Result<Vec<String>>>,
+    skip_bad: bool,
+) -> anyhow::Result<Taken> {
+    use serde_norway::{Mapping, Value};
+    let column = |wanted: &[&str]| names.iter().position(|n| wanted.contains(&n.as_str()));
+    let id_column = column(&["control_id", "id", "annex_a_control"]).with_context(|| {
+        format!("{file} row 1: a Statement of Applicability needs a control_id column")
+    })?;
+    let mut events = Vec::new();
+    let mut left_out = Vec::new();
+    for (n, record) in rows.enumerate() {
+        let row = n + 2;
+        let converted = record.and_then(|record| {
+            if record.iter().all(|c| c.trim().is_empty()) {
+                return Ok(None);
+            }
+            let cell = |i: usize| record.get(i).map_or("", |c| c.trim());
+            let mut item = Mapping::new();
+            for (index, name) in names.iter().enumerate() {
+                let value = cell(index);
+                match name.as_str() {
+                    "applicable" => {
+                        let flag = match value.to_ascii_lowercase().as_str() {
+                            "true" | "yes" | "y" | "1" => true,
+                            "false" | "no" | "n" | "0" | "" => false,
+                            other => anyhow::bail!(
+                                "{file} row {row}, column {} (applicable): {other:?} is not yes \
+                                 or no",
+                                letter(index)
+                            ),
+                        };
+                        item.insert("applicable".into(), Value::Bool(flag));
+                    }
+                    "justification" | "exclusion_justification" | "implementation" => {
+                        item.insert(name.as_str().into(), value.into());
+                    }
+                    _ => {}
+                }
+            }
+            let id = cell(id_column);
+            let mut section = Mapping::new();
+            section.insert(id.into(), Value::Mapping(item));
+            let mut template = Mapping::new();
+            template.insert("sheet".into(), Value::Mapping(section));
+            let mut doc = Mapping::new();
+            doc.insert("soa_template".into(), Value::Mapping(template));
+            let yaml = serde_norway::to_string(&doc).context("a row as YAML")?;
+            seed::soa_events(&yaml).map(Some).map_err(|e| {
+                anyhow::anyhow!(
+                    "{file} row {row}: {}",
+                    e.to_string().replace(
+                        "soa_template.sheet",
+                        &format!("column {} (control_id)", letter(id_column))
+                    )
+                )
+            })
+        });
+        match converted {
+            Ok(None) => {}
+            Ok(Some(row_events)) => events.extend(row_events.into_iter().map(|e| (e, None))),
+            Err(e) => left_out.push(format!("{e:#}")),
+        }
+    }
+    anyhow::ensure!(
+        !events.is_empty() || !left_out.is_empty(),
+        "{file}: no controls under the header"
+    );
     anyhow::ensure!(
         skip_bad || left_out.is_empty(),
         "{} row(s) refused (nothing taken in; --skip-bad takes the others):\n  {}",

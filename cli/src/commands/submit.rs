@@ -43,7 +43,9 @@ naming the guide's columns \
 (id, asset, threat, vulnerability, likelihood, impact, inherent_risk, treatment, controls \
 separated by ;, residual_likelihood, residual_impact, residual_risk, risk_owner) in any order, or one of the \
 lists above (named by the file, findings.csv, or by a column only it has: grade, finding_id, \
-effective, justification, summary, soa_version); lists in a cell separated by ;\n\n\
+effective, justification, summary, soa_version), or a Statement of Applicability (soa.csv, or \
+any sheet with an applicable column: control_id, applicable, justification, \
+exclusion_justification, implementation); lists in a cell separated by ;\n\n\
 All the files' events are stored together or not at all (at most 1,024): one bad row stores \
 nothing and every bad row is named. --partial stores each event that passes on its own.\n\n\
 Examples:\n  isms submit --key admin.key fixtures/seed/risk_assessment.yaml \
