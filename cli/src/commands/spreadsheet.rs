@@ -168,6 +168,18 @@ pub fn sheet_events(path: &Path, bytes: &[u8], skip_bad: bool) -> anyhow::Result
 /// one, and the rows left out (with `--skip-bad`).
 pub type Taken = (Vec<(Event, Option<i64>)>, Vec<String>);
 
+/// Refused rows are an error naming every one of them (nothing is taken in), unless
+/// `--skip-bad` leaves them out.
+fn refuse_unless_skipping(left_out: &[String], skip_bad: bool) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        skip_bad || left_out.is_empty(),
+        "{} row(s) refused (nothing taken in; --skip-bad takes the others):\n  {}",
+        left_out.len(),
+        left_out.join("\n  ")
+    );
+    Ok(())
+}
+
 /// A list of records `isms submit` takes as YAML, kept as a sheet.
 struct RecordSheet {
     /// The YAML key of the list.
@@ -297,12 +309,7 @@ fn record_events(
         }
     }
     anyhow::ensure!(count > 0, "{file}: no {} rows under the header", sheet.kind);
-    anyhow::ensure!(
-        skip_bad || left_out.is_empty(),
-        "{} row(s) refused (nothing taken in; --skip-bad takes the others):\n  {}",
-        left_out.len(),
-        left_out.join("\n  ")
-    );
+    refuse_unless_skipping(&left_out, skip_bad)?;
     Ok((events, left_out))
 }
 
@@ -381,12 +388,7 @@ fn soa_events(
         !events.is_empty() || !left_out.is_empty(),
         "{file}: no controls under the header"
     );
-    anyhow::ensure!(
-        skip_bad || left_out.is_empty(),
-        "{} row(s) refused (nothing taken in; --skip-bad takes the others):\n  {}",
-        left_out.len(),
-        left_out.join("\n  ")
-    );
+    refuse_unless_skipping(&left_out, skip_bad)?;
     Ok((events, left_out))
 }
 
@@ -471,12 +473,7 @@ fn risk_register_events(
     }
     anyhow::ensure!(count > 0, "{file}: no risk rows under the header");
     // Without --skip-bad, every refused row is named and nothing goes in.
-    anyhow::ensure!(
-        skip_bad || left_out.is_empty(),
-        "{} row(s) refused (nothing taken in; --skip-bad takes the others):\n  {}",
-        left_out.len(),
-        left_out.join("\n  ")
-    );
+    refuse_unless_skipping(&left_out, skip_bad)?;
     Ok((events, left_out))
 }
 
