@@ -180,6 +180,61 @@ fn refuse_unless_skipping(left_out: &[String], skip_bad: bool) -> anyhow::Result
     Ok(())
 }
 
+/// Runs `convert` over every row under the header (the header is row 1, so the first is row
+/// 2), passing over empty rows; collects what the rows give and the refused rows. A sheet with
+/// no row is an error; refused rows are one too unless `skip_bad`.
+fn take_rows<T>(
+    file: &str,
+    what: &str,
+    rows: impl Iterator<Item = anyhow::Result<Vec<String>>>,
+    skip_bad: bool,
+    mut convert: impl FnMut(usize, &[String]) -> anyhow::Result<Vec<T>>,
+) -> anyhow::Result<(Vec<T>, Vec<String>)> {
+    let mut taken = Vec::new();
+    let mut left_out = Vec::new();
+    let mut count = 0;
+    for (n, record) in rows.enumerate() {
+        let row = n + 2;
+        let converted = record.and_then(|record| {
+            // A spreadsheet's trailing empty rows are not records.
+            if record.iter().all(|c| c.trim().is_empty()) {
+                return Ok(None);
+            }
+            convert(row, &record).map(Some)
+        });
+        match converted {
+            Ok(None) => {}
+            Ok(Some(items)) => {
+                count += 1;
+                taken.extend(items);
+            }
+            Err(e) => {
+                count += 1;
+                left_out.push(format!("{e:#}"));
+            }
+        }
+    }
+    anyhow::ensure!(count > 0, "{file}: no {what} under the header");
+    refuse_unless_skipping(&left_out, skip_bad)?;
+    Ok((taken, left_out))
+}
+
+/// A yes/no cell (`true`, `yes`, `y`, `1` or their opposites), `None` when it is neither.
+fn yes_no(cell: &str) -> Option<bool> {
+    match cell.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "y" | "1" => Some(true),
+        "false" | "no" | "n" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// The items of a list cell (separated by `;` or line breaks).
+fn list_cell(cell: &str) -> impl Iterator<Item = &str> {
+    cell.split([';', '\n'])
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+}
+
 /// A list of records `isms submit` takes as YAML, kept as a sheet.
 struct RecordSheet {
     /// The YAML key of the list.
@@ -242,75 +297,44 @@ fn record_events(
     skip_bad: bool,
 ) -> anyhow::Result<Taken> {
     use serde_norway::{Mapping, Value};
-    let mut events = Vec::new();
-    let mut left_out = Vec::new();
-    let mut count = 0;
-    for (n, record) in rows.enumerate() {
-        let row = n + 2;
-        let converted = record.and_then(|record| {
-            if record.iter().all(|c| c.trim().is_empty()) {
-                return Ok(None);
+    let what = format!("{} rows", sheet.kind);
+    take_rows(file, &what, rows, skip_bad, |row, record| {
+        let mut item = Mapping::new();
+        for (name, cell) in names.iter().zip(record) {
+            let cell = cell.trim();
+            if cell.is_empty() {
+                continue;
             }
-            let mut item = Mapping::new();
-            for (name, cell) in names.iter().zip(&record) {
-                let cell = cell.trim();
-                if cell.is_empty() {
-                    continue;
-                }
-                let value = if sheet.lists.contains(&name.as_str()) {
-                    Value::Sequence(
-                        cell.split([';', '\n'])
-                            .map(str::trim)
-                            .filter(|c| !c.is_empty())
-                            .map(|c| Value::String(c.to_string()))
-                            .collect(),
-                    )
-                } else if sheet.flags.contains(&name.as_str()) {
-                    match cell.to_ascii_lowercase().as_str() {
-                        "true" | "yes" | "y" | "1" => Value::Bool(true),
-                        "false" | "no" | "n" | "0" => Value::Bool(false),
-                        _ => Value::String(cell.to_string()),
-                    }
-                } else {
-                    Value::String(cell.to_string())
-                };
-                item.insert(Value::String(name.clone()), value);
-            }
-            let mut doc = Mapping::new();
-            doc.insert(
-                Value::String(sheet.kind.to_string()),
-                Value::Sequence(vec![Value::Mapping(item)]),
-            );
-            let yaml = serde_norway::to_string(&doc).context("a row as YAML")?;
-            let placed = |e: anyhow::Error| {
-                let mut why = format!("{e:#}");
-                for (index, name) in names.iter().enumerate() {
-                    why = why.replace(
-                        &format!("{}[0].{name}", sheet.kind),
-                        &format!("column {} ({name})", letter(index)),
-                    );
-                }
-                anyhow::anyhow!("{file} row {row}: {why}")
+            let value = if sheet.lists.contains(&name.as_str()) {
+                Value::Sequence(
+                    list_cell(cell)
+                        .map(|c| Value::String(c.to_string()))
+                        .collect(),
+                )
+            } else if sheet.flags.contains(&name.as_str()) {
+                yes_no(cell).map_or_else(|| Value::String(cell.to_string()), Value::Bool)
+            } else {
+                Value::String(cell.to_string())
             };
-            super::submit::events_of(&yaml, file)
-                .map(Some)
-                .map_err(placed)
-        });
-        match converted {
-            Ok(None) => {}
-            Ok(Some(row_events)) => {
-                count += 1;
-                events.extend(row_events);
-            }
-            Err(e) => {
-                count += 1;
-                left_out.push(format!("{e:#}"));
-            }
+            item.insert(Value::String(name.clone()), value);
         }
-    }
-    anyhow::ensure!(count > 0, "{file}: no {} rows under the header", sheet.kind);
-    refuse_unless_skipping(&left_out, skip_bad)?;
-    Ok((events, left_out))
+        let mut doc = Mapping::new();
+        doc.insert(
+            Value::String(sheet.kind.to_string()),
+            Value::Sequence(vec![Value::Mapping(item)]),
+        );
+        let yaml = serde_norway::to_string(&doc).context("a row as YAML")?;
+        super::submit::events_of(&yaml, file).map_err(|e| {
+            let mut why = format!("{e:#}");
+            for (index, name) in names.iter().enumerate() {
+                why = why.replace(
+                    &format!("{}[0].{name}", sheet.kind),
+                    &format!("column {} ({name})", letter(index)),
+                );
+            }
+            anyhow::anyhow!("{file} row {row}: {why}")
+        })
+    })
 }
 
 /// The events of a Statement of Applicability kept as a sheet: one row per control, with the
@@ -329,67 +353,49 @@ fn soa_events(
     let id_column = column(&["control_id", "id", "annex_a_control"]).with_context(|| {
         format!("{file} row 1: a Statement of Applicability needs a control_id column")
     })?;
-    let mut events = Vec::new();
-    let mut left_out = Vec::new();
-    for (n, record) in rows.enumerate() {
-        let row = n + 2;
-        let converted = record.and_then(|record| {
-            if record.iter().all(|c| c.trim().is_empty()) {
-                return Ok(None);
-            }
-            let cell = |i: usize| record.get(i).map_or("", |c| c.trim());
-            let mut item = Mapping::new();
-            for (index, name) in names.iter().enumerate() {
-                let value = cell(index);
-                match name.as_str() {
-                    "applicable" => {
-                        let flag = match value.to_ascii_lowercase().as_str() {
-                            "true" | "yes" | "y" | "1" => true,
-                            "false" | "no" | "n" | "0" | "" => false,
-                            other => anyhow::bail!(
+    take_rows(file, "controls", rows, skip_bad, |row, record| {
+        let cell = |i: usize| record.get(i).map_or("", |c| c.trim());
+        let mut item = Mapping::new();
+        for (index, name) in names.iter().enumerate() {
+            let value = cell(index);
+            match name.as_str() {
+                "applicable" => {
+                    let flag = match value {
+                        "" => false,
+                        other => yes_no(other).with_context(|| {
+                            format!(
                                 "{file} row {row}, column {} (applicable): {other:?} is not yes \
                                  or no",
                                 letter(index)
-                            ),
-                        };
-                        item.insert("applicable".into(), Value::Bool(flag));
-                    }
-                    "justification" | "exclusion_justification" | "implementation" => {
-                        item.insert(name.as_str().into(), value.into());
-                    }
-                    _ => {}
+                            )
+                        })?,
+                    };
+                    item.insert("applicable".into(), Value::Bool(flag));
                 }
+                "justification" | "exclusion_justification" | "implementation" => {
+                    item.insert(name.as_str().into(), value.into());
+                }
+                _ => {}
             }
-            let id = cell(id_column);
-            let mut section = Mapping::new();
-            section.insert(id.into(), Value::Mapping(item));
-            let mut template = Mapping::new();
-            template.insert("sheet".into(), Value::Mapping(section));
-            let mut doc = Mapping::new();
-            doc.insert("soa_template".into(), Value::Mapping(template));
-            let yaml = serde_norway::to_string(&doc).context("a row as YAML")?;
-            seed::soa_events(&yaml).map(Some).map_err(|e| {
-                anyhow::anyhow!(
-                    "{file} row {row}: {}",
-                    e.to_string().replace(
-                        "soa_template.sheet",
-                        &format!("column {} (control_id)", letter(id_column))
-                    )
-                )
-            })
-        });
-        match converted {
-            Ok(None) => {}
-            Ok(Some(row_events)) => events.extend(row_events.into_iter().map(|e| (e, None))),
-            Err(e) => left_out.push(format!("{e:#}")),
         }
-    }
-    anyhow::ensure!(
-        !events.is_empty() || !left_out.is_empty(),
-        "{file}: no controls under the header"
-    );
-    refuse_unless_skipping(&left_out, skip_bad)?;
-    Ok((events, left_out))
+        let mut section = Mapping::new();
+        section.insert(cell(id_column).into(), Value::Mapping(item));
+        let mut template = Mapping::new();
+        template.insert("sheet".into(), Value::Mapping(section));
+        let mut doc = Mapping::new();
+        doc.insert("soa_template".into(), Value::Mapping(template));
+        let yaml = serde_norway::to_string(&doc).context("a row as YAML")?;
+        let events = seed::soa_events(&yaml).map_err(|e| {
+            anyhow::anyhow!(
+                "{file} row {row}: {}",
+                e.to_string().replace(
+                    "soa_template.sheet",
+                    &format!("column {} (control_id)", letter(id_column))
+                )
+            )
+        })?;
+        Ok(events.into_iter().map(|e| (e, None)).collect())
+    })
 }
 
 /// The events of a risk register kept as a spreadsheet, and the rows left out. Refused rows
@@ -444,37 +450,12 @@ fn risk_register_events(
             None => format!("{file} row {row} ({field})"),
         }
     };
-    let mut events = Vec::new();
-    let mut left_out = Vec::new();
-    let mut count = 0;
-    for (n, record) in rows.enumerate() {
-        let row = n + 2;
-        let converted = record.and_then(|record| {
-            // A spreadsheet's trailing empty rows are not risks.
-            if record.iter().all(|c| c.trim().is_empty()) {
-                return Ok(None);
-            }
-            let risk = risk_row(&record, &at, row, &place)?;
-            Ok(Some(seed::risk_events(vec![risk], &|_, field| {
-                place(row, field)
-            })?))
-        });
-        match converted {
-            Ok(None) => {}
-            Ok(Some(row_events)) => {
-                count += 1;
-                events.extend(row_events);
-            }
-            Err(e) => {
-                count += 1;
-                left_out.push(format!("{e:#}"));
-            }
-        }
-    }
-    anyhow::ensure!(count > 0, "{file}: no risk rows under the header");
-    // Without --skip-bad, every refused row is named and nothing goes in.
-    refuse_unless_skipping(&left_out, skip_bad)?;
-    Ok((events, left_out))
+    take_rows(file, "risk rows", rows, skip_bad, |row, record| {
+        let risk = risk_row(record, &at, row, &place)?;
+        Ok(seed::risk_events(vec![risk], &|_, field| {
+            place(row, field)
+        })?)
+    })
 }
 
 /// One record as a risk row; number cells are checked here, the rest by the domain.
@@ -509,12 +490,7 @@ fn risk_row(
         impact: required("impact")?,
         inherent_risk: number("inherent_risk")?,
         treatment: cell("treatment").to_string(),
-        controls: cell("controls")
-            .split([';', '\n'])
-            .map(str::trim)
-            .filter(|c| !c.is_empty())
-            .map(str::to_string)
-            .collect(),
+        controls: list_cell(cell("controls")).map(str::to_string).collect(),
         residual_likelihood: number("residual_likelihood")?,
         residual_impact: number("residual_impact")?,
         residual_risk: number("residual_risk")?,
