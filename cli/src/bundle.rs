@@ -170,6 +170,13 @@ fn record(out: &mut Vec<u8>, tag: u8, payload: &[u8]) {
 }
 
 impl Bundle {
+    /// The ledger key its genesis (entry 0) names, unverified: where a verification that
+    /// follows the key hand-overs starts. `None` when entry 0 is not a readable genesis.
+    pub fn genesis_key(&self) -> Option<VerifyingKey> {
+        let verifier = ledger::ChainVerifier::from_genesis(self.entries.first()?).ok()?;
+        VerifyingKey::from_bytes(&verifier.genesis().ledger_public_key).ok()
+    }
+
     /// The bundle's bytes (docs/BUNDLE.md).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = MAGIC.to_vec();

@@ -181,17 +181,12 @@ pub fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
     // The history is verified from its genesis's key, following any ledger-key hand-over; the
     // key given must be the one in charge at its end (it signed the last checkpoint), which
     // binds the whole backup to the key the operator holds.
-    let genesis_key = bundle
-        .entries
-        .first()
-        .and_then(|raw| ledger::ChainVerifier::from_genesis(raw).ok())
-        .and_then(|v| ed25519_dalek::VerifyingKey::from_bytes(&v.genesis().ledger_public_key).ok())
-        .ok_or_else(|| {
-            VerificationFailed(format!(
-                "{}: entry 0 is not a readable genesis",
-                path.display()
-            ))
-        })?;
+    let genesis_key = bundle.genesis_key().ok_or_else(|| {
+        VerificationFailed(format!(
+            "{}: entry 0 is not a readable genesis",
+            path.display()
+        ))
+    })?;
     let mut trust = Trust::key(genesis_key);
     if let Some(note) = &args.trusted_checkpoint {
         trust.checkpoint = Some(

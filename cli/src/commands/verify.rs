@@ -134,7 +134,21 @@ pub async fn verify_server(
     ledger_key: Option<VerifyingKey>,
 ) -> anyhow::Result<(Result<Verified, VerifyFailure>, bool)> {
     let given = ledger_key.map(|key| bundle::GivenKey { key, origin: None });
-    verify_server_trusting(client, given, None).await
+    let checked = verify_server_trusting(client, given, None).await?;
+    Ok((checked.result, checked.key_given))
+}
+
+/// What [`verify_server_trusting`] found, with the history it fetched to find it.
+#[derive(Debug)]
+pub struct ServerHistory {
+    /// The verification.
+    pub result: Result<Verified, VerifyFailure>,
+    /// Whether the ledger key was given (not taken from the genesis).
+    pub key_given: bool,
+    /// Every entry, encoded, in seq order.
+    pub entries: Vec<Vec<u8>>,
+    /// Every checkpoint note up to the verified size, with the cosignatures kept.
+    pub notes: Vec<String>,
 }
 
 /// [`verify_server`] with a verifier key (whose origin must be the ledger's) and, optionally,
@@ -143,7 +157,7 @@ pub async fn verify_server_trusting(
     client: &mut Client,
     ledger_key: Option<bundle::GivenKey>,
     trusted_checkpoint: Option<String>,
-) -> anyhow::Result<(Result<Verified, VerifyFailure>, bool)> {
+) -> anyhow::Result<ServerHistory> {
     let (given, ledger_key) = match ledger_key {
         Some(k) => (true, k),
         None => (
@@ -169,7 +183,12 @@ pub async fn verify_server_trusting(
     let bar = progress(raw.len() as u64, "verifying");
     let result = bundle::verify_chain(&raw, &notes, &trust, &|n| bar.set_position(n));
     bar.finish_and_clear();
-    Ok((result, given))
+    Ok(ServerHistory {
+        result,
+        key_given: given,
+        entries: raw,
+        notes,
+    })
 }
 
 /// Verifies a ledger's sled store with `Ledger::verify`, which also checks the derived blocks
@@ -328,26 +347,12 @@ pub fn run_verify(args: VerifyArgs) -> anyhow::Result<()> {
         }
         (None, None) => block_on(async {
             let mut client = Client::connect(&args.connect).await?;
-            let verified =
+            let checked =
                 verify_server_trusting(&mut client, ledger_key, trusted_checkpoint).await?;
-            if let (Some(_), Ok(v)) = (&policy, &verified.0) {
-                let size = v.checkpoint.checkpoint.size;
-                notes = client
-                    .checkpoints(size)
-                    .await?
-                    .into_iter()
-                    .map(|c| c.note)
-                    .collect();
-                if copy.is_some() {
-                    presented = client
-                        .entries(0, size, &|_| {})
-                        .await?
-                        .iter()
-                        .map(ledger::Entry::encode)
-                        .collect();
-                }
-            }
-            anyhow::Ok(verified)
+            // The witness policy and the comparison read the history just verified.
+            notes = checked.notes;
+            presented = checked.entries;
+            anyhow::Ok((checked.result, checked.key_given))
         })??,
     };
     let verified = result.map_err(|e| failed(e, args.json))?;
@@ -409,17 +414,12 @@ fn read_copy(path: &std::path::Path) -> anyhow::Result<Bundle> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let copy = Bundle::from_bytes(&bytes)
         .map_err(|e| VerificationFailed(format!("--compare-with {}: {e}", path.display())))?;
-    let genesis_key = copy
-        .entries
-        .first()
-        .and_then(|raw| ledger::ChainVerifier::from_genesis(raw).ok())
-        .and_then(|v| ed25519_dalek::VerifyingKey::from_bytes(&v.genesis().ledger_public_key).ok())
-        .ok_or_else(|| {
-            VerificationFailed(format!(
-                "--compare-with {}: entry 0 is not a readable genesis",
-                path.display()
-            ))
-        })?;
+    let genesis_key = copy.genesis_key().ok_or_else(|| {
+        VerificationFailed(format!(
+            "--compare-with {}: entry 0 is not a readable genesis",
+            path.display()
+        ))
+    })?;
     bundle::verify_parsed(&copy, &Trust::key(genesis_key), &|_| {}).map_err(|e| {
         VerificationFailed(format!(
             "--compare-with {}: the earlier copy does not verify: {e}",
