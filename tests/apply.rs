@@ -486,24 +486,7 @@ fn submit_to_a_ledger_in_use(d: &Path, server: &Server, file: &str) -> cli_util:
         d,
         &["submit", "--server", url, "--key", ADMIN, "audit.yaml"],
     );
-    ok(d, &["key", "new", "--out", "auditor.key"]);
-    ok(
-        d,
-        &[
-            "key",
-            "enroll",
-            "--server",
-            url,
-            "--key",
-            ADMIN,
-            "--public-key",
-            "auditor.key.pub",
-            "--subject",
-            "auditor@example.com",
-            "--role",
-            "auditor",
-        ],
-    );
+    cli_util::enrol_key(d, url, "auditor.key", "auditor@example.com", "auditor");
     run(
         d,
         &["submit", "--server", url, "--key", "auditor.key", file],

@@ -22,24 +22,7 @@ const AGENT: &str = "agent.key";
 
 /// An agent key, the seed's risk register and SoA, and one piece of evidence with an artifact.
 fn fill(dir: &Path, server: &str) {
-    ok(dir, &["key", "new", "--out", AGENT]);
-    ok(
-        dir,
-        &[
-            "key",
-            "enroll",
-            "--server",
-            server,
-            "--key",
-            ADMIN,
-            "--public-key",
-            "agent.key.pub",
-            "--subject",
-            "ci/scanner",
-            "--role",
-            "agent",
-        ],
-    );
+    cli_util::enrol_key(dir, server, AGENT, "ci/scanner", "agent");
     ok(
         dir,
         &[

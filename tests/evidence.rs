@@ -5,30 +5,13 @@ mod cli_util;
 
 use std::path::Path;
 
-use cli_util::{init_ledger, ok, run, Server};
+use cli_util::{init_ledger, run, Server};
 
 const ADMIN: &str = "data/admin.key";
 
 /// A scanner key with the agent role.
 fn scanner(dir: &Path, url: &str) {
-    ok(dir, &["key", "new", "--out", "scanner.key"]);
-    ok(
-        dir,
-        &[
-            "key",
-            "enroll",
-            "--server",
-            url,
-            "--key",
-            ADMIN,
-            "--public-key",
-            "scanner.key.pub",
-            "--subject",
-            "ci/scanner",
-            "--role",
-            "agent",
-        ],
-    );
+    cli_util::enrol_key(dir, url, "scanner.key", "ci/scanner", "agent");
 }
 
 fn add(dir: &Path, url: &str, key: &str, file: &str) -> cli_util::Run {

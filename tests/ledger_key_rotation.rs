@@ -11,24 +11,7 @@ const ADMIN: &str = "data/admin.key";
 
 /// Enrols a fresh key named `name` through the server at `url` (one entry).
 fn enrol(dir: &Path, url: &str, name: &str) {
-    ok(dir, &["key", "new", "--out", name]);
-    ok(
-        dir,
-        &[
-            "key",
-            "enroll",
-            "--server",
-            url,
-            "--key",
-            ADMIN,
-            "--public-key",
-            &format!("{name}.pub"),
-            "--subject",
-            name,
-            "--role",
-            "auditor",
-        ],
-    );
+    cli_util::enrol_key(dir, url, name, name, "auditor");
 }
 
 /// A ledger with entries before and after a hand-over, its server running again on the new

@@ -25,24 +25,7 @@ fn seed(name: &str) -> String {
 fn isms_in_use(dir: &Path) -> Server {
     let server = Server::start(dir, "data");
     let url = server.url.as_str();
-    ok(dir, &["key", "new", "--out", AUDITOR]);
-    ok(
-        dir,
-        &[
-            "key",
-            "enroll",
-            "--server",
-            url,
-            "--key",
-            ADMIN,
-            "--public-key",
-            "auditor.key.pub",
-            "--subject",
-            "auditor@example.com",
-            "--role",
-            "auditor",
-        ],
-    );
+    cli_util::enrol_key(dir, url, AUDITOR, "auditor@example.com", "auditor");
     ok(
         dir,
         &[

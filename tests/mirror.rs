@@ -218,24 +218,7 @@ fn a_mirror_keeps_the_evidence_files_its_entries_name() {
     let dir = init_ledger();
     let d = dir.path();
     let server = ledger(d);
-    ok(d, &["key", "new", "--out", "agent.key"]);
-    ok(
-        d,
-        &[
-            "key",
-            "enroll",
-            "--server",
-            &server.url,
-            "--key",
-            ADMIN,
-            "--public-key",
-            "agent.key.pub",
-            "--subject",
-            "ci/scanner",
-            "--role",
-            "agent",
-        ],
-    );
+    cli_util::enrol_key(d, &server.url, "agent.key", "ci/scanner", "agent");
     std::fs::write(d.join("scan.json"), b"{\"critical\":0}").unwrap();
     ok(
         d,

@@ -115,24 +115,7 @@ fn witnessed(events: usize) -> Witnessed {
     );
     for i in 0..events {
         let name = format!("k{i}.key");
-        ok(d, &["key", "new", "--out", &name]);
-        ok(
-            d,
-            &[
-                "key",
-                "enroll",
-                "--server",
-                &server.url,
-                "--key",
-                ADMIN,
-                "--public-key",
-                &format!("{name}.pub"),
-                "--subject",
-                &format!("agent-{i}"),
-                "--role",
-                "agent",
-            ],
-        );
+        cli_util::enrol_key(d, &server.url, &name, &format!("agent-{i}"), "agent");
         // Let the witness see a few intermediate checkpoints.
         std::thread::sleep(Duration::from_millis(120));
     }
@@ -265,19 +248,7 @@ fn rewritten(d: &Path, bundle: &Bundle, seq: usize, cosignatures: Cosignatures) 
 fn a_rewritten_past_is_refused_naming_where_it_departs_from_the_witnessed_history() {
     let w = witnessed(4);
     let d = w.dir.path();
-    ok(
-        d,
-        &[
-            "export",
-            "--server",
-            &w.server.url,
-            "--key",
-            ADMIN,
-            "--out",
-            "genuine.bundle",
-        ],
-    );
-    let genuine = Bundle::from_bytes(&std::fs::read(d.join("genuine.bundle")).unwrap()).unwrap();
+    let genuine = export(&w, "genuine.bundle");
     let changed_seq = 2;
     std::fs::write(
         d.join("rewritten.bundle"),
@@ -566,24 +537,7 @@ fn a_server_whose_history_grew_since_agrees_with_an_earlier_witnessed_copy() {
     let w = witnessed(2);
     let d = w.dir.path();
     export(&w, "earlier.bundle");
-    ok(d, &["key", "new", "--out", "later.key"]);
-    ok(
-        d,
-        &[
-            "key",
-            "enroll",
-            "--server",
-            &w.server.url,
-            "--key",
-            ADMIN,
-            "--public-key",
-            "later.key.pub",
-            "--subject",
-            "later",
-            "--role",
-            "agent",
-        ],
-    );
+    cli_util::enrol_key(d, &w.server.url, "later.key", "later", "agent");
     wait_cosigned(d, &w.server.url);
     // The server's history now, verified online against the earlier export.
     let out = run(

@@ -55,14 +55,18 @@ fn grow(f: &Fixture, tag: &str, n: usize) {
     }
 }
 
-/// Replicates every checkpoint of `source` after the replica's head.
-fn follow(source: &Ledger, replica: &Ledger) -> Result<(), LedgerError> {
-    let sizes: Vec<u64> = source
+/// The sizes of `source`'s checkpoints larger than `size`, in order.
+fn checkpoint_sizes_after(source: &Ledger, size: u64) -> Vec<u64> {
+    source
         .checkpoints()
         .map(|c| c.expect("checkpoint").checkpoint.size)
-        .filter(|s| *s > replica.head().size)
-        .collect();
-    for size in sizes {
+        .filter(|s| *s > size)
+        .collect()
+}
+
+/// Replicates every checkpoint of `source` after the replica's head.
+fn follow(source: &Ledger, replica: &Ledger) -> Result<(), LedgerError> {
+    for size in checkpoint_sizes_after(source, replica.head().size) {
         let (raw, note) = batch(source, replica.head().size, size);
         replica.replicate(&raw, &note)?;
     }
@@ -158,12 +162,7 @@ fn a_replica_refuses_an_entry_whose_signature_does_not_verify() {
 /// Replicates every checkpoint of `source` after the replica's head through a pipeline.
 fn follow_pipelined(source: &Ledger, replica: &Arc<Ledger>) -> Result<Head, LedgerError> {
     let mut replicator = Replicator::new(replica.clone());
-    let sizes: Vec<u64> = source
-        .checkpoints()
-        .map(|c| c.expect("checkpoint").checkpoint.size)
-        .filter(|s| *s > replica.head().size)
-        .collect();
-    for size in sizes {
+    for size in checkpoint_sizes_after(source, replica.head().size) {
         let (raw, note) = batch(source, replicator.tip().head.size, size);
         replicator.push(&raw, &note)?;
     }

@@ -240,3 +240,26 @@ pub fn grow_store(dir: &Path, signer_file: &str, n: usize) {
         }
     }
 }
+
+/// Makes the key file `name` (and `name.pub`) in `dir` and enrols it through the server at
+/// `url` with the admin key of `dir/data`, as `subject` holding `role`.
+pub fn enrol_key(dir: &Path, url: &str, name: &str, subject: &str, role: &str) {
+    ok(dir, &["key", "new", "--out", name]);
+    ok(
+        dir,
+        &[
+            "key",
+            "enroll",
+            "--server",
+            url,
+            "--key",
+            "data/admin.key",
+            "--public-key",
+            &format!("{name}.pub"),
+            "--subject",
+            subject,
+            "--role",
+            role,
+        ],
+    );
+}
