@@ -102,6 +102,7 @@ fn server_mode(data: &str) {
             tls: None,
             limits: isms_cli::server::limits::Limits::default(),
             metrics: None,
+            http: None,
             witnessing: Default::default(),
         };
         let running = isms_cli::server::start(Arc::new(ledger), options)

@@ -98,6 +98,7 @@ fn serve(data: &str) {
             tls: None,
             limits: Default::default(),
             metrics: None,
+            http: None,
             witnessing: Witnessing {
                 witnesses,
                 schedule,

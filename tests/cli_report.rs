@@ -4,44 +4,10 @@
 
 mod cli_util;
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use cli_util::{ok, wait_with_limit, Server};
-
-/// The heat map's band colours (see `isms_cli::report::BAND_COLOURS`).
-const BANDS: [(&str, [u8; 3]); 3] = isms_cli::report::BAND_COLOURS;
-
-fn find_chromium() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .flat_map(|dir| ["chromium", "chromium-browser"].map(|n| dir.join(n)))
-        .find(|p| p.is_file())
-}
-
-/// Counts the screenshot's pixels within a small distance of each band colour.
-fn band_pixels(png_path: &Path) -> [usize; 3] {
-    let decoder = png::Decoder::new(std::fs::File::open(png_path).expect("screenshot"));
-    let mut reader = decoder.read_info().expect("a PNG");
-    let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).expect("a frame");
-    let channels = match info.color_type {
-        png::ColorType::Rgb => 3,
-        png::ColorType::Rgba => 4,
-        other => panic!("unexpected PNG colour type {other:?}"),
-    };
-    assert_eq!(info.bit_depth, png::BitDepth::Eight);
-    let mut counts = [0; 3];
-    for px in buf[..info.buffer_size()].chunks_exact(channels) {
-        for (i, (_, rgb)) in BANDS.iter().enumerate() {
-            if px[..3].iter().zip(rgb).all(|(a, b)| a.abs_diff(*b) <= 3) {
-                counts[i] += 1;
-            }
-        }
-    }
-    counts
-}
+use cli_util::{band_pixels, find_chromium, ok, wait_with_limit, Server, BANDS};
 
 #[test]
 fn the_report_is_one_html_file_whose_screenshot_shows_the_heat_map() {

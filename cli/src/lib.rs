@@ -4,6 +4,7 @@
 pub mod bundle;
 pub mod client;
 pub mod commands;
+pub mod console;
 pub mod dates;
 pub mod init;
 pub mod mirror;

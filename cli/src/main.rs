@@ -81,6 +81,11 @@ enum Command {
         /// Serve Prometheus metrics at http://ADDR/metrics (off when not given).
         #[arg(long, value_name = "ADDR")]
         metrics: Option<SocketAddr>,
+        /// Serve the read-only auditor's console at http://ADDR/ (off when not given). It
+        /// admits a session signed by an enrolled key (`isms console link`), or anyone with
+        /// --allow-anonymous-reads.
+        #[arg(long, value_name = "ADDR")]
+        http: Option<SocketAddr>,
         /// A witness to ask for cosignatures, as NAME=URL,VKEY: a local name (for status and
         /// metrics), the witness's URL (`http://host:port`, no comma) and its verifier key as
         /// `isms witness init` prints it, or a file holding it. Repeatable.
@@ -223,6 +228,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             max_streams,
             rate_per_key,
             metrics,
+            http,
             witnesses,
             witness_interval,
             witness_step,
@@ -249,6 +255,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     requests_per_key_per_second: rate_per_key,
                 },
                 metrics,
+                http,
                 witnessing: Witnessing {
                     witnesses,
                     schedule: WitnessSchedule {
@@ -289,6 +296,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     tls: None,
                     limits: Limits::default(),
                     metrics: None,
+                    http: None,
                     witnessing: Witnessing::default(),
                 },
             };
@@ -337,6 +345,9 @@ fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
         println!("isms: serving on {}", running.addr);
         if let Some(addr) = running.metrics_addr {
             println!("isms: metrics on http://{addr}/metrics");
+        }
+        if let Some(addr) = running.http_addr {
+            println!("isms: console on http://{addr}/");
         }
         isms_cli::commands::wait_for_signal().await?;
         eprintln!("isms: shutting down");

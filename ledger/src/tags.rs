@@ -12,6 +12,8 @@ pub const ENTRY: &[u8] = b"isms-ledger/v1/entry\0";
 pub const KEY_ID: &[u8] = b"isms-ledger/v1/key-id\0";
 /// Prefix of the message a read-request header signature covers.
 pub const READ_REQUEST: &[u8] = b"isms-ledger/v1/read-request\0";
+/// Prefix of a console session token's signed message (`isms console link`).
+pub const CONSOLE_SESSION: &[u8] = b"isms-ledger/v1/console-session\0";
 /// Prefix of the statement both ledger keys sign when the checkpoint key is handed over:
 /// `LEDGER_KEY_HANDOVER || ledger_id (16) || old public key (32) || new public key (32)`.
 pub const LEDGER_KEY_HANDOVER: &[u8] = b"isms-ledger/v1/ledger-key-handover\0";

@@ -111,6 +111,45 @@ impl Server {
 
     /// Runs `isms args...` and waits for the stdout line `<ready_prefix><address>`.
     pub fn spawn(dir: &Path, args: &[&str], ready_prefix: &'static str) -> Server {
+        let (child, addrs) = Self::spawn_reporting(dir, args, &[ready_prefix]);
+        Server {
+            child,
+            url: format!("http://{}", addrs[0]),
+        }
+    }
+
+    /// Starts `isms serve` with the console on an ephemeral port (`--http`); returns the
+    /// server (its gRPC URL in `url`) and the console's base URL (`http://host:port`).
+    pub fn start_console(dir: &Path, data: &str, flags: &[&str]) -> (Server, String) {
+        let mut args = vec![
+            "serve",
+            "--data",
+            data,
+            "--listen",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+        ];
+        args.extend_from_slice(flags);
+        let (child, addrs) =
+            Self::spawn_reporting(dir, &args, &["isms: serving on ", "isms: console on "]);
+        let console = addrs[1].trim_end_matches('/').to_string();
+        (
+            Server {
+                child,
+                url: format!("http://{}", addrs[0]),
+            },
+            console,
+        )
+    }
+
+    /// Runs `isms args...` and waits until it printed a line starting with each prefix;
+    /// returns the process and what followed each prefix, in the prefixes' order.
+    fn spawn_reporting(
+        dir: &Path,
+        args: &[&str],
+        prefixes: &[&'static str],
+    ) -> (Child, Vec<String>) {
         let mut child = isms(dir)
             .args(args)
             .stdout(Stdio::piped())
@@ -119,24 +158,29 @@ impl Server {
             .expect("spawning isms");
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = std::sync::mpsc::channel();
+        let wanted: Vec<&'static str> = prefixes.to_vec();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(addr) = line.strip_prefix(ready_prefix) {
-                    let _ = tx.send(addr.trim().to_string());
+                for (i, prefix) in wanted.iter().enumerate() {
+                    if let Some(rest) = line.strip_prefix(prefix) {
+                        let _ = tx.send((i, rest.trim().to_string()));
+                    }
                 }
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("isms {args:?} did not print its address");
+        let mut found: Vec<Option<String>> = vec![None; prefixes.len()];
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while found.iter().any(Option::is_none) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok((i, text)) => found[i] = Some(text),
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("isms {args:?} did not print {prefixes:?}");
+                }
             }
-        };
-        Server {
-            child,
-            url: format!("http://{addr}"),
         }
+        (child, found.into_iter().flatten().collect())
     }
 
     /// `host:port`.
@@ -262,4 +306,93 @@ pub fn enrol_key(dir: &Path, url: &str, name: &str, subject: &str, role: &str) {
             role,
         ],
     );
+}
+
+/// The heat map's band colours (see `isms_cli::report::BAND_COLOURS`).
+pub const BANDS: [(&str, [u8; 3]); 3] = isms_cli::report::BAND_COLOURS;
+
+/// A program on the PATH, by any of its names.
+pub fn find_program(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
+        .find(|p| p.is_file())
+}
+
+/// Debian's Chromium, if installed.
+pub fn find_chromium() -> Option<PathBuf> {
+    find_program(&["chromium", "chromium-browser"])
+}
+
+/// Counts a PNG's pixels within a small distance of each heat map band colour.
+pub fn band_pixels(png_path: &Path) -> [usize; 3] {
+    let decoder = png::Decoder::new(std::fs::File::open(png_path).expect("screenshot"));
+    let mut reader = decoder.read_info().expect("a PNG");
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).expect("a frame");
+    let channels = match info.color_type {
+        png::ColorType::Rgb => 3,
+        png::ColorType::Rgba => 4,
+        other => panic!("unexpected PNG colour type {other:?}"),
+    };
+    assert_eq!(info.bit_depth, png::BitDepth::Eight);
+    let mut counts = [0; 3];
+    for px in buf[..info.buffer_size()].chunks_exact(channels) {
+        for (i, (_, rgb)) in BANDS.iter().enumerate() {
+            if px[..3].iter().zip(rgb).all(|(a, b)| a.abs_diff(*b) <= 3) {
+                counts[i] += 1;
+            }
+        }
+    }
+    counts
+}
+
+/// An HTTP answer, read whole.
+#[derive(Debug)]
+pub struct HttpAnswer {
+    /// Its status code.
+    pub status: u16,
+    /// Its headers.
+    pub headers: http::HeaderMap,
+    /// Its body as text.
+    pub body: String,
+}
+
+/// GET `url` with the given request headers, over a real HTTP/1.1 connection.
+pub fn http_get(url: &str, headers: &[(&str, &str)]) -> HttpAnswer {
+    use http_body_util::BodyExt as _;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<http_body_util::Empty<bytes::Bytes>>();
+        let mut request = http::Request::get(url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = client
+            .request(
+                request
+                    .body(http_body_util::Empty::new())
+                    .expect("a request"),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("the body")
+            .to_bytes();
+        HttpAnswer {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    })
 }

@@ -45,6 +45,7 @@ pub fn options(allow_anonymous_reads: bool) -> ServeOptions {
         tls: None,
         limits: isms_cli::server::limits::Limits::default(),
         metrics: None,
+        http: None,
         witnessing: Default::default(),
     }
 }

@@ -948,6 +948,7 @@ async fn demo(dir: &Path) -> anyhow::Result<()> {
             tls: None,
             limits: crate::server::limits::Limits::default(),
             metrics: None,
+            http: None,
             witnessing: crate::server::Witnessing {
                 witnesses: vec![crate::server::witnesses::WitnessConfig {
                     name: "auditor".into(),

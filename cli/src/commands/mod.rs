@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod backup;
+pub mod console;
 pub mod demo;
 pub mod evidence;
 pub mod keys;
@@ -84,6 +85,9 @@ pub enum ClientCommand {
     /// Check receipts kept by `isms submit --receipts`, offline or with a witness policy.
     #[command(subcommand)]
     Receipt(receipt::ReceiptCommand),
+    /// Sign in to the auditor's console (`isms serve --http`).
+    #[command(subcommand)]
+    Console(console::ConsoleCommand),
     /// Write a self-contained HTML report of the ISMS as of a date.
     Report(report::ReportArgs),
     /// The server's head and where each witness stands (last cosigned size, age, errors).
@@ -120,6 +124,7 @@ pub fn run(command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Export(a) => verify::run_export(a),
         ClientCommand::Prove(c) => prove::run(c),
         ClientCommand::Receipt(c) => receipt::run(c),
+        ClientCommand::Console(c) => console::run(c),
         ClientCommand::Report(a) => report::run(a),
         ClientCommand::Status(a) => status::run(a),
         ClientCommand::Demo(a) => demo::run(a),

@@ -164,17 +164,28 @@ pub async fn inclusion(
         .await?
         .into_inner();
     let entry: Entry = client.entry(seq).await?;
+    inclusion_doc(&entry, proof.tree_size, &proof.path, proof.checkpoint)
+}
+
+/// The inclusion proof document of `entry` in the tree of `tree_size` entries, from its audit
+/// path and that tree's checkpoint note.
+pub fn inclusion_doc<H: AsRef<[u8]>>(
+    entry: &Entry,
+    tree_size: u64,
+    path: &[H],
+    checkpoint: String,
+) -> anyhow::Result<InclusionDoc> {
     let entry_hash = entry.hash();
     Ok(InclusionDoc {
         kind: INCLUSION_TYPE.into(),
-        seq,
-        tree_size: proof.tree_size,
+        seq: entry.seq.0,
+        tree_size,
         entry: hex::encode(entry.encode()),
         entry_hash: entry_hash.to_hex(),
         leaf_hash: hex::encode(Blake3Hasher::hash_leaf(&entry_hash.0)),
-        path: proof.path.iter().map(hex::encode).collect(),
-        root: hex::encode(root_of(&proof.checkpoint)?),
-        checkpoint: proof.checkpoint,
+        path: path.iter().map(hex::encode).collect(),
+        root: hex::encode(root_of(&checkpoint)?),
+        checkpoint,
     })
 }
 

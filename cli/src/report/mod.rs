@@ -89,7 +89,7 @@ fn column(table: &TextTable, name: &str) -> Option<usize> {
 }
 
 /// The risks placed on the grid: (likelihood, impact) -> risk ids.
-fn placements(risks: &TextTable, which: &str) -> Vec<((u32, u32), String)> {
+pub fn placements(risks: &TextTable, which: &str) -> Vec<((u32, u32), String)> {
     let Some(col) = column(risks, which) else {
         return Vec::new();
     };
@@ -209,7 +209,7 @@ fn html_table(table: &TextTable, status_cols: &[&str]) -> String {
 }
 
 /// A CSS class for a status cell (never the heat map's colours).
-fn status_class(cell: &str) -> &'static str {
+pub fn status_class(cell: &str) -> &'static str {
     let c = cell.to_lowercase();
     if c.contains("overdue") || c == "not_met" || c.contains("major") || c == "notmet" {
         "bad"

@@ -69,6 +69,8 @@ pub struct ServeOptions {
     pub limits: Limits,
     /// Where to serve Prometheus metrics (`/metrics`); none when absent.
     pub metrics: Option<SocketAddr>,
+    /// Where to serve the auditor's console; none when absent.
+    pub http: Option<SocketAddr>,
     /// The witnesses to ask for cosignatures, and when.
     pub witnessing: Witnessing,
 }
@@ -111,6 +113,8 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// Where `/metrics` is served, if it was asked for.
     pub metrics_addr: Option<SocketAddr>,
+    /// Where the console is served, if it was asked for.
+    pub http_addr: Option<SocketAddr>,
     /// The gRPC health reporter (a mirror reports NOT_SERVING when it alarms).
     pub health: tonic_health::server::HealthReporter,
     shutdown: watch::Sender<bool>,
@@ -198,6 +202,22 @@ pub async fn start(ledger: Arc<Ledger>, options: ServeOptions) -> anyhow::Result
         None => None,
     };
     let registers_service = RegistersService::new(ledger.clone(), auth)?;
+    let http_addr = match options.http {
+        Some(addr) => Some(
+            crate::console::serve(
+                addr,
+                crate::console::Console::new(
+                    ledger.clone(),
+                    registers_service.clone(),
+                    witnesses.clone(),
+                    options.allow_anonymous_reads,
+                ),
+                shutdown_rx.clone(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<LedgerServer<LedgerService>>()
@@ -297,6 +317,7 @@ pub async fn start(ledger: Arc<Ledger>, options: ServeOptions) -> anyhow::Result
     Ok(RunningServer {
         addr,
         metrics_addr,
+        http_addr,
         health,
         shutdown: shutdown_tx,
         task,

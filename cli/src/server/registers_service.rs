@@ -52,7 +52,7 @@ impl RegistersService {
     }
 
     /// The state a query asks for, and the time its due dates are judged at.
-    async fn state(&self, as_of: Option<pb::AsOf>) -> Result<(State, Timestamp), Status> {
+    pub async fn state(&self, as_of: Option<pb::AsOf>) -> Result<(State, Timestamp), Status> {
         let engine = self.engine.clone();
         let ledger = self.ledger.clone();
         let point = as_of.and_then(|a| a.point);
@@ -94,6 +94,109 @@ impl RegistersService {
         })
         .await
         .map_err(|e| Status::internal(e.to_string()))?
+    }
+
+    /// The registers named in `wanted` (all when empty) as of a point: what GetRegisters
+    /// answers, for callers in this process that have already admitted the reader.
+    pub async fn registers(
+        &self,
+        as_of: Option<pb::AsOf>,
+        wanted: &[String],
+    ) -> Result<pb::RegistersResponse, Status> {
+        let (state, now) = self.state(as_of).await?;
+        let all = Registers { state: &state, now }.tables();
+        if let Some(unknown) = wanted
+            .iter()
+            .find(|r| !all.iter().any(|(name, _)| name == r))
+        {
+            let names: Vec<_> = all.iter().map(|(n, _)| *n).collect();
+            return Err(Status::invalid_argument(format!(
+                "registers: unknown register {unknown:?} (registers are {})",
+                names.join(", ")
+            )));
+        }
+        let tables = all
+            .into_iter()
+            .filter(|(name, _)| wanted.is_empty() || wanted.iter().any(|r| r == name))
+            .map(|(name, rows)| table(name, rows))
+            .collect();
+        Ok(pb::RegistersResponse {
+            entries: state.applied,
+            now_us: now.0,
+            tables,
+        })
+    }
+
+    /// What changed in every register between two recorded times: what Diff answers.
+    pub async fn diff_between(&self, from_us: i64, to_us: i64) -> Result<pb::DiffResponse, Status> {
+        check_window("from_us", from_us)?;
+        check_window("to_us", to_us)?;
+        let to_us = not_after_today(&self.ledger, "to_us", to_us)?;
+        if from_us > to_us {
+            return Err(Status::invalid_argument(format!(
+                "from_us: {} is after to_us {}",
+                Timestamp(from_us),
+                Timestamp(to_us)
+            )));
+        }
+        let engine = self.engine.clone();
+        let diffs =
+            tokio::task::spawn_blocking(move || engine.diff(Timestamp(from_us), Timestamp(to_us)))
+                .await
+                .map_err(|e| Status::internal(e.to_string()))?
+                .map_err(|e| query_status(e.as_ref()))?;
+        Ok(pb::DiffResponse {
+            registers: diffs
+                .into_iter()
+                .map(|d| pb::RegisterDiff {
+                    register: d.register.to_string(),
+                    added: rows_in_order(d.added),
+                    removed: rows_in_order(d.removed),
+                    changed: {
+                        let mut changed = d.changed;
+                        changed.sort_by(|a, b| natural_order(&a.0, &b.0));
+                        changed
+                    }
+                    .into_iter()
+                    .map(|(id, changes)| pb::ChangedRow {
+                        id,
+                        cells: changes
+                            .into_iter()
+                            .map(|(name, before, after)| pb::CellChange {
+                                name: name.to_string(),
+                                before,
+                                after,
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+                })
+                .collect(),
+        })
+    }
+
+    /// The readiness checklist as of a point, each item with the entries behind its verdict.
+    pub async fn readiness_at(
+        &self,
+        as_of: Option<pb::AsOf>,
+    ) -> Result<Vec<pb::ReadinessItem>, Status> {
+        let (state, now) = self.state(as_of).await?;
+        Ok(Registers { state: &state, now }
+            .readiness()
+            .into_iter()
+            .map(|i| pb::ReadinessItem {
+                stage: i.stage.to_string(),
+                item: i.item.to_string(),
+                status: match i.status {
+                    Readiness::Met => "met",
+                    Readiness::PartlyMet => "partly_met",
+                    Readiness::NotMet => "not_met",
+                }
+                .to_string(),
+                reason: i.reason,
+                entries: i.entries,
+            })
+            .collect())
     }
 }
 
@@ -189,31 +292,9 @@ impl registers_server::Registers for RegistersService {
     ) -> Result<Response<pb::RegistersResponse>, Status> {
         self.auth.check(&request, method::GET_REGISTERS)?;
         let request = request.into_inner();
-        let (state, now) = self.state(request.as_of).await?;
-        let all = Registers { state: &state, now }.tables();
-        if let Some(unknown) = request
-            .registers
-            .iter()
-            .find(|r| !all.iter().any(|(name, _)| name == r))
-        {
-            let names: Vec<_> = all.iter().map(|(n, _)| *n).collect();
-            return Err(Status::invalid_argument(format!(
-                "registers: unknown register {unknown:?} (registers are {})",
-                names.join(", ")
-            )));
-        }
-        let tables = all
-            .into_iter()
-            .filter(|(name, _)| {
-                request.registers.is_empty() || request.registers.iter().any(|r| r == name)
-            })
-            .map(|(name, rows)| table(name, rows))
-            .collect();
-        Ok(Response::new(pb::RegistersResponse {
-            entries: state.applied,
-            now_us: now.0,
-            tables,
-        }))
+        Ok(Response::new(
+            self.registers(request.as_of, &request.registers).await?,
+        ))
     }
 
     async fn diff(
@@ -222,51 +303,9 @@ impl registers_server::Registers for RegistersService {
     ) -> Result<Response<pb::DiffResponse>, Status> {
         self.auth.check(&request, method::DIFF)?;
         let request = request.into_inner();
-        check_window("from_us", request.from_us)?;
-        check_window("to_us", request.to_us)?;
-        let to_us = not_after_today(&self.ledger, "to_us", request.to_us)?;
-        if request.from_us > request.to_us {
-            return Err(Status::invalid_argument(format!(
-                "from_us: {} is after to_us {}",
-                Timestamp(request.from_us),
-                Timestamp(request.to_us)
-            )));
-        }
-        let engine = self.engine.clone();
-        let diffs = tokio::task::spawn_blocking(move || {
-            engine.diff(Timestamp(request.from_us), Timestamp(to_us))
-        })
-        .await
-        .map_err(|e| Status::internal(e.to_string()))?
-        .map_err(|e| query_status(e.as_ref()))?;
-        Ok(Response::new(pb::DiffResponse {
-            registers: diffs
-                .into_iter()
-                .map(|d| pb::RegisterDiff {
-                    register: d.register.to_string(),
-                    added: rows_in_order(d.added),
-                    removed: rows_in_order(d.removed),
-                    changed: {
-                        let mut changed = d.changed;
-                        changed.sort_by(|a, b| natural_order(&a.0, &b.0));
-                        changed
-                    }
-                    .into_iter()
-                    .map(|(id, changes)| pb::ChangedRow {
-                        id,
-                        cells: changes
-                            .into_iter()
-                            .map(|(name, before, after)| pb::CellChange {
-                                name: name.to_string(),
-                                before,
-                                after,
-                            })
-                            .collect(),
-                    })
-                    .collect(),
-                })
-                .collect(),
-        }))
+        Ok(Response::new(
+            self.diff_between(request.from_us, request.to_us).await?,
+        ))
     }
 
     async fn readiness(
@@ -274,23 +313,7 @@ impl registers_server::Registers for RegistersService {
         request: Request<pb::ReadinessRequest>,
     ) -> Result<Response<pb::ReadinessResponse>, Status> {
         self.auth.check(&request, method::READINESS)?;
-        let (state, now) = self.state(request.into_inner().as_of).await?;
-        let items = Registers { state: &state, now }
-            .readiness()
-            .into_iter()
-            .map(|i| pb::ReadinessItem {
-                stage: i.stage.to_string(),
-                item: i.item.to_string(),
-                status: match i.status {
-                    Readiness::Met => "met",
-                    Readiness::PartlyMet => "partly_met",
-                    Readiness::NotMet => "not_met",
-                }
-                .to_string(),
-                reason: i.reason,
-                entries: i.entries,
-            })
-            .collect();
+        let items = self.readiness_at(request.into_inner().as_of).await?;
         Ok(Response::new(pb::ReadinessResponse { items }))
     }
 }
