@@ -498,6 +498,10 @@ pub fn entry(frame: &Frame, data: &EntryData) -> Markup {
     );
     let body = html! {
         h1 { "Entry #" (e.seq.0) }
+        p.small {
+            @if e.seq.0 > 0 { a href=(format!("/entry/{}", e.seq.0 - 1)) rel="prev" { "← entry #" (e.seq.0 - 1) } " " }
+            @if e.seq.0 + 1 < data.proof.tree_size { a href=(format!("/entry/{}", e.seq.0 + 1)) rel="next" { "entry #" (e.seq.0 + 1) " →" } }
+        }
         dl.fields {
             dt { "recorded (transaction time)" } dd { (dates::show_time(e.recorded_at.0)) }
             @match &data.envelope {
@@ -505,6 +509,8 @@ pub fn entry(frame: &Frame, data: &EntryData) -> Markup {
                     dt { "effective (valid time)" } dd { (dates::show_time(env.effective_at.0)) }
                     dt { "event" } dd { (env.event.kind().name()) }
                     dt { "event id" } dd { code { (env.event_id) } }
+                    dt { "about" }
+                    dd { @for row in super::history::rows_of(&env.event) { a href=(format!("/history?id={}", url_encode(&row))) { (row) } " " } }
                 }
                 Err(why) => { dt { "body" } dd.bad { "does not decode: " (why) } }
             }
