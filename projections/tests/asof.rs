@@ -70,6 +70,48 @@ fn given_an_answer_as_of_t_when_backdated_entries_arrive_later_then_the_answer_a
 }
 
 #[test]
+fn an_entry_taking_effect_after_its_recording_is_left_out_before_it_takes_effect() {
+    let rita = Actor::new("rita", &[Role::RiskOwner]);
+    let mut h = Harness::new(&[&rita]);
+    h.append(&rita, risk("RISK-001")).unwrap();
+    h.append(&rita, assessed("RISK-001", 2, 2)).unwrap();
+    h.advance_days(1);
+    let recorded = h.now;
+    // Recorded now, in effect three minutes from now (within the ledger's future skew).
+    let ahead = BodyHeader {
+        effective_at: Timestamp(recorded.0 + 180_000_000),
+        ..Default::default()
+    };
+    h.append_with(&rita, ahead, assessed("RISK-001", 5, 5))
+        .unwrap();
+    h.advance_days(1);
+    h.append(&rita, risk("RISK-002")).unwrap();
+    let p = projector(&h.entries, 1);
+    let score = |s: &projections::State| {
+        Registers {
+            state: s,
+            now: recorded,
+        }
+        .risk_register()[0]
+            .inherent
+            .map(|(_, _, s, _)| s.get())
+    };
+    let known = h.now;
+    let just_after_recording = Timestamp(recorded.0 + 60_000_000);
+    assert_eq!(
+        score(&p.bitemporal(just_after_recording, known).unwrap()),
+        Some(4)
+    );
+    assert_eq!(
+        score(
+            &p.bitemporal(Timestamp(recorded.0 + 181_000_000), known)
+                .unwrap()
+        ),
+        Some(25)
+    );
+}
+
+#[test]
 fn bitemporal_effective_at_t1_as_known_at_t2() {
     let rita = Actor::new("rita", &[Role::RiskOwner]);
     let mut h = Harness::new(&[&rita]);
@@ -136,6 +178,32 @@ fn diff_between_two_times_lists_added_and_changed_rows_field_by_field() {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// For random histories (a quarter of their entries backdated by up to 30 days), the
+    /// bitemporal state through snapshots and the late-entry index equals the fold of every
+    /// entry filtered by valid time, for random (effective, known) pairs.
+    #[test]
+    fn every_bitemporal_answer_equals_the_fold_filtered_by_valid_time(
+        n in 2usize..400,
+        seed in any::<u64>(),
+        k in 1u64..40,
+        points in proptest::collection::vec((any::<u16>(), any::<u16>()), 1..12),
+    ) {
+        let entries: Vec<RawEntry> = synthetic_history(n, seed).into_iter().map(|(e, _)| e).collect();
+        let p = projector(&entries, k);
+        let first = entries[0].recorded_at.plus_days(-40).0;
+        let span = entries[n - 1].recorded_at.plus_days(2).0 - first;
+        for (e, kn) in points {
+            let at = |x: u16| Timestamp(first + span / 65_536 * i64::from(x));
+            let (effective, known) = (at(e), at(kn));
+            let fast = p.bitemporal(effective, known).unwrap();
+            let slow = p.bitemporal_by_scan(effective, known).unwrap();
+            prop_assert_eq!(
+                Registers { state: &fast, now: effective }.tables(),
+                Registers { state: &slow, now: effective }.tables()
+            );
+        }
+    }
 
     /// For random histories, the state (and every register) as of every seq, through
     /// snapshots every K entries, equals the naive fold of entries[..=seq].
