@@ -184,13 +184,18 @@ fn main() {
         let client: HttpClient =
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
                 .build_http();
-        // Warm-up: the first query builds the projection snapshots, the first history
-        // request waits for the row index; both are one-off costs, timed apart.
+        // Warm-up: the console builds the projection snapshots, the row index and the
+        // valid-time index in the background when it starts; the first requests wait for
+        // them. One-off costs, timed apart.
         for (what, path) in [
             ("first overview (snapshots built)", "/".to_string()),
             (
                 "first history (row index built)",
                 "/history?id=RISK-001".to_string(),
+            ),
+            (
+                "first bitemporal (valid-time index built)",
+                format!("/registers/risk_register?effective={}", date(first)),
             ),
         ] {
             let started = Instant::now();

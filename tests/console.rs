@@ -302,3 +302,49 @@ fn pages_forbid_scripts_and_framing() {
     assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
     assert!(!answer.body.contains("<script"));
 }
+
+#[test]
+fn the_demo_with_a_console_prints_a_link_that_signs_the_auditor_in() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let demo = Server::spawn(
+        dir.path(),
+        &["demo", "--dir", "demo", "--console", "127.0.0.1:0"],
+        "  http://",
+    );
+    let link = &demo.url;
+    assert!(link.contains("/login?session=v1."), "{link}");
+    let answer = http_get(link, &[]);
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let cookie = answer.headers["set-cookie"].to_str().expect("ASCII");
+    let session = cookie.split(';').next().expect("a cookie");
+    let base = link.split("/login").next().expect("a base URL");
+    let page = http_get(
+        &format!("{base}/registers/risk_register"),
+        &[("cookie", session)],
+    );
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("internal-auditor@example.com") && page.body.contains("RISK-006"));
+}
+
+#[test]
+fn every_register_the_navigation_names_opens_for_a_past_date() {
+    let demo = Demo::start(&[]);
+    let token = demo.token("auditor");
+    let overview = demo.get("/?as_of=2025-06-30", Some(&token));
+    let links: Vec<&str> = overview
+        .body
+        .split("href=\"/registers/")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    assert!(links.len() >= 8, "{links:?}");
+    for link in links {
+        let link = link.replace("&amp;", "&");
+        assert!(
+            link.contains("as_of=2025-06-30"),
+            "the link drops the date: {link}"
+        );
+        let page = demo.get(&format!("/registers/{link}"), Some(&token));
+        assert_eq!(page.status, 200, "/registers/{link}: {}", page.body);
+    }
+}

@@ -480,11 +480,27 @@ where
 
     /// What changed in every register between recorded times `t1` and `t2` (each judged at
     /// its own time, so due dates turning overdue show up too).
-    pub fn diff(&self, t1: Timestamp, t2: Timestamp) -> Result<Vec<Diff>, SourceError> {
-        let (a, b) = (self.as_of(t1)?, self.as_of(t2)?);
-        let before = Registers { state: &a, now: t1 }.tables();
-        let after = Registers { state: &b, now: t2 }.tables();
-        Ok(diff_tables(&before, &after))
+    pub fn diff(&self, t1: Timestamp, t2: Timestamp) -> Result<Vec<Diff>, SourceError>
+    where
+        S: Sync,
+        P: Sync,
+    {
+        // The two sides are independent: each on its own core.
+        let tables_at = |t: Timestamp| -> Result<Vec<(&'static str, Table)>, String> {
+            let state = self.as_of(t).map_err(|e| e.to_string())?;
+            Ok(Registers {
+                state: &state,
+                now: t,
+            }
+            .tables())
+        };
+        let (before, after) = std::thread::scope(|scope| {
+            let before = scope.spawn(|| tables_at(t1));
+            let after = tables_at(t2);
+            (before.join(), after)
+        });
+        let before = before.map_err(|_| "diff: the query thread panicked")??;
+        Ok(diff_tables(&before, &after?))
     }
 
     /// A validator continuing from the ledger's current state (after a failed batch write,

@@ -38,7 +38,8 @@ use crate::server::{self, ServeOptions, LEDGER_KEY_FILE, STORE_DIR};
 #[derive(Args, Debug)]
 #[command(
     after_help = "Example:\n  cargo run --release -p isms-cli -- demo\n  isms demo --dir \
-                        /tmp/isms-demo --force\n\nAfterwards:\n  isms serve --data \
+                        /tmp/isms-demo --force\n  isms demo --console 127.0.0.1:8080   # then open \
+                        the printed link\n\nAfterwards:\n  isms serve --data \
                         isms-demo/data &\n  isms register risks --key isms-demo/keys/ciso.key \
                         --as-of 2025-03-31"
 )]
@@ -50,6 +51,11 @@ pub struct DemoArgs {
     /// Reuse a non-empty folder: its `data`, `keys` and outputs are replaced.
     #[arg(long)]
     force: bool,
+    /// Afterwards, keep serving the demo's ledger with the auditor's console at this address
+    /// (e.g. 127.0.0.1:8080), print a sign-in link for the auditor's key, and run until
+    /// Ctrl-C.
+    #[arg(long, value_name = "ADDR")]
+    console: Option<SocketAddr>,
 }
 
 /// A clock the demo moves forward through the year.
@@ -896,10 +902,10 @@ fn side_by_side(march: &TextTable, today: &TextTable) -> TextTable {
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     prepare(&args.dir, args.force)?;
     let dir = args.dir.clone();
-    block_on(async move { demo(&dir).await })?
+    block_on(async move { demo(&dir, args.console).await })?
 }
 
-async fn demo(dir: &Path) -> anyhow::Result<()> {
+async fn demo(dir: &Path, console: Option<SocketAddr>) -> anyhow::Result<()> {
     let clock = Arc::new(DemoClock::default());
     let start = at("2025-01-06", 9);
     clock.set(start);
@@ -948,7 +954,7 @@ async fn demo(dir: &Path) -> anyhow::Result<()> {
             tls: None,
             limits: crate::server::limits::Limits::default(),
             metrics: None,
-            http: None,
+            http: console,
             witnessing: crate::server::Witnessing {
                 witnesses: vec![crate::server::witnesses::WitnessConfig {
                     name: "auditor".into(),
@@ -971,6 +977,18 @@ async fn demo(dir: &Path) -> anyhow::Result<()> {
         witness_server.addr
     );
     let result = drive(dir, &url, &clock, ciso_key, &ledger_key).await;
+    if let (Ok(()), Some(addr)) = (&result, running.http_addr) {
+        let auditor = crate::client::read_key(&dir.join("keys/auditor.key"))?;
+        let expires = UnixMicros::now().0 + 8 * 3_600_000_000;
+        let token = crate::console::session::token(&auditor, ledger.origin(), expires);
+        let base = format!("http://{addr}");
+        println!(
+            "\nisms demo: console on {base}/ — open this link to sign in as the auditor (valid \
+             8 hours):\n  {}\nisms demo: serving until Ctrl-C",
+            super::console::link(&base, &token, "/")
+        );
+        super::wait_for_signal().await?;
+    }
     running.shutdown().await?;
     witness_server.shutdown().await?;
     result
@@ -1115,7 +1133,8 @@ async fn drive(
     let d = dir.display();
     println!(
         "\nwrote {d}/report.html, {d}/ledger.bundle and {d}/ledger.vkey. Next:\n  \
-         isms serve --data {d}/data &\n  \
+         isms serve --data {d}/data --http 127.0.0.1:8080 &\n  \
+         isms console link --key {d}/keys/auditor.key --url http://127.0.0.1:8080   # open the link\n  \
          isms register risks --key {d}/keys/ciso.key --as-of 2025-03-31\n  \
          isms verify --offline {d}/ledger.bundle --ledger-key {d}/ledger.vkey"
     );

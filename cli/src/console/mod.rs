@@ -321,11 +321,16 @@ pub async fn serve(
 ) -> anyhow::Result<SocketAddr> {
     // The history index is built in the background; a request before it is done waits for
     // (and helps finish) the catch-up.
+    // The query engine's snapshots and valid-time index are warmed the same way.
     {
         let (ledger, history) = (console.ledger.clone(), console.history.clone());
+        let registers = console.registers.clone();
         tokio::task::spawn_blocking(move || {
             if let Err(e) = history.catch_up(&ledger) {
                 tracing::warn!(error = %e, "console: building the history index");
+            }
+            if let Err(e) = registers.warm() {
+                tracing::warn!(error = %e, "console: warming the query engine");
             }
         });
     }
@@ -404,9 +409,7 @@ pub struct OverviewData {
 }
 
 async fn overview_page(c: &Console, viewer: &Viewer, view: &View) -> Result<maud::Markup, Failure> {
-    let as_of = view.as_of()?;
-    let registers = c.registers.registers(as_of.clone(), &[]).await?;
-    let readiness = c.registers.readiness_at(as_of).await?;
+    let (registers, readiness) = c.registers.overview(view.as_of()?).await?;
     let checkpoint = c
         .ledger
         .latest_checkpoint()
@@ -530,7 +533,6 @@ async fn register_page(
     let axis = axis(view, response.now_us)?;
     Ok(html(pages::register(
         &pages::Frame::new(c.origin(), viewer, name, view),
-        &names,
         name,
         &axis,
         response.entries,

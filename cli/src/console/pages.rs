@@ -324,7 +324,6 @@ fn sort_link(frame: &Frame, register: &str, column: &str) -> (String, &'static s
 /// One register, filtered and sorted, with its CSV link.
 pub fn register(
     frame: &Frame,
-    names: &[String],
     name: &str,
     axis: &str,
     entries: u64,
@@ -383,7 +382,6 @@ pub fn register(
                 }
             }
         }
-        @if !names.iter().any(|n| n == name) { p { "Unknown register." } }
     };
     layout(frame, &title, body)
 }

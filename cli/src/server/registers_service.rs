@@ -51,6 +51,15 @@ impl RegistersService {
         })
     }
 
+    /// Builds, on the calling thread, what the first queries would otherwise wait for: the
+    /// recorded-time snapshots up to the head and the valid-time index of bitemporal queries.
+    pub fn warm(&self) -> Result<(), projections::query::SourceError> {
+        let now = Timestamp(self.ledger.config().clock.now().0);
+        self.engine.latest()?;
+        self.engine.bitemporal(now, now)?;
+        Ok(())
+    }
+
     /// The state a query asks for, and the time its due dates are judged at.
     pub async fn state(&self, as_of: Option<pb::AsOf>) -> Result<(State, Timestamp), Status> {
         let engine = self.engine.clone();
@@ -181,23 +190,48 @@ impl RegistersService {
         as_of: Option<pb::AsOf>,
     ) -> Result<Vec<pb::ReadinessItem>, Status> {
         let (state, now) = self.state(as_of).await?;
-        Ok(Registers { state: &state, now }
-            .readiness()
-            .into_iter()
-            .map(|i| pb::ReadinessItem {
-                stage: i.stage.to_string(),
-                item: i.item.to_string(),
-                status: match i.status {
-                    Readiness::Met => "met",
-                    Readiness::PartlyMet => "partly_met",
-                    Readiness::NotMet => "not_met",
-                }
-                .to_string(),
-                reason: i.reason,
-                entries: i.entries,
-            })
-            .collect())
+        Ok(readiness_items(&Registers { state: &state, now }))
     }
+
+    /// Every register and the readiness checklist as of one point, from one fold: what the
+    /// console's overview shows.
+    pub async fn overview(
+        &self,
+        as_of: Option<pb::AsOf>,
+    ) -> Result<(pb::RegistersResponse, Vec<pb::ReadinessItem>), Status> {
+        let (state, now) = self.state(as_of).await?;
+        let registers = Registers { state: &state, now };
+        let response = pb::RegistersResponse {
+            entries: state.applied,
+            now_us: now.0,
+            tables: registers
+                .tables()
+                .into_iter()
+                .map(|(name, rows)| table(name, rows))
+                .collect(),
+        };
+        Ok((response, readiness_items(&registers)))
+    }
+}
+
+/// The readiness checklist as the wire carries it.
+fn readiness_items(registers: &Registers) -> Vec<pb::ReadinessItem> {
+    registers
+        .readiness()
+        .into_iter()
+        .map(|i| pb::ReadinessItem {
+            stage: i.stage.to_string(),
+            item: i.item.to_string(),
+            status: match i.status {
+                Readiness::Met => "met",
+                Readiness::PartlyMet => "partly_met",
+                Readiness::NotMet => "not_met",
+            }
+            .to_string(),
+            reason: i.reason,
+            entries: i.entries,
+        })
+        .collect()
 }
 
 /// A time outside the window the ledger takes (1970-9999) is a client's mistake.
