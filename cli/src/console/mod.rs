@@ -284,25 +284,16 @@ impl Console {
         }
     }
 
-    /// Who is asking, or the 401 page that says how to sign in.
-    fn viewer(&self, headers: &HeaderMap, path: &str) -> Result<Viewer, Response> {
-        let refuse = |why: String| {
-            let html = pages::sign_in_needed(path, &why);
-            Err(with_headers(
-                StatusCode::UNAUTHORIZED,
-                "text/html; charset=utf-8",
-                html.into_string(),
-            ))
-        };
+    /// Who is asking, or why they may not read.
+    fn viewer(&self, headers: &HeaderMap) -> Result<Viewer, String> {
         match token_of(headers) {
-            Some(token) => match session::check(&self.ledger, &token, UnixMicros::now().0) {
-                Ok(session) => Ok(Viewer::Signed(session)),
-                Err(why) => refuse(why),
-            },
+            Some(token) => {
+                session::check(&self.ledger, &token, UnixMicros::now().0).map(Viewer::Signed)
+            }
             None if self.allow_anonymous => Ok(Viewer::Anonymous),
-            None => refuse(
+            None => Err(
                 "this console shows the ledger only to holders of an enrolled key; \
-                 sign in with a session link"
+                         sign in with a session link"
                     .into(),
             ),
         }
@@ -369,11 +360,20 @@ pub fn router(console: Console) -> axum::Router {
         .with_state(console)
 }
 
+/// The 401 page: why, and how to sign in and come back to `path`.
+fn refusal(path: &str, why: &str) -> Response {
+    with_headers(
+        StatusCode::UNAUTHORIZED,
+        "text/html; charset=utf-8",
+        pages::sign_in_needed(path, why).into_string(),
+    )
+}
+
 macro_rules! signed_in {
     ($console:expr, $headers:expr, $path:expr) => {
-        match $console.viewer(&$headers, &$path) {
+        match $console.viewer(&$headers) {
             Ok(viewer) => viewer,
-            Err(refusal) => return refusal,
+            Err(why) => return refusal(&$path, &why),
         }
     };
 }
