@@ -34,8 +34,8 @@ pub(crate) fn items(r: &Registers<'_>) -> Vec<ReadinessItem> {
     let policy = |kind: PolicyKind| {
         s.policies
             .values()
-            .filter(|p| p.1 == kind)
-            .map(|p| (p.3, p.4.seq))
+            .filter(|p| p.kind == kind)
+            .map(|p| (p.published, p.approved.seq))
             .collect::<Vec<_>>()
     };
     let seqs = |v: &[(bool, u64)]| v.iter().map(|x| x.1).collect::<Vec<_>>();
@@ -155,7 +155,7 @@ pub(crate) fn items(r: &Registers<'_>) -> Vec<ReadinessItem> {
         ),
         soa_done.clone(),
     );
-    let objectives: Vec<u64> = s.objectives.values().map(|o| o.3.seq).collect();
+    let objectives: Vec<u64> = s.objectives.values().map(|o| o.set.seq).collect();
     push(
         "stage_1",
         "ISMS objectives defined with measurable targets",
@@ -323,7 +323,7 @@ pub(crate) fn items(r: &Registers<'_>) -> Vec<ReadinessItem> {
     let passed = s
         .continuity_tests
         .values()
-        .filter(|t| t.1 == CheckResult::Pass)
+        .filter(|t| t.result == CheckResult::Pass)
         .count();
     push(
         "stage_2",
@@ -339,7 +339,7 @@ pub(crate) fn items(r: &Registers<'_>) -> Vec<ReadinessItem> {
             "{} continuity tests, {passed} passed",
             s.continuity_tests.len()
         ),
-        s.continuity_tests.values().map(|t| t.3.seq).collect(),
+        s.continuity_tests.values().map(|t| t.held.seq).collect(),
     );
     let docs = [
         !scope.is_empty(),

@@ -603,10 +603,10 @@ impl Registers<'_> {
                     (
                         id.0.clone(),
                         vec![
-                            ("name", a.0.clone()),
-                            ("type", a.1.clone()),
-                            ("owner", a.2.clone()),
-                            ("classification", a.3.clone()),
+                            ("name", a.name.clone()),
+                            ("type", a.asset_type.clone()),
+                            ("owner", a.owner.clone()),
+                            ("classification", a.classification.clone()),
                         ],
                     )
                 })

@@ -286,6 +286,56 @@ pub struct Incident {
     pub recorded: Meta,
 }
 
+/// An approved policy or other document under document control.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct Policy {
+    pub title: String,
+    pub kind: PolicyKind,
+    pub version: String,
+    pub published: bool,
+    pub approved: Meta,
+}
+
+/// An ISMS objective with its metric and target.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct Objective {
+    pub description: String,
+    pub metric: String,
+    pub target: String,
+    pub set: Meta,
+}
+
+/// A registered information asset.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct Asset {
+    pub name: String,
+    pub asset_type: String,
+    pub owner: String,
+    pub classification: String,
+    pub registered: Meta,
+}
+
+/// A business continuity test and its result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct ContinuityTest {
+    pub plan: String,
+    pub result: CheckResult,
+    pub controls: Vec<ControlId>,
+    pub held: Meta,
+}
+
+/// An erased artifact: why, and the entry that erased it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct Erasure {
+    pub reason: String,
+    pub erased: Meta,
+}
+
 /// The latest assessment of a supplier.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[allow(missing_docs)]
@@ -306,9 +356,9 @@ pub struct State {
     pub applied: u64,
     pub keys: BTreeMap<KeyIdBytes, KeyInfo>,
     pub scope: Option<(Scope, Meta)>,
-    pub policies: BTreeMap<PolicyId, (String, PolicyKind, String, bool, Meta)>,
-    pub objectives: BTreeMap<ObjectiveId, (String, String, String, Meta)>,
-    pub assets: BTreeMap<AssetId, (String, String, String, String, Meta)>,
+    pub policies: BTreeMap<PolicyId, Policy>,
+    pub objectives: BTreeMap<ObjectiveId, Objective>,
+    pub assets: BTreeMap<AssetId, Asset>,
     pub risks: BTreeMap<RiskId, Risk>,
     pub soa: BTreeMap<ControlId, SoaEntry>,
     pub evidence: BTreeMap<ControlId, EvidenceStats>,
@@ -319,8 +369,8 @@ pub struct State {
     pub training: BTreeMap<TrainingId, Training>,
     pub incidents: BTreeMap<IncidentId, Incident>,
     pub suppliers: BTreeMap<SupplierId, Supplier>,
-    pub continuity_tests: BTreeMap<TestId, (String, CheckResult, Vec<ControlId>, Meta)>,
-    pub erased: BTreeMap<[u8; 32], (String, Meta)>,
+    pub continuity_tests: BTreeMap<TestId, ContinuityTest>,
+    pub erased: BTreeMap<[u8; 32], Erasure>,
     /// Every risk's score history. Not serialized: it is the one part of the state that grows
     /// with history, and the snapshot every query decodes must not (see [`ScoreHistory`]).
     #[serde(skip)]
@@ -561,7 +611,13 @@ pub fn apply(state: &mut State, meta: Meta, event: &Event) {
         // The ledger follows the hand-over; the registers hold nothing of it.
         E::LedgerKeyRotated { .. } => {}
         E::ArtifactErased { blake3, reason } => {
-            state.erased.insert(*blake3, (reason.clone(), meta));
+            state.erased.insert(
+                *blake3,
+                Erasure {
+                    reason: reason.clone(),
+                    erased: meta,
+                },
+            );
         }
         E::ScopeDefined(scope) => state.scope = Some((scope.clone(), meta)),
         E::PolicyApproved {
@@ -573,7 +629,13 @@ pub fn apply(state: &mut State, meta: Meta, event: &Event) {
         } => {
             state.policies.insert(
                 policy_id.clone(),
-                (title.clone(), *kind, version.clone(), *published, meta),
+                Policy {
+                    title: title.clone(),
+                    kind: *kind,
+                    version: version.clone(),
+                    published: *published,
+                    approved: meta,
+                },
             );
         }
         E::ObjectiveSet {
@@ -584,7 +646,12 @@ pub fn apply(state: &mut State, meta: Meta, event: &Event) {
         } => {
             state.objectives.insert(
                 objective_id.clone(),
-                (description.clone(), metric.clone(), target.clone(), meta),
+                Objective {
+                    description: description.clone(),
+                    metric: metric.clone(),
+                    target: target.clone(),
+                    set: meta,
+                },
             );
         }
         E::AssetRegistered {
@@ -596,13 +663,13 @@ pub fn apply(state: &mut State, meta: Meta, event: &Event) {
         } => {
             state.assets.insert(
                 asset_id.clone(),
-                (
-                    name.clone(),
-                    asset_type.clone(),
-                    owner.clone(),
-                    classification.clone(),
-                    meta,
-                ),
+                Asset {
+                    name: name.clone(),
+                    asset_type: asset_type.clone(),
+                    owner: owner.clone(),
+                    classification: classification.clone(),
+                    registered: meta,
+                },
             );
         }
         E::RiskIdentified {
@@ -1009,7 +1076,12 @@ pub fn apply(state: &mut State, meta: Meta, event: &Event) {
         } => {
             state.continuity_tests.insert(
                 test_id.clone(),
-                (plan.clone(), *result, controls.clone(), meta),
+                ContinuityTest {
+                    plan: plan.clone(),
+                    result: *result,
+                    controls: controls.clone(),
+                    held: meta,
+                },
             );
         }
     }
