@@ -13,6 +13,27 @@ use crate::{
 /// A register rendered as rows of named cells, keyed by the row's id.
 pub type Table = BTreeMap<String, Vec<(&'static str, String)>>;
 
+/// Every register [`Registers::tables`] produces, in its order.
+pub const REGISTER_NAMES: [&str; 17] = [
+    "risk_register",
+    "soa",
+    "corrective_actions",
+    "evidence",
+    "audits",
+    "findings",
+    "assets",
+    "scope",
+    "policies",
+    "objectives",
+    "continuity_tests",
+    "incidents",
+    "training",
+    "suppliers",
+    "management_reviews",
+    "kpis",
+    "readiness",
+];
+
 /// Orders row ids as people number them: `A.5.2` before `A.5.10`, `R-9` before `R-10`. Runs
 /// of digits compare as numbers, everything else as text; ids equal that way fall back to
 /// plain text order, so the order is total.
@@ -600,6 +621,13 @@ impl Registers<'_> {
             s.assets
                 .iter()
                 .map(|(id, a)| {
+                    // The asset-based approach: which risks name this asset (by id or name).
+                    let risks: Vec<&str> = s
+                        .risks
+                        .iter()
+                        .filter(|(_, r)| r.asset == id.0 || r.asset == a.name)
+                        .map(|(rid, _)| rid.0.as_str())
+                        .collect();
                     (
                         id.0.clone(),
                         vec![
@@ -607,6 +635,98 @@ impl Registers<'_> {
                             ("type", a.asset_type.clone()),
                             ("owner", a.owner.clone()),
                             ("classification", a.classification.clone()),
+                            ("risks", risks.join(" ")),
+                            (
+                                "risk_assessed",
+                                if risks.is_empty() { "no" } else { "yes" }.to_string(),
+                            ),
+                        ],
+                    )
+                })
+                .collect(),
+        ));
+        out.push((
+            "scope",
+            s.scope
+                .iter()
+                .flat_map(|(scope, meta)| {
+                    let list = |v: &[String]| v.join("; ");
+                    [
+                        ("organization", scope.organization.clone()),
+                        ("scope_statement", scope.scope_statement.clone()),
+                        ("locations", list(&scope.locations)),
+                        ("business_processes", list(&scope.business_processes)),
+                        ("information_assets", list(&scope.information_assets)),
+                        ("technology", list(&scope.technology)),
+                        ("excluded", list(&scope.excluded)),
+                        (
+                            "exclusion_justification",
+                            scope.exclusion_justification.clone(),
+                        ),
+                        ("interfaces", list(&scope.interfaces)),
+                    ]
+                    .into_iter()
+                    .map(move |(field, value)| {
+                        (
+                            field.to_string(),
+                            vec![
+                                ("value", value),
+                                ("defined_by", meta.subject.0.clone()),
+                                ("entry", meta.seq.to_string()),
+                            ],
+                        )
+                    })
+                })
+                .collect(),
+        ));
+        out.push((
+            "policies",
+            s.policies
+                .iter()
+                .map(|(id, p)| {
+                    (
+                        id.0.clone(),
+                        vec![
+                            ("title", p.title.clone()),
+                            ("kind", format!("{:?}", p.kind)),
+                            ("version", p.version.clone()),
+                            ("published", p.published.to_string()),
+                            ("approved_by", p.approved.subject.0.clone()),
+                            ("approved_at", p.approved.effective_at.to_string()),
+                        ],
+                    )
+                })
+                .collect(),
+        ));
+        out.push((
+            "objectives",
+            s.objectives
+                .iter()
+                .map(|(id, o)| {
+                    (
+                        id.0.clone(),
+                        vec![
+                            ("description", o.description.clone()),
+                            ("metric", o.metric.clone()),
+                            ("target", o.target.clone()),
+                            ("set_at", o.set.effective_at.to_string()),
+                        ],
+                    )
+                })
+                .collect(),
+        ));
+        out.push((
+            "continuity_tests",
+            s.continuity_tests
+                .iter()
+                .map(|(id, t)| {
+                    (
+                        id.0.clone(),
+                        vec![
+                            ("plan", t.plan.clone()),
+                            ("result", format!("{:?}", t.result)),
+                            ("controls", ids(&t.controls)),
+                            ("held_at", t.held.effective_at.to_string()),
                         ],
                     )
                 })

@@ -28,6 +28,26 @@ pub enum RegisterName {
     Kpis,
     /// The certification readiness checklists (stage 1, stage 2, surveillance).
     Readiness,
+    /// Internal audits planned and completed.
+    Audits,
+    /// Information assets, with the risks that name each one.
+    Assets,
+    /// Security incidents.
+    Incidents,
+    /// Awareness training records.
+    Training,
+    /// Supplier assessments.
+    Suppliers,
+    /// Management reviews, with the mandatory inputs and outputs each missed.
+    Reviews,
+    /// The ISMS scope, field by field.
+    Scope,
+    /// Policies and documents under document control.
+    Policies,
+    /// ISMS objectives with their metrics and targets.
+    Objectives,
+    /// Business continuity tests.
+    ContinuityTests,
 }
 
 impl RegisterName {
@@ -41,7 +61,40 @@ impl RegisterName {
             RegisterName::Evidence => "evidence",
             RegisterName::Kpis => "kpis",
             RegisterName::Readiness => "readiness",
+            RegisterName::Audits => "audits",
+            RegisterName::Assets => "assets",
+            RegisterName::Incidents => "incidents",
+            RegisterName::Training => "training",
+            RegisterName::Suppliers => "suppliers",
+            RegisterName::Reviews => "management_reviews",
+            RegisterName::Scope => "scope",
+            RegisterName::Policies => "policies",
+            RegisterName::Objectives => "objectives",
+            RegisterName::ContinuityTests => "continuity_tests",
         }
+    }
+}
+
+/// The name of a register's id column, by the server's table name.
+pub fn id_column_of(table: &str) -> &'static str {
+    match table {
+        "risk_register" => "risk",
+        "soa" | "evidence" => "control",
+        "findings" => "finding",
+        "corrective_actions" => "action",
+        "kpis" => "kpi",
+        "readiness" => "item",
+        "audits" => "audit",
+        "assets" => "asset",
+        "incidents" => "incident",
+        "training" => "training",
+        "suppliers" => "supplier",
+        "management_reviews" => "review",
+        "scope" => "field",
+        "policies" => "policy",
+        "objectives" => "objective",
+        "continuity_tests" => "test",
+        _ => "id",
     }
 }
 
@@ -104,7 +157,17 @@ impl PointArgs {
         isms register actions --key auditor.key --effective 2025-06-30 --as-of 2025-12-31 --json\n  \
         isms register evidence --key auditor.key --xlsx evidence.xlsx\n  \
         isms register kpis --key admin.key\n  \
-        isms register readiness --key auditor.key --as-of 2025-09-30\n\n\
+        isms register readiness --key auditor.key --as-of 2025-09-30\n  \
+        isms register audits --key auditor.key\n  \
+        isms register assets --key admin.key --csv\n  \
+        isms register incidents --key admin.key --as-of 2025-06-30\n  \
+        isms register training --key admin.key --json\n  \
+        isms register suppliers --key admin.key\n  \
+        isms register reviews --key auditor.key\n  \
+        isms register scope --key auditor.key --as-of 2025-03-31\n  \
+        isms register policies --key auditor.key\n  \
+        isms register objectives --key admin.key\n  \
+        isms register continuity-tests --key auditor.key\n\n\
         Only what a quorum of witnesses had cosigned by a date:\n  \
         isms register risks --key auditor.key --as-of 2025-03-31 --witnessed --witness-key w1.vkey")]
 pub struct RegisterArgs {
@@ -236,14 +299,7 @@ pub async fn fetch(
 }
 
 fn id_column(register: RegisterName) -> &'static str {
-    match register {
-        RegisterName::Risks => "risk",
-        RegisterName::Soa | RegisterName::Evidence => "control",
-        RegisterName::Findings => "finding",
-        RegisterName::Actions => "action",
-        RegisterName::Kpis => "kpi",
-        RegisterName::Readiness => "item",
-    }
+    id_column_of(register.table())
 }
 
 /// `isms register --witnessed`: the register as of a date, computed here from the part of the

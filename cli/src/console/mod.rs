@@ -445,16 +445,7 @@ fn axis(view: &View, shown_us: i64) -> Result<String, Failure> {
 
 /// The id column's name per register.
 pub fn id_column(register: &str) -> &'static str {
-    match register {
-        "risk_register" => "risk",
-        "soa" | "evidence" => "control",
-        "findings" => "finding",
-        "corrective_actions" => "action",
-        "management_reviews" => "review",
-        "kpis" => "kpi",
-        "readiness" => "item",
-        _ => "id",
-    }
+    crate::commands::registers::id_column_of(register)
 }
 
 /// A register as shown: filtered by `q`, sorted by `sort`.

@@ -49,13 +49,23 @@ impl<'a> Frame<'a> {
     }
 }
 
-/// The registers the navigation names, with their titles.
-const REGISTERS: [(&str, &str); 8] = [
+/// The registers the navigation names, with their titles, in the order the query engine
+/// lists them (`projections::registers::REGISTER_NAMES`).
+const REGISTERS: [(&str, &str); 17] = [
     ("risk_register", "Risks"),
     ("soa", "SoA"),
-    ("findings", "Findings"),
     ("corrective_actions", "Corrective actions"),
     ("evidence", "Evidence"),
+    ("audits", "Audits"),
+    ("findings", "Findings"),
+    ("assets", "Assets"),
+    ("scope", "Scope"),
+    ("policies", "Policies"),
+    ("objectives", "Objectives"),
+    ("continuity_tests", "Continuity tests"),
+    ("incidents", "Incidents"),
+    ("training", "Training"),
+    ("suppliers", "Suppliers"),
     ("management_reviews", "Management reviews"),
     ("kpis", "KPIs"),
     ("readiness", "Readiness"),
@@ -67,6 +77,15 @@ fn title_of(register: &str) -> String {
         .find(|(name, _)| *name == register)
         .map(|(_, title)| (*title).to_string())
         .unwrap_or_else(|| register.replace('_', " "))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_navigation_names_every_register_the_engine_has() {
+        let names: Vec<&str> = super::REGISTERS.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, projections::registers::REGISTER_NAMES);
+    }
 }
 
 fn layout(frame: &Frame, title: &str, body: Markup) -> Markup {
