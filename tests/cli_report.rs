@@ -46,9 +46,19 @@ fn the_report_is_one_html_file_whose_screenshot_shows_the_heat_map() {
         "rests on this checkpoint",
         "rest on entries 0..=",
         "which the verification above checked",
+        "<h2>ISMS scope</h2>",
+        "<h2>Policies and documented information</h2>",
+        "Incident management procedure",
+        "<h2>Information assets</h2>",
+        "<h2>Business continuity tests</h2>",
     ] {
         assert!(html.contains(needle), "the report lacks {needle:?}");
     }
+    // The asset no risk names is marked as not risk-assessed.
+    assert!(
+        html.contains("Office Wi-Fi</td>") && html.contains("<td class=\"warn\">no</td>"),
+        "the unassessed asset is not marked"
+    );
     // As of 31 March: RISK-006 (July) is not there yet, and nothing is fetched from elsewhere.
     assert!(!html.contains("RISK-006"));
     assert!(!html.contains("<script") && !html.contains("<link") && !html.contains("src="));

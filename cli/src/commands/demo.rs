@@ -208,6 +208,53 @@ fn story() -> anyhow::Result<Vec<Step>> {
             target: "< 5%".into(),
         },
     ));
+    // The information assets the risk assessment starts from (the guide's asset-based
+    // approach); the office Wi-Fi has no risk assessed yet, and the asset register says so.
+    for (id, name, kind, owner, classification) in [
+        ("AS-001", "Customer database", "data", "CTO", "confidential"),
+        (
+            "AS-002",
+            "Source code repository",
+            "software",
+            "VP Engineering",
+            "confidential",
+        ),
+        (
+            "AS-003",
+            "Cloud infrastructure",
+            "service",
+            "Head of Infrastructure",
+            "internal",
+        ),
+        (
+            "AS-004",
+            "Employee accounts",
+            "identity",
+            "CTO",
+            "confidential",
+        ),
+        ("AS-005", "Laptops", "hardware", "CTO", "internal"),
+        ("AS-006", "Payroll data", "data", "CFO", "restricted"),
+        (
+            "AS-007",
+            "Office Wi-Fi",
+            "network",
+            "Head of Infrastructure",
+            "internal",
+        ),
+    ] {
+        s.push(step(
+            at("2025-01-10", 10),
+            Ciso,
+            Event::AssetRegistered {
+                asset_id: AssetId(id.into()),
+                name: name.into(),
+                asset_type: kind.into(),
+                owner: owner.into(),
+                classification: classification.into(),
+            },
+        ));
+    }
     // The seed's risk register, as written, by the risk owner.
     for event in seed::risk_register_events(RISK_YAML)? {
         s.push(step(at("2025-01-15", 14), Cto, event));

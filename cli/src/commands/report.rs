@@ -42,6 +42,27 @@ pub async fn build(
     let findings = fetch(client, RegisterName::Findings, as_of).await?;
     let actions = fetch(client, RegisterName::Actions, as_of).await?;
     let readiness = fetch(client, RegisterName::Readiness, as_of).await?;
+    let mut more = Vec::new();
+    for (title, register) in [
+        ("ISMS scope", RegisterName::Scope),
+        (
+            "Policies and documented information",
+            RegisterName::Policies,
+        ),
+        ("ISMS objectives", RegisterName::Objectives),
+        ("Information assets", RegisterName::Assets),
+        ("Internal audits", RegisterName::Audits),
+        ("Management reviews", RegisterName::Reviews),
+        ("Incidents", RegisterName::Incidents),
+        ("Awareness training", RegisterName::Training),
+        ("Suppliers", RegisterName::Suppliers),
+        ("Business continuity tests", RegisterName::ContinuityTests),
+    ] {
+        more.push((
+            title.to_string(),
+            fetch(client, register, as_of).await?.table,
+        ));
+    }
     let genesis = client.entry(0).await?;
     let ledger = match projections::wire::decode_body(&genesis.body).map(|e| e.event) {
         Ok(projections::model::Event::Genesis { name, .. }) if !name.is_empty() => name,
@@ -73,6 +94,7 @@ pub async fn build(
         findings: findings.table,
         actions: actions.table,
         readiness: readiness.table,
+        more,
         verification,
         witnessed,
         covered,

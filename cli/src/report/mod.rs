@@ -39,6 +39,8 @@ pub struct ReportData {
     pub actions: TextTable,
     /// The readiness checklist.
     pub readiness: TextTable,
+    /// The other registers (scope, policies, objectives, assets, ...): title and table.
+    pub more: Vec<(String, TextTable)>,
     /// Ok(summary lines, checkpoint note) or Err(why verification failed).
     pub verification: Result<(String, String), String>,
     /// What independent witnesses cosigned, one sentence each (empty: none has).
@@ -211,9 +213,14 @@ fn html_table(table: &TextTable, status_cols: &[&str]) -> String {
 /// A CSS class for a status cell (never the heat map's colours).
 pub fn status_class(cell: &str) -> &'static str {
     let c = cell.to_lowercase();
-    if c.contains("overdue") || c == "not_met" || c.contains("major") || c == "notmet" {
+    if c.contains("overdue")
+        || c == "not_met"
+        || c.contains("major")
+        || c == "notmet"
+        || c == "fail"
+    {
         "bad"
-    } else if c.contains("partly") || c.contains("open") || c.contains("minor") {
+    } else if c.contains("partly") || c.contains("open") || c.contains("minor") || c == "no" {
         "warn"
     } else if c.is_empty() {
         ""
@@ -296,6 +303,10 @@ pub fn render(data: &ReportData) -> String {
     html.push_str(&html_table(&data.readiness, &["status"]));
     html.push_str("<h2>Statement of Applicability</h2>");
     html.push_str(&html_table(&data.soa, &[]));
+    for (title, table) in &data.more {
+        let _ = write!(html, "<h2>{}</h2>", esc(title));
+        html.push_str(&html_table(table, &["status", "result", "risk_assessed"]));
+    }
     html.push_str("</body></html>\n");
     html
 }
@@ -341,6 +352,7 @@ mod tests {
             findings: TextTable::default(),
             actions: TextTable::default(),
             readiness: TextTable::default(),
+            more: Vec::new(),
             verification: Err("entry 3 altered".into()),
             witnessed: Vec::new(),
             covered: None,
