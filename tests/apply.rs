@@ -598,3 +598,54 @@ fn an_unknown_control_in_a_soa_sheet_is_named_by_row_and_column() {
         "{out:?}"
     );
 }
+
+const SOA_2013_CSV: &str =
+    "Control ID,Applicable,Justification,Exclusion Justification,Implementation\n\
+A.5.1.1,yes,Policy set,,ISMS manual\n\
+A.5.1.2,yes,Yearly review,,ISMS manual\n\
+A.11.1.1,no,,Fully remote,\n";
+
+#[test]
+fn a_2013_soa_sheet_is_converted_to_2022_controls_with_a_report() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = Server::start(d, "data");
+    std::fs::write(d.join("soa2013.csv"), SOA_2013_CSV).unwrap();
+    let out = apply(d, &server.url, &["soa2013.csv"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains("converted 3 ISO 27001:2013 controls")
+            && out.stderr.contains("A.5.1 <- A.5.1.1 + A.5.1.2")
+            && out.stderr.contains("new in 2022"),
+        "{}",
+        out.stderr
+    );
+    let soa = ok(
+        d,
+        &[
+            "register",
+            "soa",
+            "--server",
+            &server.url,
+            "--key",
+            ADMIN,
+            "--json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&soa).expect("JSON");
+    let row = |id: &str| {
+        v["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .find(|r| r["control"] == id)
+            .unwrap_or_else(|| panic!("{id} in {soa}"))
+            .clone()
+    };
+    assert_eq!(row("A.5.1")["applicable"], true, "{soa}");
+    assert_eq!(
+        row("A.5.1")["justification"],
+        "A.5.1.1: Policy set; A.5.1.2: Yearly review"
+    );
+    assert_eq!(row("A.7.1")["applicable"], false, "{soa}");
+}

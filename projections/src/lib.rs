@@ -11,6 +11,7 @@
 
 pub mod catalog;
 pub mod error;
+pub mod iso2013;
 pub mod ledger_glue;
 pub mod model;
 pub mod plan;

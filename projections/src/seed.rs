@@ -110,14 +110,26 @@ pub fn risk_events(
             .controls
             .iter()
             .enumerate()
-            .map(|(i, c)| {
-                ControlId::parse(c).map_err(|p| Error::UnknownControl {
-                    field: at(&format!("controls[{i}]")),
-                    id: c.clone(),
-                    explanation: p.explain(),
-                })
+            .map(|(i, c)| match crate::iso2013::to_2022(c) {
+                // A 2013 control names the 2022 controls it became.
+                Some(became) => Ok(became),
+                None => ControlId::parse(c)
+                    .map(|id| vec![id])
+                    .map_err(|p| Error::UnknownControl {
+                        field: at(&format!("controls[{i}]")),
+                        id: c.clone(),
+                        explanation: p.explain(),
+                    }),
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .flatten()
+            .fold(Vec::new(), |mut all, id| {
+                if !all.contains(&id) {
+                    all.push(id);
+                }
+                all
+            });
         events.push(Event::RiskIdentified {
             risk_id: risk_id.clone(),
             asset: row.asset,
@@ -170,10 +182,62 @@ struct SoaRow {
 
 /// One `control_applicability_set` per control of the seed's SoA template, in control order.
 pub fn soa_events(yaml: &str) -> Result<Vec<Event>, Error> {
+    soa_events_converting(yaml).map(|(events, _)| events)
+}
+
+/// The 2022 rows several 2013 rows became.
+#[derive(Default)]
+struct Merged {
+    from: Vec<String>,
+    applicable: bool,
+    justifications: Vec<String>,
+    exclusions: Vec<String>,
+    implementations: Vec<String>,
+}
+
+/// As [`soa_events`]; a SoA written against ISO 27001:2013 (`A.12.6.1`) is converted to the
+/// 2022 controls (see [`crate::iso2013`]) and the report says what was merged and which new
+/// controls it leaves undecided. A control of 2022 that several 2013 controls became is
+/// applicable if any of them was, with their justifications and implementations joined and
+/// each named by its 2013 id; a row already written with the 2022 id wins over converted ones.
+pub fn soa_events_converting(
+    yaml: &str,
+) -> Result<(Vec<Event>, Option<crate::iso2013::ConversionReport>), Error> {
     let doc: SoaDoc = serde_norway::from_str(yaml).map_err(|e| yaml_error("soa_template", e))?;
     let mut rows = Vec::new();
+    let mut merged: BTreeMap<ControlId, Merged> = BTreeMap::new();
+    let mut converted = 0;
     for (section, controls) in doc.soa_template {
         for (id, row) in controls {
+            if crate::iso2013::is_2013_id(&id) {
+                let targets =
+                    crate::iso2013::to_2022(&id).ok_or_else(|| Error::UnknownControl {
+                        field: format!("soa_template.{section}"),
+                        id: id.clone(),
+                        explanation: "not a control of ISO 27001:2013 Annex A (A.5.1.1 to \
+                                      A.18.2.3)"
+                            .into(),
+                    })?;
+                converted += 1;
+                let old = id.split_whitespace().next().unwrap_or("").to_string();
+                for target in targets {
+                    let m = merged.entry(target).or_default();
+                    m.from.push(old.clone());
+                    m.applicable |= row.applicable;
+                    let note = |text: &str| (!text.is_empty()).then(|| format!("{old}: {text}"));
+                    if row.applicable {
+                        m.justifications.extend(note(&row.justification));
+                    } else {
+                        m.exclusions.extend(note(&row.exclusion_justification));
+                    }
+                    if !row.implementation.is_empty()
+                        && !m.implementations.contains(&row.implementation)
+                    {
+                        m.implementations.push(row.implementation.clone());
+                    }
+                }
+                continue;
+            }
             let control_id = ControlId::parse(&id).map_err(|p| Error::UnknownControl {
                 field: format!("soa_template.{section}"),
                 id: id.clone(),
@@ -193,11 +257,41 @@ pub fn soa_events(yaml: &str) -> Result<Vec<Event>, Error> {
             });
         }
     }
+    let written = |c: &ControlId| {
+        rows.iter().any(
+            |e| matches!(e, Event::ControlApplicabilitySet { control_id, .. } if control_id == c),
+        )
+    };
+    let report = (converted > 0).then(|| crate::iso2013::ConversionReport {
+        converted,
+        merged: merged.iter().map(|(to, m)| (*to, m.from.clone())).collect(),
+        new_in_2022: crate::iso2013::NEW_IN_2022
+            .iter()
+            .filter_map(|id| ControlId::parse(id).ok())
+            .filter(|c| !merged.contains_key(c) && !written(c))
+            .collect(),
+    });
+    let converted_rows: Vec<Event> = merged
+        .into_iter()
+        .filter(|(to, _)| !written(to))
+        .map(|(control_id, m)| Event::ControlApplicabilitySet {
+            control_id,
+            applicable: m.applicable,
+            justification: if m.applicable {
+                m.justifications.join("; ")
+            } else {
+                m.exclusions.join("; ")
+            },
+            implementation: m.implementations.join("; "),
+            owner: String::new(),
+        })
+        .collect();
+    rows.extend(converted_rows);
     rows.sort_by_key(|e| match e {
         Event::ControlApplicabilitySet { control_id, .. } => Some(*control_id),
         _ => None,
     });
-    Ok(rows)
+    Ok((rows, report))
 }
 
 #[derive(Deserialize)]

@@ -353,7 +353,9 @@ fn soa_events(
     let id_column = column(&["control_id", "id", "annex_a_control"]).with_context(|| {
         format!("{file} row 1: a Statement of Applicability needs a control_id column")
     })?;
-    take_rows(file, "controls", rows, skip_bad, |row, record| {
+    // Each row is checked alone (so a refusal names its row); the rows taken are then read
+    // together, so that 2013 controls merging into one 2022 control are merged.
+    let (accepted, left_out) = take_rows(file, "controls", rows, skip_bad, |row, record| {
         let cell = |i: usize| record.get(i).map_or("", |c| c.trim());
         let mut item = Mapping::new();
         for (index, name) in names.iter().enumerate() {
@@ -379,13 +381,13 @@ fn soa_events(
             }
         }
         let mut section = Mapping::new();
-        section.insert(cell(id_column).into(), Value::Mapping(item));
+        section.insert(cell(id_column).into(), Value::Mapping(item.clone()));
         let mut template = Mapping::new();
         template.insert("sheet".into(), Value::Mapping(section));
         let mut doc = Mapping::new();
         doc.insert("soa_template".into(), Value::Mapping(template));
         let yaml = serde_norway::to_string(&doc).context("a row as YAML")?;
-        let events = seed::soa_events(&yaml).map_err(|e| {
+        seed::soa_events(&yaml).map_err(|e| {
             anyhow::anyhow!(
                 "{file} row {row}: {}",
                 e.to_string().replace(
@@ -394,8 +396,25 @@ fn soa_events(
                 )
             )
         })?;
-        Ok(events.into_iter().map(|e| (e, None)).collect())
-    })
+        Ok(vec![(cell(id_column).to_string(), item)])
+    })?;
+    let mut section = Mapping::new();
+    for (id, item) in accepted {
+        section.insert(id.into(), Value::Mapping(item));
+    }
+    let mut template = Mapping::new();
+    template.insert("sheet".into(), Value::Mapping(section));
+    let mut doc = Mapping::new();
+    doc.insert("soa_template".into(), Value::Mapping(template));
+    let yaml = serde_norway::to_string(&doc).context("the sheet as YAML")?;
+    let (events, report) =
+        seed::soa_events_converting(&yaml).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
+    if let Some(report) = report {
+        for line in report.lines() {
+            eprintln!("isms: {file}: {line}");
+        }
+    }
+    Ok((events.into_iter().map(|e| (e, None)).collect(), left_out))
 }
 
 /// The events of a risk register kept as a spreadsheet, and the rows left out. Refused rows

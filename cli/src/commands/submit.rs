@@ -373,7 +373,13 @@ pub fn events_of(text: &str, file: &str) -> anyhow::Result<Vec<(Event, Option<i6
         return Ok(plain(events));
     }
     if has("soa_template") {
-        return Ok(plain(seed::soa_events(text)?));
+        let (events, report) = seed::soa_events_converting(text)?;
+        if let Some(report) = report {
+            for line in report.lines() {
+                eprintln!("isms: {line}");
+            }
+        }
+        return Ok(plain(events));
     }
     if has("audit_plan_template")
         || value
