@@ -13,14 +13,67 @@ use crate::{
 /// A register rendered as rows of named cells, keyed by the row's id.
 pub type Table = BTreeMap<String, Vec<(&'static str, String)>>;
 
+/// One line of the audit programme's coverage.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CoverageRow {
+    /// `Clause 9` or an Annex A control id.
+    pub item: String,
+    /// The latest completed audit that covered it, and when it was completed.
+    pub last: Option<(AuditId, Timestamp)>,
+    /// Whether that was within the last 12 months.
+    pub in_last_12_months: bool,
+}
+
+/// The ISO 27001 clauses (4-10) a text names: "Clauses 4-10", "clause 9", "Clauses 4, 5".
+pub fn clauses_named(text: &str) -> Vec<u8> {
+    let lower = text.to_lowercase();
+    let mut out = Vec::new();
+    for (at, _) in lower.match_indices("clause") {
+        let rest: String = lower[at..]
+            .trim_start_matches("clauses")
+            .trim_start_matches("clause")
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || " ,-–and&".contains(*c))
+            .collect();
+        let rest = rest.replace('–', "-");
+        for part in rest.split([',', '&']).flat_map(|p| p.split(" and ")) {
+            let bounds: Vec<u8> = part
+                .split('-')
+                .filter_map(|n| n.trim().parse().ok())
+                .collect();
+            match bounds[..] {
+                [one] => out.push(one),
+                [from, to] if from <= to => out.extend(from..=to),
+                _ => {}
+            }
+        }
+    }
+    out.retain(|c| (4..=10).contains(c));
+    out
+}
+
+/// The Annex A controls a text names (`A.5.15`, `A.8.8`).
+pub fn controls_named(text: &str) -> Vec<ControlId> {
+    text.match_indices("A.")
+        .filter_map(|(at, _)| {
+            let id: String = text[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '.')
+                .collect();
+            ControlId::parse(id.trim_end_matches('.')).ok()
+        })
+        .collect()
+}
+
 /// Every register [`Registers::tables`] produces, in its order.
-pub const REGISTER_NAMES: [&str; 17] = [
+pub const REGISTER_NAMES: [&str; 18] = [
     "risk_register",
     "soa",
     "corrective_actions",
     "evidence",
     "audits",
     "findings",
+    "audit_coverage",
     "assets",
     "scope",
     "policies",
@@ -351,6 +404,64 @@ impl Registers<'_> {
             .collect()
     }
 
+    /// The internal audit programme's coverage over the last 12 months: for each of clauses
+    /// 4-10 and each applicable Annex A control, the latest completed audit that covered it.
+    /// An audit covers the clauses its scope or areas name ("Clauses 4-10", "clause 9") and
+    /// the controls they name (`A.5.15`) or its findings cite.
+    pub fn audit_coverage(&self) -> Vec<CoverageRow> {
+        let year_ago = self.now.plus_days(-365);
+        // (clauses, controls, audit id, when) per completed audit.
+        let mut audited: Vec<(Vec<u8>, Vec<ControlId>, &AuditId, Timestamp)> = Vec::new();
+        for (id, audit) in &self.state.audits {
+            let Some((_, done)) = &audit.completed else {
+                continue;
+            };
+            let mut texts = vec![audit.scope.as_str()];
+            texts.extend(audit.areas.iter().map(|a| a.area.as_str()));
+            let mut clauses: Vec<u8> = texts.iter().flat_map(|t| clauses_named(t)).collect();
+            let mut controls: Vec<ControlId> =
+                texts.iter().flat_map(|t| controls_named(t)).collect();
+            for finding in self.state.findings.values().filter(|f| &f.audit_id == id) {
+                controls.extend(finding.controls.iter().copied());
+            }
+            clauses.sort_unstable();
+            clauses.dedup();
+            audited.push((clauses, controls, id, done.effective_at));
+        }
+        let latest = |covers: &dyn Fn(&(Vec<u8>, Vec<ControlId>, &AuditId, Timestamp)) -> bool| {
+            audited
+                .iter()
+                .filter(|a| covers(a))
+                .max_by_key(|a| a.3)
+                .map(|a| (a.2.clone(), a.3))
+        };
+        let row = |item: String, last: Option<(AuditId, Timestamp)>| CoverageRow {
+            item,
+            in_last_12_months: last.as_ref().is_some_and(|(_, at)| *at >= year_ago),
+            last,
+        };
+        let mut out: Vec<CoverageRow> = (4..=10u8)
+            .map(|clause| {
+                row(
+                    format!("Clause {clause}"),
+                    latest(&|a| a.0.contains(&clause)),
+                )
+            })
+            .collect();
+        out.extend(
+            self.soa()
+                .into_iter()
+                .filter(|c| c.applicable == Some(true))
+                .map(|c| {
+                    row(
+                        c.control_id.to_string(),
+                        latest(&|a| a.1.contains(&c.control_id)),
+                    )
+                }),
+        );
+        out
+    }
+
     /// Management reviews with the mandatory inputs and outputs they missed.
     pub fn management_reviews(&self) -> Vec<ReviewRow> {
         self.state
@@ -611,6 +722,28 @@ impl Registers<'_> {
                             ("grade", f.grade.name().to_owned()),
                             ("area", f.area.clone()),
                             ("controls", ids(&f.controls)),
+                        ],
+                    )
+                })
+                .collect(),
+        ));
+        out.push((
+            "audit_coverage",
+            self.audit_coverage()
+                .into_iter()
+                .map(|c| {
+                    (
+                        c.item,
+                        vec![
+                            (
+                                "audited_in_last_12_months",
+                                if c.in_last_12_months { "yes" } else { "no" }.to_string(),
+                            ),
+                            (
+                                "last_audit",
+                                opt(c.last.as_ref().map(|(id, _)| id.0.clone())),
+                            ),
+                            ("completed_at", opt(c.last.map(|(_, at)| at.to_string()))),
                         ],
                     )
                 })

@@ -185,3 +185,123 @@ fn continuity_tests_and_objectives_are_registers() {
     let objectives = table(&h, "objectives");
     assert_eq!(cell(&objectives[0].1, "target"), "< 30 days");
 }
+
+#[test]
+fn clause_references_are_read_from_audit_scopes() {
+    use projections::registers::clauses_named;
+    assert_eq!(clauses_named("Clauses 4-10"), vec![4, 5, 6, 7, 8, 9, 10]);
+    assert_eq!(clauses_named("Clause 9 and clause 10"), vec![9, 10]);
+    assert_eq!(
+        clauses_named("clauses 4, 5 & 6 of ISO 27001"),
+        vec![4, 5, 6]
+    );
+    assert_eq!(clauses_named("Access Control (A.5.15)"), Vec::<u8>::new());
+}
+
+fn coverage(h: &Harness) -> Vec<(String, bool, Option<String>)> {
+    Registers {
+        state: h.state(),
+        now: h.now,
+    }
+    .audit_coverage()
+    .into_iter()
+    .map(|c| (c.item, c.in_last_12_months, c.last.map(|(id, _)| id.0)))
+    .collect()
+}
+
+fn covered(rows: &[(String, bool, Option<String>)], item: &str) -> (bool, Option<String>) {
+    rows.iter()
+        .find(|(i, _, _)| i == item)
+        .map(|(_, recent, last)| (*recent, last.clone()))
+        .unwrap_or_else(|| panic!("no coverage row {item} in {rows:?}"))
+}
+
+/// An applicable SoA of two controls and a completed audit of clauses 4-10 and A.5.15.
+fn audited_world() -> (Harness, Actor) {
+    let (mut h, who) = world();
+    for control in ["A.5.15", "A.8.8", "A.8.28"] {
+        h.append(
+            &who,
+            Event::ControlApplicabilitySet {
+                control_id: c(control),
+                applicable: true,
+                justification: "needed".into(),
+                implementation: String::new(),
+                owner: "carl".into(),
+            },
+        )
+        .unwrap();
+    }
+    let now = h.now;
+    h.append(
+        &who,
+        Event::AuditPlanned {
+            audit_id: AuditId::parse("id", "IA-1").unwrap(),
+            scope: "Clauses 4-10".into(),
+            auditor: "ada".into(),
+            start: now,
+            end: now.plus_days(2),
+            areas: vec![AuditArea {
+                area: "Access Control (A.5.15)".into(),
+                auditee: "IT".into(),
+                evidence_requested: vec![],
+            }],
+        },
+    )
+    .unwrap();
+    h.append(
+        &who,
+        Event::FindingRaised {
+            finding_id: FindingId::parse("id", "F-1").unwrap(),
+            audit_id: AuditId::parse("id", "IA-1").unwrap(),
+            grade: FindingGrade::Observation,
+            area: "Vulnerability management".into(),
+            description: "scan reports not reviewed".into(),
+            controls: vec![c("A.8.8")],
+            auditee: "IT".into(),
+        },
+    )
+    .unwrap();
+    h.append(
+        &who,
+        Event::AuditCompleted {
+            audit_id: AuditId::parse("id", "IA-1").unwrap(),
+            summary: "done".into(),
+        },
+    )
+    .unwrap();
+    (h, who)
+}
+
+#[test]
+fn a_completed_audit_covers_the_clauses_and_controls_it_names_or_its_findings_cite() {
+    let (h, _) = audited_world();
+    let rows = coverage(&h);
+    for clause in 4..=10 {
+        assert_eq!(
+            covered(&rows, &format!("Clause {clause}")),
+            (true, Some("IA-1".into()))
+        );
+    }
+    assert_eq!(covered(&rows, "A.5.15"), (true, Some("IA-1".into())));
+    assert_eq!(
+        covered(&rows, "A.8.8"),
+        (true, Some("IA-1".into())),
+        "cited by a finding"
+    );
+    assert_eq!(covered(&rows, "A.8.28"), (false, None), "never audited");
+    assert_eq!(
+        rows.len(),
+        7 + 3,
+        "clauses 4-10 and the applicable controls"
+    );
+}
+
+#[test]
+fn coverage_lapses_twelve_months_after_the_audit() {
+    let (mut h, _) = audited_world();
+    h.advance_days(400);
+    let rows = coverage(&h);
+    assert_eq!(covered(&rows, "Clause 9"), (false, Some("IA-1".into())));
+    assert_eq!(covered(&rows, "A.5.15"), (false, Some("IA-1".into())));
+}

@@ -30,6 +30,9 @@ pub enum RegisterName {
     Readiness,
     /// Internal audits planned and completed.
     Audits,
+    /// The audit programme's coverage: clauses 4-10 and applicable controls audited in the
+    /// last 12 months, and which not.
+    Coverage,
     /// Information assets, with the risks that name each one.
     Assets,
     /// Security incidents.
@@ -62,6 +65,7 @@ impl RegisterName {
             RegisterName::Kpis => "kpis",
             RegisterName::Readiness => "readiness",
             RegisterName::Audits => "audits",
+            RegisterName::Coverage => "audit_coverage",
             RegisterName::Assets => "assets",
             RegisterName::Incidents => "incidents",
             RegisterName::Training => "training",
@@ -85,6 +89,7 @@ pub fn id_column_of(table: &str) -> &'static str {
         "kpis" => "kpi",
         "readiness" => "item",
         "audits" => "audit",
+        "audit_coverage" => "item",
         "assets" => "asset",
         "incidents" => "incident",
         "training" => "training",
@@ -159,6 +164,7 @@ impl PointArgs {
         isms register kpis --key admin.key\n  \
         isms register readiness --key auditor.key --as-of 2025-09-30\n  \
         isms register audits --key auditor.key\n  \
+        isms register coverage --key auditor.key --as-of 2025-12-31\n  \
         isms register assets --key admin.key --csv\n  \
         isms register incidents --key admin.key --as-of 2025-06-30\n  \
         isms register training --key admin.key --json\n  \

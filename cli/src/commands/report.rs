@@ -52,6 +52,10 @@ pub async fn build(
         ("ISMS objectives", RegisterName::Objectives),
         ("Information assets", RegisterName::Assets),
         ("Internal audits", RegisterName::Audits),
+        (
+            "Audit programme coverage (last 12 months)",
+            RegisterName::Coverage,
+        ),
         ("Management reviews", RegisterName::Reviews),
         ("Incidents", RegisterName::Incidents),
         ("Awareness training", RegisterName::Training),

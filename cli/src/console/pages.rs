@@ -51,13 +51,14 @@ impl<'a> Frame<'a> {
 
 /// The registers the navigation names, with their titles, in the order the query engine
 /// lists them (`projections::registers::REGISTER_NAMES`).
-const REGISTERS: [(&str, &str); 17] = [
+const REGISTERS: [(&str, &str); 18] = [
     ("risk_register", "Risks"),
     ("soa", "SoA"),
     ("corrective_actions", "Corrective actions"),
     ("evidence", "Evidence"),
     ("audits", "Audits"),
     ("findings", "Findings"),
+    ("audit_coverage", "Audit coverage"),
     ("assets", "Assets"),
     ("scope", "Scope"),
     ("policies", "Policies"),

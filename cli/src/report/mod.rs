@@ -305,7 +305,15 @@ pub fn render(data: &ReportData) -> String {
     html.push_str(&html_table(&data.soa, &[]));
     for (title, table) in &data.more {
         let _ = write!(html, "<h2>{}</h2>", esc(title));
-        html.push_str(&html_table(table, &["status", "result", "risk_assessed"]));
+        html.push_str(&html_table(
+            table,
+            &[
+                "status",
+                "result",
+                "risk_assessed",
+                "audited_in_last_12_months",
+            ],
+        ));
     }
     html.push_str("</body></html>\n");
     html
