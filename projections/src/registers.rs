@@ -410,8 +410,14 @@ impl Registers<'_> {
     /// the controls they name (`A.5.15`) or its findings cite.
     pub fn audit_coverage(&self) -> Vec<CoverageRow> {
         let year_ago = self.now.plus_days(-365);
-        // (clauses, controls, audit id, when) per completed audit.
-        let mut audited: Vec<(Vec<u8>, Vec<ControlId>, &AuditId, Timestamp)> = Vec::new();
+        /// What one completed audit covered.
+        struct Audited<'a> {
+            clauses: Vec<u8>,
+            controls: Vec<ControlId>,
+            audit_id: &'a AuditId,
+            completed_at: Timestamp,
+        }
+        let mut audited: Vec<Audited> = Vec::new();
         for (id, audit) in &self.state.audits {
             let Some((_, done)) = &audit.completed else {
                 continue;
@@ -426,14 +432,19 @@ impl Registers<'_> {
             }
             clauses.sort_unstable();
             clauses.dedup();
-            audited.push((clauses, controls, id, done.effective_at));
+            audited.push(Audited {
+                clauses,
+                controls,
+                audit_id: id,
+                completed_at: done.effective_at,
+            });
         }
-        let latest = |covers: &dyn Fn(&(Vec<u8>, Vec<ControlId>, &AuditId, Timestamp)) -> bool| {
+        let latest = |covers: &dyn Fn(&Audited) -> bool| {
             audited
                 .iter()
                 .filter(|a| covers(a))
-                .max_by_key(|a| a.3)
-                .map(|a| (a.2.clone(), a.3))
+                .max_by_key(|a| a.completed_at)
+                .map(|a| (a.audit_id.clone(), a.completed_at))
         };
         let row = |item: String, last: Option<(AuditId, Timestamp)>| CoverageRow {
             item,
@@ -444,7 +455,7 @@ impl Registers<'_> {
             .map(|clause| {
                 row(
                     format!("Clause {clause}"),
-                    latest(&|a| a.0.contains(&clause)),
+                    latest(&|a| a.clauses.contains(&clause)),
                 )
             })
             .collect();
@@ -455,7 +466,7 @@ impl Registers<'_> {
                 .map(|c| {
                     row(
                         c.control_id.to_string(),
-                        latest(&|a| a.1.contains(&c.control_id)),
+                        latest(&|a| a.controls.contains(&c.control_id)),
                     )
                 }),
         );
@@ -574,6 +585,15 @@ impl Registers<'_> {
 
     /// Every register as tables of named cells, for diffs and plain-text rendering.
     pub fn tables(&self) -> Vec<(&'static str, Table)> {
+        REGISTER_NAMES
+            .iter()
+            .filter_map(|name| Some((*name, self.table(name)?)))
+            .collect()
+    }
+
+    /// One register as a table of named cells (None for a name not in [`REGISTER_NAMES`]):
+    /// only that register is computed.
+    pub fn table(&self, name: &str) -> Option<Table> {
         let s = self.state;
         let opt = |o: Option<String>| o.unwrap_or_default();
         let score = |p: &Option<(Likelihood, Impact, Score, Band)>| {
@@ -585,10 +605,9 @@ impl Registers<'_> {
                 .collect::<Vec<_>>()
                 .join(" ")
         };
-        let mut out = Vec::new();
-        out.push((
-            "risk_register",
-            self.risk_register()
+        Some(match name {
+            "risk_register" => self
+                .risk_register()
                 .into_iter()
                 .map(|r| {
                     (
@@ -614,10 +633,8 @@ impl Registers<'_> {
                     )
                 })
                 .collect(),
-        ));
-        out.push((
-            "soa",
-            self.soa()
+            "soa" => self
+                .soa()
                 .into_iter()
                 .map(|r| {
                     (
@@ -640,10 +657,8 @@ impl Registers<'_> {
                     )
                 })
                 .collect(),
-        ));
-        out.push((
-            "corrective_actions",
-            self.corrective_actions()
+            "corrective_actions" => self
+                .corrective_actions()
                 .into_iter()
                 .map(|a| {
                     (
@@ -663,10 +678,8 @@ impl Registers<'_> {
                     )
                 })
                 .collect(),
-        ));
-        out.push((
-            "evidence",
-            self.evidence()
+            "evidence" => self
+                .evidence()
                 .into_iter()
                 .map(|e| {
                     (
@@ -684,10 +697,8 @@ impl Registers<'_> {
                     )
                 })
                 .collect(),
-        ));
-        out.push((
-            "audits",
-            s.audits
+            "audits" => s
+                .audits
                 .iter()
                 .map(|(id, a)| {
                     (
@@ -709,10 +720,8 @@ impl Registers<'_> {
                     )
                 })
                 .collect(),
-        ));
-        out.push((
-            "findings",
-            s.findings
+            "findings" => s
+                .findings
                 .iter()
                 .map(|(id, f)| {
                     (
@@ -726,10 +735,8 @@ impl Registers<'_> {
                     )
                 })
                 .collect(),
-        ));
-        out.push((
-            "audit_coverage",
-            self.audit_coverage()
+            "audit_coverage" => self
+                .audit_coverage()
                 .into_iter()
                 .map(|c| {
                     (
@@ -748,10 +755,8 @@ impl Registers<'_> {
                     )
                 })
                 .collect(),
-        ));
-        out.push((
-            "assets",
-            s.assets
+            "assets" => s
+                .assets
                 .iter()
                 .map(|(id, a)| {
                     // The asset-based approach: which risks name this asset (by id or name).
@@ -777,10 +782,8 @@ impl Registers<'_> {
                     )
                 })
                 .collect(),
-        ));
-        out.push((
-            "scope",
-            s.scope
+            "scope" => s
+                .scope
                 .iter()
                 .flat_map(|(scope, meta)| {
                     let list = |v: &[String]| v.join("; ");
@@ -811,10 +814,8 @@ impl Registers<'_> {
                     })
                 })
                 .collect(),
-        ));
-        out.push((
-            "policies",
-            s.policies
+            "policies" => s
+                .policies
                 .iter()
                 .map(|(id, p)| {
                     (
@@ -830,10 +831,8 @@ impl Registers<'_> {
                     )
                 })
                 .collect(),
-        ));
-        out.push((
-            "objectives",
-            s.objectives
+            "objectives" => s
+                .objectives
                 .iter()
                 .map(|(id, o)| {
                     (
@@ -847,10 +846,8 @@ impl Registers<'_> {
                     )
                 })
                 .collect(),
-        ));
-        out.push((
-            "continuity_tests",
-            s.continuity_tests
+            "continuity_tests" => s
+                .continuity_tests
                 .iter()
                 .map(|(id, t)| {
                     (
@@ -864,10 +861,8 @@ impl Registers<'_> {
                     )
                 })
                 .collect(),
-        ));
-        out.push((
-            "incidents",
-            s.incidents
+            "incidents" => s
+                .incidents
                 .iter()
                 .map(|(id, i)| {
                     (
@@ -880,10 +875,8 @@ impl Registers<'_> {
                     )
                 })
                 .collect(),
-        ));
-        out.push((
-            "training",
-            s.training
+            "training" => s
+                .training
                 .iter()
                 .map(|(id, t)| {
                     (
@@ -896,10 +889,8 @@ impl Registers<'_> {
                     )
                 })
                 .collect(),
-        ));
-        out.push((
-            "suppliers",
-            s.suppliers
+            "suppliers" => s
+                .suppliers
                 .iter()
                 .map(|(id, x)| {
                     (
@@ -912,10 +903,8 @@ impl Registers<'_> {
                     )
                 })
                 .collect(),
-        ));
-        out.push((
-            "management_reviews",
-            self.management_reviews()
+            "management_reviews" => self
+                .management_reviews()
                 .into_iter()
                 .map(|r| {
                     (
@@ -928,17 +917,13 @@ impl Registers<'_> {
                     )
                 })
                 .collect(),
-        ));
-        out.push((
-            "kpis",
-            self.kpis()
+            "kpis" => self
+                .kpis()
                 .into_iter()
                 .map(|k| (k.name.to_owned(), vec![("value", k.value)]))
                 .collect(),
-        ));
-        out.push((
-            "readiness",
-            self.readiness()
+            "readiness" => self
+                .readiness()
                 .into_iter()
                 .map(|r| {
                     (
@@ -947,8 +932,8 @@ impl Registers<'_> {
                     )
                 })
                 .collect(),
-        ));
-        out
+            _ => return None,
+        })
     }
 }
 

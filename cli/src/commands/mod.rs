@@ -12,6 +12,7 @@ pub mod log;
 pub mod manage;
 pub mod prove;
 pub mod receipt;
+pub mod records;
 pub mod registers;
 pub mod report;
 pub mod restore;

@@ -284,6 +284,54 @@ const RECORD_SHEETS: &[RecordSheet] = &[
         lists: &["controls"],
         flags: &[],
     },
+    RecordSheet {
+        kind: "policies",
+        marker: "published",
+        lists: &[],
+        flags: &["published"],
+    },
+    RecordSheet {
+        kind: "objectives",
+        marker: "metric",
+        lists: &[],
+        flags: &[],
+    },
+    RecordSheet {
+        kind: "assets",
+        marker: "classification",
+        lists: &[],
+        flags: &[],
+    },
+    RecordSheet {
+        kind: "incidents",
+        marker: "severity",
+        lists: &["controls"],
+        flags: &[],
+    },
+    RecordSheet {
+        kind: "training",
+        marker: "course",
+        lists: &[],
+        flags: &["completed"],
+    },
+    RecordSheet {
+        kind: "suppliers",
+        marker: "notes",
+        lists: &[],
+        flags: &[],
+    },
+    RecordSheet {
+        kind: "continuity_tests",
+        marker: "plan",
+        lists: &["controls"],
+        flags: &[],
+    },
+    RecordSheet {
+        kind: "management_reviews",
+        marker: "inputs_covered",
+        lists: &["attendees", "inputs_covered"],
+        flags: &[],
+    },
 ];
 
 /// The events of a record sheet: each row becomes the one-item YAML list `isms submit` takes

@@ -531,10 +531,14 @@ pub fn events_of(text: &str, file: &str) -> anyhow::Result<Vec<(Event, Option<i6
             })
             .collect();
     }
+    if let Some(events) = super::records::events_of(&value, text)? {
+        return Ok(events);
+    }
     anyhow::bail!(
         "{file}: not a shape isms knows (risk_assessment.example_risk_register, soa_template, \
          internal_audit.audit_plan_template, findings, corrective_actions, verifications, \
-         risk_acceptances, audit_completions, soa_approvals); see `isms submit --help`"
+         risk_acceptances, audit_completions, soa_approvals, {}); see `isms submit --help`",
+        super::records::KINDS.join(", ")
     )
 }
 

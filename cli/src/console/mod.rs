@@ -485,18 +485,26 @@ async fn register_page(
     name: &str,
     view: &View,
 ) -> Result<Response, Failure> {
-    let response = c.registers.registers(view.as_of()?, &[]).await?;
-    let names: Vec<String> = response.tables.iter().map(|t| t.name.clone()).collect();
+    if !projections::registers::REGISTER_NAMES.contains(&name) {
+        return Err(Failure {
+            status: StatusCode::NOT_FOUND,
+            message: format!(
+                "register: no register named {name:?} (registers are {})",
+                projections::registers::REGISTER_NAMES.join(", ")
+            ),
+        });
+    }
+    let response = c
+        .registers
+        .registers(view.as_of()?, &[name.to_string()])
+        .await?;
     let table = response
         .tables
         .iter()
         .find(|t| t.name == name)
         .ok_or_else(|| Failure {
-            status: StatusCode::NOT_FOUND,
-            message: format!(
-                "register: no register named {name:?} (registers are {})",
-                names.join(", ")
-            ),
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: format!("register: {name} was not computed"),
         })?;
     let shown = shown_table(name, table, view);
     if given(&view.format) == Some("csv") {

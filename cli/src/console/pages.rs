@@ -80,15 +80,6 @@ fn title_of(register: &str) -> String {
         .unwrap_or_else(|| register.replace('_', " "))
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_navigation_names_every_register_the_engine_has() {
-        let names: Vec<&str> = super::REGISTERS.iter().map(|(n, _)| *n).collect();
-        assert_eq!(names, projections::registers::REGISTER_NAMES);
-    }
-}
-
 fn layout(frame: &Frame, title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
@@ -661,3 +652,12 @@ ins{background:#e6f2ea;color:#0f5132;text-decoration:none;font-weight:bold}\
 footer{color:var(--muted);font-size:12px;padding:12px 24px;border-top:1px solid var(--line)}\
 @media print{header.top nav,form,.skip,a.download,footer{display:none}body{font-size:11px}\
 main{padding:0}a{color:inherit;text-decoration:none}}";
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_navigation_names_every_register_the_engine_has() {
+        let names: Vec<&str> = super::REGISTERS.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, projections::registers::REGISTER_NAMES);
+    }
+}

@@ -1,0 +1,422 @@
+//! The rest of the ISMS as YAML lists `isms submit` and `isms apply` take (and, through
+//! `spreadsheet.rs`, as sheets): the guide's `isms_scope`, and `policies`, `objectives`,
+//! `assets`, `incidents`, `training`, `suppliers`, `continuity_tests` and
+//! `management_reviews`. Every error names the list, the item and the field
+//! (`incidents[2].severity`).
+
+use anyhow::Context as _;
+use projections::model::*;
+use projections::{ControlId, Event};
+use serde::Deserialize;
+
+use crate::dates::{self, BareDate};
+
+/// Events, each with the effective time its item states (if any).
+pub type Dated = Vec<(Event, Option<i64>)>;
+
+/// The top-level keys this module reads.
+pub const KINDS: [&str; 9] = [
+    "isms_scope",
+    "policies",
+    "objectives",
+    "assets",
+    "incidents",
+    "training",
+    "suppliers",
+    "continuity_tests",
+    "management_reviews",
+];
+
+#[derive(Deserialize)]
+struct ScopeDoc {
+    isms_scope: ScopeSection,
+}
+
+/// The guide nests the scope under `template:`; a file may also give the fields directly.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ScopeSection {
+    Template { template: ScopeYaml },
+    Direct(ScopeYaml),
+}
+
+#[derive(Deserialize)]
+struct ScopeYaml {
+    organization: String,
+    scope_statement: String,
+    #[serde(default)]
+    included: Included,
+    #[serde(default)]
+    excluded: Vec<String>,
+    #[serde(default)]
+    exclusion_justification: String,
+    #[serde(default)]
+    interfaces: Vec<String>,
+    date: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+struct Included {
+    #[serde(default)]
+    locations: Vec<String>,
+    #[serde(default)]
+    business_processes: Vec<String>,
+    #[serde(default)]
+    information_assets: Vec<String>,
+    #[serde(default)]
+    technology: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct PolicyYaml {
+    id: String,
+    title: String,
+    kind: String,
+    version: String,
+    #[serde(default)]
+    published: bool,
+    date: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ObjectiveYaml {
+    id: String,
+    description: String,
+    metric: String,
+    target: String,
+    date: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AssetYaml {
+    id: String,
+    name: String,
+    #[serde(rename = "type", default)]
+    asset_type: String,
+    owner: String,
+    #[serde(default)]
+    classification: String,
+    date: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct IncidentYaml {
+    id: String,
+    title: String,
+    severity: String,
+    #[serde(default)]
+    controls: Vec<String>,
+    /// Set when the incident is closed: how.
+    resolution: Option<String>,
+    date: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TrainingYaml {
+    id: String,
+    person: String,
+    course: String,
+    #[serde(default)]
+    completed: bool,
+    date: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SupplierYaml {
+    id: String,
+    name: String,
+    result: String,
+    #[serde(default)]
+    notes: String,
+    date: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ContinuityTestYaml {
+    id: String,
+    plan: String,
+    result: String,
+    #[serde(default)]
+    controls: Vec<String>,
+    date: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ReviewYaml {
+    id: String,
+    #[serde(default)]
+    attendees: Vec<String>,
+    #[serde(default)]
+    inputs_covered: Vec<String>,
+    #[serde(default)]
+    decisions: Vec<DecisionYaml>,
+    date: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct DecisionYaml {
+    output: String,
+    decision: String,
+}
+
+/// Lower case with spaces and dashes as underscores: how a kind or result may be written.
+fn key(raw: &str) -> String {
+    raw.trim().to_lowercase().replace([' ', '-'], "_")
+}
+
+fn policy_kind(field: &str, raw: &str) -> anyhow::Result<PolicyKind> {
+    Ok(match key(raw).as_str() {
+        "information_security" => PolicyKind::InformationSecurity,
+        "risk_methodology" => PolicyKind::RiskMethodology,
+        "document_control" => PolicyKind::DocumentControl,
+        "incident_management" => PolicyKind::IncidentManagement,
+        "business_continuity" => PolicyKind::BusinessContinuity,
+        "supplier_security" => PolicyKind::SupplierSecurity,
+        "other" => PolicyKind::Other,
+        _ => anyhow::bail!(
+            "{field}: {raw:?} is not a policy kind (information_security, risk_methodology, \
+             document_control, incident_management, business_continuity, supplier_security, \
+             other)"
+        ),
+    })
+}
+
+fn severity(field: &str, raw: &str) -> anyhow::Result<Severity> {
+    Ok(match key(raw).as_str() {
+        "low" => Severity::Low,
+        "medium" => Severity::Medium,
+        "high" => Severity::High,
+        "critical" => Severity::Critical,
+        _ => anyhow::bail!("{field}: {raw:?} is not a severity (low, medium, high, critical)"),
+    })
+}
+
+fn result(field: &str, raw: &str) -> anyhow::Result<CheckResult> {
+    Ok(match key(raw).as_str() {
+        "pass" | "passed" => CheckResult::Pass,
+        "fail" | "failed" => CheckResult::Fail,
+        _ => anyhow::bail!("{field}: {raw:?} is not a result (pass, fail)"),
+    })
+}
+
+/// A mandatory input by its variant name (`audit_results`) or the guide's wording.
+fn review_input(field: &str, raw: &str) -> anyhow::Result<ReviewInput> {
+    ReviewInput::ALL
+        .iter()
+        .find(|(input, text)| {
+            key(&format!("{input:?}")).replace('_', "") == key(raw).replace('_', "")
+                || text.eq_ignore_ascii_case(raw.trim())
+        })
+        .map(|(input, _)| *input)
+        .with_context(|| {
+            let names: Vec<&str> = ReviewInput::ALL.iter().map(|(_, t)| *t).collect();
+            format!(
+                "{field}: {raw:?} is not a mandatory input; they are: {}",
+                names.join("; ")
+            )
+        })
+}
+
+fn review_output(field: &str, raw: &str) -> anyhow::Result<ReviewOutput> {
+    ReviewOutput::ALL
+        .iter()
+        .find(|(output, text)| {
+            key(&format!("{output:?}")).replace('_', "") == key(raw).replace('_', "")
+                || text.eq_ignore_ascii_case(raw.trim())
+        })
+        .map(|(output, _)| *output)
+        .with_context(|| {
+            let names: Vec<&str> = ReviewOutput::ALL.iter().map(|(_, t)| *t).collect();
+            format!(
+                "{field}: {raw:?} is not a mandatory output; they are: {}",
+                names.join("; ")
+            )
+        })
+}
+
+fn controls(field: &str, raw: &[String]) -> anyhow::Result<Vec<ControlId>> {
+    raw.iter()
+        .enumerate()
+        .map(|(i, c)| {
+            ControlId::parse(c).map_err(|p| anyhow::anyhow!("{field}[{i}]: {c:?}: {}", p.explain()))
+        })
+        .collect()
+}
+
+fn date(raw: &Option<String>, field: String) -> anyhow::Result<Option<i64>> {
+    raw.as_deref()
+        .map(|d| dates::parse(d, BareDate::StartOfDay).context(field))
+        .transpose()
+}
+
+/// Reads the list under `kind` and turns each item into events, naming `kind[n]` in errors.
+fn list<T: serde::de::DeserializeOwned>(
+    value: &serde_norway::Value,
+    kind: &str,
+    mut events: impl FnMut(T, &dyn Fn(&str) -> String) -> anyhow::Result<Dated>,
+) -> anyhow::Result<Dated> {
+    let items = value
+        .get(kind)
+        .and_then(|v| v.as_sequence())
+        .with_context(|| format!("{kind}: must be a list"))?;
+    let mut out = Vec::new();
+    for (n, item) in items.iter().enumerate() {
+        let at = |field: &str| format!("{kind}[{n}].{field}");
+        let parsed: T =
+            serde_norway::from_value(item.clone()).with_context(|| format!("{kind}[{n}]"))?;
+        out.extend(events(parsed, &at)?);
+    }
+    Ok(out)
+}
+
+/// The events of a document whose top-level key is one of [`KINDS`]; None for any other.
+pub fn events_of(value: &serde_norway::Value, text: &str) -> anyhow::Result<Option<Dated>> {
+    let Some(kind) = KINDS.iter().find(|k| value.get(**k).is_some()) else {
+        return Ok(None);
+    };
+    let events = match *kind {
+        "isms_scope" => {
+            let doc: ScopeDoc = serde_norway::from_str(text).context("isms_scope")?;
+            let s = match doc.isms_scope {
+                ScopeSection::Template { template } => template,
+                ScopeSection::Direct(s) => s,
+            };
+            let when = date(&s.date, "isms_scope.date".into())?;
+            vec![(
+                Event::ScopeDefined(Scope {
+                    organization: s.organization,
+                    scope_statement: s.scope_statement.trim().to_string(),
+                    locations: s.included.locations,
+                    business_processes: s.included.business_processes,
+                    information_assets: s.included.information_assets,
+                    technology: s.included.technology,
+                    excluded: s.excluded,
+                    exclusion_justification: s.exclusion_justification,
+                    interfaces: s.interfaces,
+                }),
+                when,
+            )]
+        }
+        "policies" => list(value, kind, |p: PolicyYaml, at| {
+            Ok(vec![(
+                Event::PolicyApproved {
+                    policy_id: PolicyId::parse(&at("id"), &p.id)?,
+                    title: p.title,
+                    kind: policy_kind(&at("kind"), &p.kind)?,
+                    version: p.version,
+                    published: p.published,
+                },
+                date(&p.date, at("date"))?,
+            )])
+        })?,
+        "objectives" => list(value, kind, |o: ObjectiveYaml, at| {
+            Ok(vec![(
+                Event::ObjectiveSet {
+                    objective_id: ObjectiveId::parse(&at("id"), &o.id)?,
+                    description: o.description,
+                    metric: o.metric,
+                    target: o.target,
+                },
+                date(&o.date, at("date"))?,
+            )])
+        })?,
+        "assets" => list(value, kind, |a: AssetYaml, at| {
+            Ok(vec![(
+                Event::AssetRegistered {
+                    asset_id: AssetId::parse(&at("id"), &a.id)?,
+                    name: a.name,
+                    asset_type: a.asset_type,
+                    owner: a.owner,
+                    classification: a.classification,
+                },
+                date(&a.date, at("date"))?,
+            )])
+        })?,
+        "incidents" => list(value, kind, |i: IncidentYaml, at| {
+            let incident_id = IncidentId::parse(&at("id"), &i.id)?;
+            let when = date(&i.date, at("date"))?;
+            let mut events = vec![(
+                Event::IncidentRecorded {
+                    incident_id: incident_id.clone(),
+                    title: i.title,
+                    severity: severity(&at("severity"), &i.severity)?,
+                    controls: controls(&at("controls"), &i.controls)?,
+                },
+                when,
+            )];
+            if let Some(resolution) = i.resolution {
+                events.push((
+                    Event::IncidentClosed {
+                        incident_id,
+                        resolution,
+                    },
+                    when,
+                ));
+            }
+            Ok(events)
+        })?,
+        "training" => list(value, kind, |t: TrainingYaml, at| {
+            Ok(vec![(
+                Event::TrainingRecorded {
+                    training_id: TrainingId::parse(&at("id"), &t.id)?,
+                    person: t.person,
+                    course: t.course,
+                    completed: t.completed,
+                },
+                date(&t.date, at("date"))?,
+            )])
+        })?,
+        "suppliers" => list(value, kind, |s: SupplierYaml, at| {
+            Ok(vec![(
+                Event::SupplierAssessed {
+                    supplier_id: SupplierId::parse(&at("id"), &s.id)?,
+                    name: s.name,
+                    result: result(&at("result"), &s.result)?,
+                    notes: s.notes,
+                },
+                date(&s.date, at("date"))?,
+            )])
+        })?,
+        "continuity_tests" => list(value, kind, |t: ContinuityTestYaml, at| {
+            Ok(vec![(
+                Event::ContinuityTestHeld {
+                    test_id: TestId::parse(&at("id"), &t.id)?,
+                    plan: t.plan,
+                    result: result(&at("result"), &t.result)?,
+                    controls: controls(&at("controls"), &t.controls)?,
+                },
+                date(&t.date, at("date"))?,
+            )])
+        })?,
+        "management_reviews" => list(value, kind, |r: ReviewYaml, at| {
+            let inputs_covered = r
+                .inputs_covered
+                .iter()
+                .enumerate()
+                .map(|(i, raw)| review_input(&at(&format!("inputs_covered[{i}]")), raw))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let decisions = r
+                .decisions
+                .into_iter()
+                .enumerate()
+                .map(|(i, d)| {
+                    Ok((
+                        review_output(&at(&format!("decisions[{i}].output")), &d.output)?,
+                        d.decision,
+                    ))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            Ok(vec![(
+                Event::ManagementReviewHeld {
+                    review_id: ReviewId::parse(&at("id"), &r.id)?,
+                    attendees: r.attendees,
+                    inputs_covered,
+                    decisions,
+                },
+                date(&r.date, at("date"))?,
+            )])
+        })?,
+        _ => unreachable!("KINDS lists only the kinds above"),
+    };
+    Ok(Some(events))
+}

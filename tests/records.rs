@@ -1,0 +1,172 @@
+//! The rest of the ISMS taken in from the files people keep: the guide's `isms_scope`
+//! template, and policies, incidents, management reviews and training as YAML lists or
+//! sheets, each read back from its register; errors name the item and the field.
+
+mod cli_util;
+
+use std::path::Path;
+
+use cli_util::{enrol_key, init_ledger, ok, repo, run, Server};
+
+const ADMIN: &str = "data/admin.key";
+
+fn submit(d: &Path, url: &str, file: &str) -> cli_util::Run {
+    run(d, &["submit", "--server", url, "--key", ADMIN, file])
+}
+
+/// Incidents are recorded by control or risk owners: a control owner's key, enrolled.
+fn submit_as_control_owner(d: &Path, url: &str, file: &str) -> cli_util::Run {
+    enrol_key(d, url, "owner.key", "carl@example.com", "control_owner");
+    run(d, &["submit", "--server", url, "--key", "owner.key", file])
+}
+
+/// A register read back as JSON rows.
+fn rows(d: &Path, url: &str, register: &str) -> Vec<serde_json::Value> {
+    let out = ok(
+        d,
+        &[
+            "register", register, "--server", url, "--key", ADMIN, "--json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    v["rows"].as_array().expect("rows").clone()
+}
+
+fn row<'a>(rows: &'a [serde_json::Value], column: &str, id: &str) -> &'a serde_json::Value {
+    rows.iter()
+        .find(|r| r[column] == id)
+        .unwrap_or_else(|| panic!("no {column} {id} in {rows:?}"))
+}
+
+#[test]
+fn the_guides_isms_scope_template_is_taken_in_field_by_field() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = Server::start(d, "data");
+    std::fs::copy(
+        repo().join("fixtures/seed/isms_scope.yaml"),
+        d.join("scope.yaml"),
+    )
+    .unwrap();
+    let out = submit(d, &server.url, "scope.yaml");
+    assert_eq!(out.code, 0, "{out:?}");
+    let scope = rows(d, &server.url, "scope");
+    assert_eq!(
+        row(&scope, "field", "organization")["value"],
+        "Company Name, Ltd."
+    );
+    let excluded = row(&scope, "field", "excluded")["value"]
+        .as_str()
+        .expect("text")
+        .to_string();
+    assert!(
+        excluded.contains("Physical data center operations"),
+        "{excluded}"
+    );
+    let locations = row(&scope, "field", "locations")["value"]
+        .as_str()
+        .expect("text")
+        .to_string();
+    assert!(locations.contains("AWS us-east-1"), "{locations}");
+}
+
+#[test]
+fn policies_in_yaml_become_the_policy_register() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = Server::start(d, "data");
+    std::fs::write(
+        d.join("policies.yaml"),
+        "policies:\n  - {id: POL-IS, title: Information security policy, kind: information security, version: '2.0', published: true, date: 2025-01-09}\n  - {id: POL-DOC, title: Control of documented information, kind: document_control, version: '1.0'}\n",
+    )
+    .unwrap();
+    let out = submit(d, &server.url, "policies.yaml");
+    assert_eq!(out.code, 0, "{out:?}");
+    let policies = rows(d, &server.url, "policies");
+    let is = row(&policies, "policy", "POL-IS");
+    assert_eq!(
+        (&is["kind"], &is["version"], &is["published"]),
+        (&"InformationSecurity".into(), &"2.0".into(), &true.into())
+    );
+    assert_eq!(row(&policies, "policy", "POL-DOC")["published"], false);
+}
+
+#[test]
+fn an_incident_with_a_resolution_is_recorded_and_closed() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = Server::start(d, "data");
+    std::fs::write(
+        d.join("incidents.yaml"),
+        "incidents:\n  - {id: INC-1, title: Phishing, severity: high, controls: [A.6.3], resolution: passwords reset}\n  - {id: INC-2, title: Lost laptop, severity: medium}\n",
+    )
+    .unwrap();
+    let out = submit_as_control_owner(d, &server.url, "incidents.yaml");
+    assert_eq!(out.code, 0, "{out:?}");
+    let incidents = rows(d, &server.url, "incidents");
+    assert_eq!(row(&incidents, "incident", "INC-1")["closed"], true);
+    assert_eq!(row(&incidents, "incident", "INC-2")["closed"], false);
+}
+
+#[test]
+fn a_bad_item_is_refused_naming_the_list_item_and_field_and_nothing_is_stored() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = Server::start(d, "data");
+    std::fs::write(
+        d.join("incidents.yaml"),
+        "incidents:\n  - {id: INC-1, title: Phishing, severity: high}\n  - {id: INC-2, title: Outage, severity: apocalyptic}\n",
+    )
+    .unwrap();
+    let out = submit_as_control_owner(d, &server.url, "incidents.yaml");
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.contains("incidents[1].severity") && out.stderr.contains("apocalyptic"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        rows(d, &server.url, "incidents").is_empty(),
+        "nothing stored"
+    );
+}
+
+#[test]
+fn a_management_review_names_its_inputs_in_the_guides_words() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = Server::start(d, "data");
+    std::fs::write(
+        d.join("reviews.yaml"),
+        "management_reviews:\n  - id: MR-1\n    attendees: [CEO, CISO]\n    inputs_covered: [\"Audit results (internal and external)\", risk_results]\n    decisions:\n      - {output: Resource allocation decisions, decision: hire a security engineer}\n",
+    )
+    .unwrap();
+    let out = submit(d, &server.url, "reviews.yaml");
+    assert_eq!(out.code, 0, "{out:?}");
+    let reviews = rows(d, &server.url, "reviews");
+    let missing = row(&reviews, "review", "MR-1")["inputs_missing"]
+        .as_str()
+        .expect("text")
+        .to_string();
+    assert!(
+        !missing.contains("Audit results") && missing.contains("Interested party feedback"),
+        "{missing}"
+    );
+}
+
+#[test]
+fn training_kept_as_a_sheet_goes_in_like_the_yaml_list() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = Server::start(d, "data");
+    std::fs::write(
+        d.join("training.csv"),
+        "id,person,course,completed\nTR-1,Erin,Security awareness 2025,yes\nTR-2,Frank,Security awareness 2025,no\n",
+    )
+    .unwrap();
+    let out = submit(d, &server.url, "training.csv");
+    assert_eq!(out.code, 0, "{out:?}");
+    let training = rows(d, &server.url, "training");
+    assert_eq!(row(&training, "training", "TR-1")["completed"], true);
+    assert_eq!(row(&training, "training", "TR-2")["completed"], false);
+}
