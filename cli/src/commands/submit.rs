@@ -38,12 +38,22 @@ const IMPORT_SLICE: usize = 256;
   risk_acceptances: [{risk_id, justification, date}]     (management)\n  \
   audit_completions: [{audit_id, summary, date}]         (auditor)\n  \
   soa_approvals: [{soa_version, controls, date}]         (management; no controls: all)\n  \
+  isms_scope.template                     the seed's ISMS scope (included, excluded, interfaces)\n  \
+  policies: [{id, title, kind, version, published, date}]\n  \
+  objectives: [{id, description, metric, target, date}]\n  \
+  assets: [{id, name, type, owner, classification, date}]\n  \
+  incidents: [{id, title, severity, controls, resolution, date}]   (control or risk owner)\n  \
+  training: [{id, person, course, completed, date}]\n  \
+  suppliers: [{id, name, result, notes, date}]\n  \
+  continuity_tests: [{id, plan, result, controls, date}]\n  \
+  management_reviews: [{id, attendees, inputs_covered, decisions: [{output, decision}], date}]\n  \
   *.csv, *.xlsx   a risk register kept as a spreadsheet (XLSX: its first sheet): a header row \
 naming the guide's columns \
 (id, asset, threat, vulnerability, likelihood, impact, inherent_risk, treatment, controls \
 separated by ;, residual_likelihood, residual_impact, residual_risk, risk_owner) in any order, or one of the \
 lists above (named by the file, findings.csv, or by a column only it has: grade, finding_id, \
-effective, justification, summary, soa_version), or a Statement of Applicability (soa.csv, or \
+effective, justification, summary, soa_version, published, metric, classification, severity, \
+course, notes, plan, inputs_covered), or a Statement of Applicability (soa.csv, or \
 any sheet with an applicable column: control_id, applicable, justification, \
 exclusion_justification, implementation); lists in a cell separated by ;\n\n\
 All the files' events are stored together or not at all (at most 1,024): one bad row stores \
