@@ -162,6 +162,7 @@ impl PointArgs {
         isms register actions --key auditor.key --effective 2025-06-30 --as-of 2025-12-31 --json\n  \
         isms register evidence --key auditor.key --xlsx evidence.xlsx\n  \
         isms register kpis --key admin.key\n  \
+        isms register kpis --key admin.key --by quarter --from 2025-01-01 --as-of 2025-12-31\n  \
         isms register readiness --key auditor.key --as-of 2025-09-30\n  \
         isms register audits --key auditor.key\n  \
         isms register coverage --key auditor.key --as-of 2025-12-31\n  \
@@ -201,10 +202,189 @@ pub struct RegisterArgs {
     /// shown, and a sheet `about` saying which register, time axis and entries they are.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["json", "csv", "witnessed"])]
     xlsx: Option<std::path::PathBuf>,
+    /// KPIs only: one column per month or quarter, each the KPIs as recorded at that period's
+    /// end, from --from to --as-of (default today), with the target an objective sets for the
+    /// KPI and the trend over the last two periods.
+    #[arg(long, value_enum, conflicts_with_all = ["witnessed", "effective"])]
+    by: Option<Period>,
+    /// With --by: the first period (a date in it; default a year before --as-of).
+    #[arg(long, requires = "by")]
+    from: Option<String>,
     #[command(flatten)]
     connect: ConnectArgs,
     #[command(flatten)]
     format: FormatArgs,
+}
+
+/// The periods of `isms register kpis --by`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Period {
+    /// Calendar months.
+    Month,
+    /// Calendar quarters.
+    Quarter,
+}
+
+/// The (label, end) of each period from the one holding `from_us` to the one holding
+/// `to_us`; the last ends at `to_us`.
+pub fn periods(by: Period, from_us: i64, to_us: i64) -> Vec<(String, i64)> {
+    let year_month = |us: i64| -> (i64, u32) {
+        let day = dates::show(us);
+        (
+            day[..4].parse().unwrap_or(1970),
+            day[5..7].parse().unwrap_or(1),
+        )
+    };
+    let step = match by {
+        Period::Month => 1,
+        Period::Quarter => 3,
+    };
+    let (mut year, month) = year_month(from_us);
+    // The first month of the period holding `from`.
+    let mut month = (month - 1) / step * step + 1;
+    let mut out = Vec::new();
+    loop {
+        let (next_year, next_month) = if month + step > 12 {
+            (year + 1, month + step - 12)
+        } else {
+            (year, month + step)
+        };
+        let end = projections::Timestamp::from_date(next_year, next_month, 1).0 - 1;
+        let label = match by {
+            Period::Month => format!("{year}-{month:02}"),
+            Period::Quarter => format!("{year}-Q{}", (month - 1) / 3 + 1),
+        };
+        out.push((label, end.min(to_us)));
+        if end >= to_us {
+            break;
+        }
+        (year, month) = (next_year, next_month);
+    }
+    out
+}
+
+/// The number a KPI value starts with ("87.5%" -> 87.5, "3 (1 high)" -> 3).
+fn leading_number(value: &str) -> Option<f64> {
+    let digits: String = value
+        .trim()
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    digits.parse().ok()
+}
+
+/// "up", "down" or "flat" from the last two periods that have a number.
+fn trend(values: &[String]) -> String {
+    let numbers: Vec<f64> = values.iter().filter_map(|v| leading_number(v)).collect();
+    match numbers[..] {
+        [.., a, b] if b > a => "up".into(),
+        [.., a, b] if b < a => "down".into(),
+        [.., _, _] => "flat".into(),
+        _ => String::new(),
+    }
+}
+
+/// `isms register kpis --by month|quarter`.
+fn run_kpi_trend(args: &RegisterArgs, by: Period) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.register == RegisterName::Kpis,
+        "--by gives the KPIs per period; it does not apply to {}",
+        args.register.table()
+    );
+    let to_us = match &args.point.as_of {
+        Some(t) => dates::parse(t, BareDate::EndOfDay)?,
+        None => ledger::UnixMicros::now().0,
+    };
+    let from_us = match &args.from {
+        Some(t) => dates::parse(t, BareDate::StartOfDay).context("--from")?,
+        None => to_us - 365 * 86_400_000_000,
+    };
+    anyhow::ensure!(from_us <= to_us, "--from is after --as-of");
+    let periods = periods(by, from_us, to_us);
+    let (columns, objectives) = block_on(async {
+        let mut client = Client::connect(&args.connect).await?;
+        let mut columns: Vec<Vec<(String, String)>> = Vec::new();
+        for (_, end) in &periods {
+            let point = Some(pb::AsOf {
+                point: Some(pb::as_of::Point::RecordedAtUs(*end)),
+            });
+            // A period before the ledger began has no values.
+            let values = match fetch(&mut client, RegisterName::Kpis, point).await {
+                Ok(f) => f.table.rows.into_iter().map(|r| (r[0].clone(), r[1].clone())).collect(),
+                Err(e) if e
+                    .downcast_ref::<tonic::Status>()
+                    .is_some_and(|s| s.code() == tonic::Code::OutOfRange) =>
+                {
+                    Vec::new()
+                }
+                Err(e) => return Err(e),
+            };
+            columns.push(values);
+        }
+        let point = Some(pb::AsOf {
+            point: Some(pb::as_of::Point::RecordedAtUs(to_us)),
+        });
+        let objectives = fetch(&mut client, RegisterName::Objectives, point).await?.table;
+        anyhow::Ok((columns, objectives))
+    })??;
+    let metric = objectives.columns.iter().position(|c| c == "metric");
+    let target = objectives.columns.iter().position(|c| c == "target");
+    let target_of = |kpi: &str| -> String {
+        let kpi = kpi.to_lowercase();
+        objectives
+            .rows
+            .iter()
+            .find(|row| {
+                metric.is_some_and(|m| {
+                    let metric = row[m].to_lowercase();
+                    !metric.is_empty() && (kpi.contains(&metric) || metric.contains(&kpi))
+                })
+            })
+            .and_then(|row| target.map(|t| format!("{} ({})", row[t], row[0])))
+            .unwrap_or_default()
+    };
+    let names: Vec<String> = columns
+        .iter()
+        .flat_map(|c| c.iter().map(|(name, _)| name.clone()))
+        .fold(Vec::new(), |mut all, n| {
+            if !all.contains(&n) {
+                all.push(n);
+            }
+            all
+        });
+    let mut header = vec!["kpi".to_string()];
+    header.extend(periods.iter().map(|(label, _)| label.clone()));
+    header.extend(["target".to_string(), "trend".to_string()]);
+    let mut table = TextTable::new(header);
+    for name in names {
+        let values: Vec<String> = columns
+            .iter()
+            .map(|c| {
+                c.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            })
+            .collect();
+        let mut row = vec![name.clone()];
+        row.extend(values.iter().cloned());
+        row.push(target_of(&name));
+        row.push(trend(&values));
+        table.push(row);
+    }
+    match args.format.format() {
+        Format::Json => print_json(&serde_json::json!({
+            "register": "kpis",
+            "by": format!("{by:?}").to_lowercase(),
+            "periods": periods.iter().map(|(label, end)| serde_json::json!({
+                "period": label,
+                "as_of": dates::show_time(*end),
+            })).collect::<Vec<_>>(),
+            "rows": table.to_json(),
+        })),
+        format => table.print(format),
+    }
+    Ok(())
 }
 
 /// A register as fetched: the table, the entries folded and the time due dates are judged at.
@@ -407,6 +587,9 @@ fn run_witnessed(args: &RegisterArgs) -> anyhow::Result<()> {
 pub fn run_register(args: RegisterArgs) -> anyhow::Result<()> {
     if args.witnessed {
         return run_witnessed(&args);
+    }
+    if let Some(by) = args.by {
+        return run_kpi_trend(&args, by);
     }
     let as_of = args.point.as_of()?;
     let fetched = block_on(async {
