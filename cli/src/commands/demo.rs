@@ -208,6 +208,16 @@ fn story() -> anyhow::Result<Vec<Step>> {
             target: "< 5%".into(),
         },
     ));
+    s.push(step(
+        at("2025-01-09", 12),
+        Ceo,
+        Event::ObjectiveSet {
+            objective_id: ObjectiveId("OBJ-2".into()),
+            description: "Patch known vulnerabilities on time".into(),
+            metric: "Patch compliance percentage".into(),
+            target: ">= 95%".into(),
+        },
+    ));
     // The information assets the risk assessment starts from (the guide's asset-based
     // approach); the office Wi-Fi has no risk assessed yet, and the asset register says so.
     for (id, name, kind, owner, classification) in [

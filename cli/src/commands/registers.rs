@@ -310,10 +310,15 @@ fn run_kpi_trend(args: &RegisterArgs, by: Period) -> anyhow::Result<()> {
             });
             // A period before the ledger began has no values.
             let values = match fetch(&mut client, RegisterName::Kpis, point).await {
-                Ok(f) => f.table.rows.into_iter().map(|r| (r[0].clone(), r[1].clone())).collect(),
-                Err(e) if e
-                    .downcast_ref::<tonic::Status>()
-                    .is_some_and(|s| s.code() == tonic::Code::OutOfRange) =>
+                Ok(f) => f
+                    .table
+                    .rows
+                    .into_iter()
+                    .map(|r| (r[0].clone(), r[1].clone()))
+                    .collect(),
+                Err(e)
+                    if e.downcast_ref::<tonic::Status>()
+                        .is_some_and(|s| s.code() == tonic::Code::OutOfRange) =>
                 {
                     Vec::new()
                 }
@@ -324,7 +329,9 @@ fn run_kpi_trend(args: &RegisterArgs, by: Period) -> anyhow::Result<()> {
         let point = Some(pb::AsOf {
             point: Some(pb::as_of::Point::RecordedAtUs(to_us)),
         });
-        let objectives = fetch(&mut client, RegisterName::Objectives, point).await?.table;
+        let objectives = fetch(&mut client, RegisterName::Objectives, point)
+            .await?
+            .table;
         anyhow::Ok((columns, objectives))
     })??;
     let metric = objectives.columns.iter().position(|c| c == "metric");
