@@ -192,7 +192,11 @@ pub(crate) fn items(r: &Registers<'_>) -> Vec<ReadinessItem> {
     let reviews = r.management_reviews();
     let full = reviews
         .iter()
-        .filter(|x| x.inputs_missing.is_empty() && x.outputs_missing.is_empty())
+        .filter(|x| {
+            x.inputs_missing.is_empty()
+                && x.outputs_missing.is_empty()
+                && x.attendees_missing.is_empty()
+        })
         .count();
     push(
         "stage_1",
@@ -205,7 +209,8 @@ pub(crate) fn items(r: &Registers<'_>) -> Vec<ReadinessItem> {
             Readiness::NotMet
         },
         format!(
-            "{} reviews, {full} covering every mandatory input and output",
+            "{} reviews, {full} with the required attendees covering every mandatory input and \
+             output",
             reviews.len()
         ),
         reviews.iter().map(|x| x.seq).collect(),

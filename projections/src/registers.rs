@@ -264,8 +264,54 @@ pub struct ReviewRow {
     pub inputs_missing: Vec<&'static str>,
     /// Mandatory outputs decided / missing.
     pub outputs_missing: Vec<&'static str>,
+    /// The guide's required attendees no one present stood for.
+    pub attendees_missing: Vec<&'static str>,
     /// The entry.
     pub seq: u64,
+}
+
+/// The guide's required attendees of a management review, each with the words (lower case)
+/// an attendee's name or title is recognised by.
+pub const REQUIRED_ATTENDEES: [(&str, &[&str]); 3] = [
+    (
+        "CEO or Managing Director",
+        &["ceo", "managing director", "chief executive"],
+    ),
+    (
+        "CISO or Information Security Manager",
+        &[
+            "ciso",
+            "information security manager",
+            "chief information security",
+        ],
+    ),
+    (
+        "Department heads",
+        &[
+            "head of",
+            "department head",
+            "cto",
+            "cfo",
+            "coo",
+            "cio",
+            "vp ",
+            "vice president",
+        ],
+    ),
+];
+
+/// The required attendees that no one in `attendees` stands for.
+pub fn attendees_missing(attendees: &[String]) -> Vec<&'static str> {
+    REQUIRED_ATTENDEES
+        .iter()
+        .filter(|(_, words)| {
+            !attendees.iter().any(|a| {
+                let a = format!("{} ", a.to_lowercase());
+                words.iter().any(|w| a.contains(w))
+            })
+        })
+        .map(|(role, _)| *role)
+        .collect()
 }
 
 impl Registers<'_> {
@@ -491,6 +537,7 @@ impl Registers<'_> {
                     .filter(|(o, _)| !r.decisions.iter().any(|(d, _)| d == o))
                     .map(|(_, name)| *name)
                     .collect(),
+                attendees_missing: attendees_missing(&r.attendees),
                 seq: r.held.seq,
             })
             .collect()
@@ -913,6 +960,7 @@ impl Registers<'_> {
                             ("held_at", r.held_at.to_string()),
                             ("inputs_missing", r.inputs_missing.join("; ")),
                             ("outputs_missing", r.outputs_missing.join("; ")),
+                            ("required_attendees_missing", r.attendees_missing.join("; ")),
                         ],
                     )
                 })
