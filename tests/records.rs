@@ -98,14 +98,27 @@ fn an_incident_with_a_resolution_is_recorded_and_closed() {
     let server = Server::start(d, "data");
     std::fs::write(
         d.join("incidents.yaml"),
-        "incidents:\n  - {id: INC-1, title: Phishing, severity: high, controls: [A.6.3], resolution: passwords reset}\n  - {id: INC-2, title: Lost laptop, severity: medium}\n",
+        "incidents:\n  - {id: INC-1, title: Phishing, severity: high, controls: [A.6.3], detected: 2025-08-04, assets: [AS-004], resolution: passwords reset}\n  - {id: INC-2, title: Tailgating attempt stopped, severity: low, near_miss: true}\n",
     )
     .unwrap();
     let out = submit_as_control_owner(d, &server.url, "incidents.yaml");
     assert_eq!(out.code, 0, "{out:?}");
     let incidents = rows(d, &server.url, "incidents");
-    assert_eq!(row(&incidents, "incident", "INC-1")["closed"], true);
-    assert_eq!(row(&incidents, "incident", "INC-2")["closed"], false);
+    let first = row(&incidents, "incident", "INC-1");
+    assert_eq!(first["closed"], true);
+    assert_eq!(first["assets"], "AS-004");
+    assert!(
+        first["detected_at"]
+            .as_str()
+            .expect("text")
+            .starts_with("2025-08-04"),
+        "{first}"
+    );
+    let second = row(&incidents, "incident", "INC-2");
+    assert_eq!(
+        (&second["closed"], &second["kind"]),
+        (&false.into(), &"near miss".into())
+    );
 }
 
 #[test]

@@ -729,10 +729,15 @@ pub enum Event {
         title: String,
         severity: Severity,
         controls: Vec<ControlId>,
+        detected_at: Option<Timestamp>,
+        assets: Vec<String>,
+        nonconformity: bool,
+        near_miss: bool,
     },
     IncidentClosed {
         incident_id: IncidentId,
         resolution: String,
+        corrective_actions: Vec<ActionId>,
     },
     SupplierAssessed {
         supplier_id: SupplierId,

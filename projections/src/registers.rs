@@ -553,10 +553,13 @@ impl Registers<'_> {
                 format!("{:.1}%", 100.0 * num as f64 / den as f64)
             }
         };
+        // Near misses harmed nothing: counted apart.
+        let incidents = s.incidents.values().filter(|i| !i.near_miss).count();
+        let near_misses = s.incidents.len() - incidents;
         let high = s
             .incidents
             .values()
-            .filter(|i| i.severity >= Severity::High)
+            .filter(|i| !i.near_miss && i.severity >= Severity::High)
             .count();
         let vuln = self.evidence_for(&["A.8.8"]);
         let patch = self.evidence_for(&["A.8.8", "A.8.19"]);
@@ -589,7 +592,11 @@ impl Registers<'_> {
         vec![
             Kpi {
                 name: "Number and severity of security incidents",
-                value: format!("{} ({} high or critical)", s.incidents.len(), high),
+                value: if near_misses == 0 {
+                    format!("{incidents} ({high} high or critical)")
+                } else {
+                    format!("{incidents} ({high} high or critical); {near_misses} near misses")
+                },
             },
             Kpi {
                 name: "Vulnerability remediation SLA compliance",
@@ -917,7 +924,32 @@ impl Registers<'_> {
                         vec![
                             ("title", i.title.clone()),
                             ("severity", format!("{:?}", i.severity)),
+                            (
+                                "kind",
+                                if i.near_miss { "near miss" } else { "incident" }.to_string(),
+                            ),
+                            ("nonconformity", i.nonconformity.to_string()),
+                            ("detected_at", opt(i.detected_at.map(|t| t.to_string()))),
+                            ("recorded_at", i.recorded.recorded_at.to_string()),
+                            (
+                                "closed_at",
+                                opt(i.closed.as_ref().map(|(_, m)| m.effective_at.to_string())),
+                            ),
                             ("closed", i.closed.is_some().to_string()),
+                            ("assets", i.assets.join("; ")),
+                            ("controls", ids(&i.controls)),
+                            (
+                                "corrective_actions",
+                                i.corrective_actions
+                                    .iter()
+                                    .map(|a| {
+                                        let status =
+                                            s.actions.get(a).map_or("unknown", |x| x.status.name());
+                                        format!("{a} ({status})")
+                                    })
+                                    .collect::<Vec<_>>()
+                                    .join(" "),
+                            ),
                         ],
                     )
                 })

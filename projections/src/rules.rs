@@ -430,8 +430,38 @@ fn check_event(
                 ));
             }
         }
-        E::IncidentClosed { incident_id, .. } => {
+        E::IncidentClosed {
+            incident_id,
+            corrective_actions,
+            ..
+        } => {
             let entity = format!("incident {incident_id}");
+            if let Some((n, unknown)) = corrective_actions
+                .iter()
+                .enumerate()
+                .find(|(_, a)| !state.actions.contains_key(*a))
+            {
+                return Err(transition(
+                    &format!("incident_closed.corrective_action_ids[{n}]"),
+                    "close",
+                    entity,
+                    format!("corrective action {unknown} was never opened"),
+                ));
+            }
+            if corrective_actions.is_empty()
+                && state
+                    .incidents
+                    .get(incident_id)
+                    .is_some_and(|i| i.nonconformity)
+            {
+                return Err(transition(
+                    "incident_closed.corrective_action_ids",
+                    "close",
+                    entity,
+                    "it is a nonconformity: name the corrective action opened for it (clause \
+                     10.2)",
+                ));
+            }
             match state.incidents.get(incident_id) {
                 None => {
                     return Err(transition(

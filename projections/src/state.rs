@@ -281,6 +281,11 @@ pub struct Incident {
     pub title: String,
     pub severity: Severity,
     pub controls: Vec<ControlId>,
+    pub detected_at: Option<Timestamp>,
+    pub assets: Vec<String>,
+    pub nonconformity: bool,
+    pub near_miss: bool,
+    pub corrective_actions: Vec<ActionId>,
     pub closed: Option<(String, Meta)>,
     pub version: u64,
     pub recorded: Meta,
@@ -1023,6 +1028,10 @@ pub fn apply(state: &mut State, meta: Meta, event: &Event) {
             title,
             severity,
             controls,
+            detected_at,
+            assets,
+            nonconformity,
+            near_miss,
         } => {
             let version = state.incidents.get(incident_id).map_or(0, |i| i.version) + 1;
             state.incidents.insert(
@@ -1031,6 +1040,11 @@ pub fn apply(state: &mut State, meta: Meta, event: &Event) {
                     title: title.clone(),
                     severity: *severity,
                     controls: controls.clone(),
+                    detected_at: *detected_at,
+                    assets: assets.clone(),
+                    nonconformity: *nonconformity,
+                    near_miss: *near_miss,
+                    corrective_actions: Vec::new(),
                     closed: None,
                     version,
                     recorded: meta,
@@ -1040,8 +1054,10 @@ pub fn apply(state: &mut State, meta: Meta, event: &Event) {
         E::IncidentClosed {
             incident_id,
             resolution,
+            corrective_actions,
         } => {
             if let Some(i) = state.incidents.get_mut(incident_id) {
+                i.corrective_actions = corrective_actions.clone();
                 i.closed = Some((resolution.clone(), meta));
                 i.version += 1;
             }

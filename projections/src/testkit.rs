@@ -252,10 +252,15 @@ pub fn sample_events() -> Vec<Event> {
             title: "phish".into(),
             severity: Severity::High,
             controls: vec![c("A.6.3")],
+            detected_at: Some(Timestamp(3)),
+            assets: vec!["AS-1".into()],
+            nonconformity: true,
+            near_miss: false,
         },
         Event::IncidentClosed {
             incident_id: id(IncidentId::parse, "INC-1"),
             resolution: "reset".into(),
+            corrective_actions: vec![id(ActionId::parse, "CA-1")],
         },
         Event::SupplierAssessed {
             supplier_id: id(SupplierId::parse, "SUP-1"),

@@ -465,10 +465,34 @@ fn isms(e: pb::IsmsEvent) -> Result<Event, Error> {
                 _ => Severity::Critical,
             },
             controls: controls("incident_recorded.controls", &i.controls)?,
+            detected_at: match i.detected_at_us {
+                0 => None,
+                us => {
+                    let t = Timestamp(us);
+                    if !t.in_window() {
+                        return Err(Error::malformed(
+                            "incident_recorded.detected_at_us",
+                            format!("{us} µs lies outside {}", Timestamp::WINDOW),
+                        ));
+                    }
+                    Some(t)
+                }
+            },
+            assets: i.assets,
+            nonconformity: i.nonconformity,
+            near_miss: i.near_miss,
         },
         K::IncidentClosed(i) => Event::IncidentClosed {
             incident_id: IncidentId::parse("incident_closed.incident_id", &i.incident_id)?,
             resolution: i.resolution,
+            corrective_actions: i
+                .corrective_action_ids
+                .iter()
+                .enumerate()
+                .map(|(n, a)| {
+                    ActionId::parse(&format!("incident_closed.corrective_action_ids[{n}]"), a)
+                })
+                .collect::<Result<_, Error>>()?,
         },
         K::SupplierAssessed(s) => Event::SupplierAssessed {
             supplier_id: SupplierId::parse("supplier_assessed.supplier_id", &s.supplier_id)?,
@@ -906,6 +930,10 @@ fn isms_pb(event: &Event) -> pb::isms_event::Kind {
             title,
             severity,
             controls,
+            detected_at,
+            assets,
+            nonconformity,
+            near_miss,
         } => K::IncidentRecorded(pb::IncidentRecorded {
             incident_id: incident_id.0,
             title,
@@ -916,13 +944,19 @@ fn isms_pb(event: &Event) -> pb::isms_event::Kind {
                 Severity::Critical => pb::Severity::Critical,
             } as i32,
             controls: ids(&controls),
+            detected_at_us: detected_at.map_or(0, |t| t.0),
+            assets,
+            nonconformity,
+            near_miss,
         }),
         Event::IncidentClosed {
             incident_id,
             resolution,
+            corrective_actions,
         } => K::IncidentClosed(pb::IncidentClosed {
             incident_id: incident_id.0,
             resolution,
+            corrective_action_ids: corrective_actions.into_iter().map(|a| a.0).collect(),
         }),
         Event::SupplierAssessed {
             supplier_id,

@@ -212,6 +212,10 @@ fn incident(id: &str) -> Event {
         title: "phishing".into(),
         severity: Severity::Medium,
         controls: vec![c("A.6.3")],
+        detected_at: None,
+        assets: vec![],
+        nonconformity: false,
+        near_miss: false,
     }
 }
 

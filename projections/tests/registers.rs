@@ -305,3 +305,108 @@ fn coverage_lapses_twelve_months_after_the_audit() {
     assert_eq!(covered(&rows, "Clause 9"), (false, Some("IA-1".into())));
     assert_eq!(covered(&rows, "A.5.15"), (false, Some("IA-1".into())));
 }
+
+fn incident(id: &str, nonconformity: bool, near_miss: bool) -> Event {
+    Event::IncidentRecorded {
+        incident_id: IncidentId::parse("id", id).unwrap(),
+        title: "Phishing".into(),
+        severity: Severity::High,
+        controls: vec![c("A.6.3")],
+        detected_at: None,
+        assets: vec!["AS-1".into()],
+        nonconformity,
+        near_miss,
+    }
+}
+
+fn close(id: &str, actions: &[&str]) -> Event {
+    Event::IncidentClosed {
+        incident_id: IncidentId::parse("id", id).unwrap(),
+        resolution: "contained".into(),
+        corrective_actions: actions
+            .iter()
+            .map(|a| ActionId::parse("id", a).unwrap())
+            .collect(),
+    }
+}
+
+/// An audit finding with corrective action CA-1 opened, for incidents to link to.
+fn with_action(h: &mut Harness, who: &Actor) {
+    let now = h.now;
+    for event in [
+        Event::AuditPlanned {
+            audit_id: AuditId::parse("id", "IA-1").unwrap(),
+            scope: "Clauses 4-10".into(),
+            auditor: "ada".into(),
+            start: now,
+            end: now.plus_days(1),
+            areas: vec![],
+        },
+        Event::FindingRaised {
+            finding_id: FindingId::parse("id", "F-1").unwrap(),
+            audit_id: AuditId::parse("id", "IA-1").unwrap(),
+            grade: FindingGrade::MinorNonconformity,
+            area: "Awareness".into(),
+            description: "phishing training overdue".into(),
+            controls: vec![c("A.6.3")],
+            auditee: "HR".into(),
+        },
+        Event::CorrectiveActionOpened {
+            action_id: ActionId::parse("id", "CA-1").unwrap(),
+            finding_id: FindingId::parse("id", "F-1").unwrap(),
+            description: "retrain".into(),
+            owner: "HR".into(),
+        },
+    ] {
+        h.append(who, event).unwrap();
+    }
+}
+
+#[test]
+fn a_nonconformity_incident_cannot_be_closed_without_a_corrective_action() {
+    let (mut h, who) = world();
+    h.append(&who, incident("INC-1", true, false)).unwrap();
+    let refused = h.append(&who, close("INC-1", &[])).expect_err("refused");
+    assert!(
+        refused
+            .to_string()
+            .contains("incident_closed.corrective_action_ids")
+            && refused.to_string().contains("nonconformity"),
+        "{refused}"
+    );
+}
+
+#[test]
+fn an_incident_can_only_name_corrective_actions_that_were_opened() {
+    let (mut h, who) = world();
+    h.append(&who, incident("INC-1", true, false)).unwrap();
+    let refused = h
+        .append(&who, close("INC-1", &["CA-9"]))
+        .expect_err("refused");
+    assert!(refused.to_string().contains("CA-9"), "{refused}");
+    with_action(&mut h, &who);
+    h.append(&who, close("INC-1", &["CA-1"])).unwrap();
+    let incidents = table(&h, "incidents");
+    assert_eq!(cell(&incidents[0].1, "corrective_actions"), "CA-1 (open)");
+    assert_eq!(cell(&incidents[0].1, "nonconformity"), "true");
+    assert_eq!(cell(&incidents[0].1, "assets"), "AS-1");
+}
+
+#[test]
+fn near_misses_are_counted_apart_from_incidents() {
+    let (mut h, who) = world();
+    h.append(&who, incident("INC-1", false, false)).unwrap();
+    h.append(&who, incident("NM-1", false, true)).unwrap();
+    let kpis = Registers {
+        state: h.state(),
+        now: h.now,
+    }
+    .kpis();
+    let incidents = kpis
+        .iter()
+        .find(|k| k.name == "Number and severity of security incidents")
+        .expect("the incident KPI");
+    assert_eq!(incidents.value, "1 (1 high or critical); 1 near misses");
+    let rows = table(&h, "incidents");
+    assert_eq!(cell(&rows[1].1, "kind"), "near miss");
+}

@@ -753,6 +753,10 @@ fn story() -> anyhow::Result<Vec<Step>> {
             title: "Phishing email led to one credential reset".into(),
             severity: Severity::Medium,
             controls: ids(&["A.6.3", "A.8.5"]),
+            detected_at: Some(Timestamp(at("2025-08-04", 8))),
+            assets: vec!["AS-004".into()],
+            nonconformity: false,
+            near_miss: false,
         },
     ));
     s.push(step(
@@ -761,6 +765,7 @@ fn story() -> anyhow::Result<Vec<Step>> {
         Event::IncidentClosed {
             incident_id: IncidentId("INC-2025-01".into()),
             resolution: "MFA blocked the login; password reset, user retrained".into(),
+            corrective_actions: Vec::new(),
         },
     ));
 

@@ -106,8 +106,20 @@ struct IncidentYaml {
     severity: String,
     #[serde(default)]
     controls: Vec<String>,
+    /// When it was detected.
+    detected: Option<String>,
+    /// The assets it affected.
+    #[serde(default)]
+    assets: Vec<String>,
+    #[serde(default)]
+    nonconformity: bool,
+    #[serde(default)]
+    near_miss: bool,
     /// Set when the incident is closed: how.
     resolution: Option<String>,
+    /// With the resolution: the corrective actions opened for it.
+    #[serde(default)]
+    corrective_actions: Vec<String>,
     date: Option<String>,
 }
 
@@ -341,17 +353,35 @@ pub fn events_of(value: &serde_norway::Value, text: &str) -> anyhow::Result<Opti
                     title: i.title,
                     severity: severity(&at("severity"), &i.severity)?,
                     controls: controls(&at("controls"), &i.controls)?,
+                    detected_at: date(&i.detected, at("detected"))?.map(Timestamp),
+                    assets: i.assets,
+                    nonconformity: i.nonconformity,
+                    near_miss: i.near_miss,
                 },
                 when,
             )];
             if let Some(resolution) = i.resolution {
+                let corrective_actions = i
+                    .corrective_actions
+                    .iter()
+                    .enumerate()
+                    .map(|(n, a)| ActionId::parse(&at(&format!("corrective_actions[{n}]")), a))
+                    .collect::<Result<Vec<_>, _>>()?;
                 events.push((
                     Event::IncidentClosed {
                         incident_id,
                         resolution,
+                        corrective_actions,
                     },
                     when,
                 ));
+            } else {
+                anyhow::ensure!(
+                    i.corrective_actions.is_empty(),
+                    "{}: corrective actions are named when the incident is closed (give a \
+                     resolution)",
+                    at("corrective_actions")
+                );
             }
             Ok(events)
         })?,

@@ -42,7 +42,8 @@ const IMPORT_SLICE: usize = 256;
   policies: [{id, title, kind, version, published, date}]\n  \
   objectives: [{id, description, metric, target, date}]\n  \
   assets: [{id, name, type, owner, classification, date}]\n  \
-  incidents: [{id, title, severity, controls, resolution, date}]   (control or risk owner)\n  \
+  incidents: [{id, title, severity, controls, detected, assets, nonconformity, near_miss,\n  \
+              resolution, corrective_actions, date}]   (control or risk owner)\n  \
   training: [{id, person, course, completed, date}]\n  \
   suppliers: [{id, name, result, notes, date}]\n  \
   continuity_tests: [{id, plan, result, controls, date}]\n  \
