@@ -592,6 +592,7 @@ pub enum Event {
         kind: PolicyKind,
         version: String,
         published: bool,
+        next_review: Option<Timestamp>,
     },
     ObjectiveSet {
         objective_id: ObjectiveId,
@@ -723,6 +724,8 @@ pub enum Event {
         person: String,
         course: String,
         completed: bool,
+        campaign: String,
+        due: Option<Timestamp>,
     },
     IncidentRecorded {
         incident_id: IncidentId,
@@ -744,6 +747,8 @@ pub enum Event {
         name: String,
         result: CheckResult,
         notes: String,
+        criticality: Option<Severity>,
+        next_assessment: Option<Timestamp>,
     },
     ContinuityTestHeld {
         test_id: TestId,

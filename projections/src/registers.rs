@@ -881,6 +881,12 @@ impl Registers<'_> {
                             ("published", p.published.to_string()),
                             ("approved_by", p.approved.subject.0.clone()),
                             ("approved_at", p.approved.effective_at.to_string()),
+                            ("next_review", opt(p.next_review.map(|t| t.to_string()))),
+                            (
+                                "review_overdue",
+                                p.next_review.is_some_and(|t| t < self.now).to_string(),
+                            ),
+                            ("superseded", p.superseded.join(" ")),
                         ],
                     )
                 })
@@ -963,7 +969,13 @@ impl Registers<'_> {
                         vec![
                             ("person", t.person.clone()),
                             ("course", t.course.clone()),
+                            ("campaign", t.campaign.clone()),
                             ("completed", t.completed.to_string()),
+                            ("due", opt(t.due.map(|d| d.to_string()))),
+                            (
+                                "overdue",
+                                (!t.completed && t.due.is_some_and(|d| d < self.now)).to_string(),
+                            ),
                         ],
                     )
                 })
@@ -977,7 +989,17 @@ impl Registers<'_> {
                         vec![
                             ("name", x.name.clone()),
                             ("result", format!("{:?}", x.result)),
+                            ("criticality", opt(x.criticality.map(|c| format!("{c:?}")))),
                             ("assessments", x.assessments.to_string()),
+                            ("last_assessed", x.assessed.effective_at.to_string()),
+                            (
+                                "next_assessment",
+                                opt(x.next_assessment.map(|t| t.to_string())),
+                            ),
+                            (
+                                "assessment_overdue",
+                                x.next_assessment.is_some_and(|t| t < self.now).to_string(),
+                            ),
                         ],
                     )
                 })

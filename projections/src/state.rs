@@ -271,6 +271,8 @@ pub struct Training {
     pub person: String,
     pub course: String,
     pub completed: bool,
+    pub campaign: String,
+    pub due: Option<Timestamp>,
     pub updated: Meta,
 }
 
@@ -299,6 +301,9 @@ pub struct Policy {
     pub kind: PolicyKind,
     pub version: String,
     pub published: bool,
+    pub next_review: Option<Timestamp>,
+    /// The versions this one superseded, oldest first.
+    pub superseded: Vec<String>,
     pub approved: Meta,
 }
 
@@ -348,6 +353,8 @@ pub struct Supplier {
     pub name: String,
     pub result: CheckResult,
     pub notes: String,
+    pub criticality: Option<Severity>,
+    pub next_assessment: Option<Timestamp>,
     pub assessments: u64,
     pub assessed: Meta,
 }
@@ -631,7 +638,20 @@ pub fn apply(state: &mut State, meta: Meta, event: &Event) {
             kind,
             version,
             published,
+            next_review,
         } => {
+            let mut superseded = state
+                .policies
+                .get(policy_id)
+                .map(|p| {
+                    let mut before = p.superseded.clone();
+                    if p.version != *version {
+                        before.push(p.version.clone());
+                    }
+                    before
+                })
+                .unwrap_or_default();
+            superseded.retain(|v| v != version);
             state.policies.insert(
                 policy_id.clone(),
                 Policy {
@@ -639,6 +659,8 @@ pub fn apply(state: &mut State, meta: Meta, event: &Event) {
                     kind: *kind,
                     version: version.clone(),
                     published: *published,
+                    next_review: *next_review,
+                    superseded,
                     approved: meta,
                 },
             );
@@ -1012,6 +1034,8 @@ pub fn apply(state: &mut State, meta: Meta, event: &Event) {
             person,
             course,
             completed,
+            campaign,
+            due,
         } => {
             state.training.insert(
                 training_id.clone(),
@@ -1019,6 +1043,8 @@ pub fn apply(state: &mut State, meta: Meta, event: &Event) {
                     person: person.clone(),
                     course: course.clone(),
                     completed: *completed,
+                    campaign: campaign.clone(),
+                    due: *due,
                     updated: meta,
                 },
             );
@@ -1067,6 +1093,8 @@ pub fn apply(state: &mut State, meta: Meta, event: &Event) {
             name,
             result,
             notes,
+            criticality,
+            next_assessment,
         } => {
             let assessments = state
                 .suppliers
@@ -1079,6 +1107,8 @@ pub fn apply(state: &mut State, meta: Meta, event: &Event) {
                     name: name.clone(),
                     result: *result,
                     notes: notes.clone(),
+                    criticality: *criticality,
+                    next_assessment: *next_assessment,
                     assessments,
                     assessed: meta,
                 },

@@ -106,6 +106,7 @@ pub fn sample_events() -> Vec<Event> {
             kind: PolicyKind::InformationSecurity,
             version: "1.0".into(),
             published: true,
+            next_review: Some(Timestamp(9)),
         },
         Event::ObjectiveSet {
             objective_id: id(ObjectiveId::parse, "OBJ-1"),
@@ -246,6 +247,8 @@ pub fn sample_events() -> Vec<Event> {
             person: "erin".into(),
             course: "security awareness".into(),
             completed: true,
+            campaign: "2025".into(),
+            due: Some(Timestamp(8)),
         },
         Event::IncidentRecorded {
             incident_id: id(IncidentId::parse, "INC-1"),
@@ -267,6 +270,8 @@ pub fn sample_events() -> Vec<Event> {
             name: "AWS".into(),
             result: CheckResult::Pass,
             notes: "ISO cert".into(),
+            criticality: Some(Severity::High),
+            next_assessment: Some(Timestamp(10)),
         },
         Event::ContinuityTestHeld {
             test_id: id(TestId::parse, "BCP-1"),

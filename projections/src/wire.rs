@@ -13,6 +13,40 @@ use crate::{
 };
 
 /// Decodes signed body bytes into an `Envelope`, refusing anything malformed.
+/// A stated time (0: not stated), in the ledger's window.
+fn optional_time(field: &str, us: i64) -> Result<Option<Timestamp>, Error> {
+    if us == 0 {
+        return Ok(None);
+    }
+    let t = Timestamp(us);
+    if !t.in_window() {
+        return Err(Error::malformed(
+            field,
+            format!("{us} µs lies outside {}", Timestamp::WINDOW),
+        ));
+    }
+    Ok(Some(t))
+}
+
+fn severity_of(field: &str, raw: i32) -> Result<Severity, Error> {
+    Ok(match enum_value::<pb::Severity>(field, raw)? {
+        pb::Severity::Low => Severity::Low,
+        pb::Severity::Medium => Severity::Medium,
+        pb::Severity::High => Severity::High,
+        _ => Severity::Critical,
+    })
+}
+
+fn severity_pb(severity: Severity) -> i32 {
+    let wire = match severity {
+        Severity::Low => pb::Severity::Low,
+        Severity::Medium => pb::Severity::Medium,
+        Severity::High => pb::Severity::High,
+        Severity::Critical => pb::Severity::Critical,
+    };
+    wire as i32
+}
+
 pub fn decode_body(bytes: &[u8]) -> Result<Envelope, Error> {
     let body = pb::EventBody::decode(bytes)
         .map_err(|e| Error::malformed("body", format!("not a valid EventBody ({e})")))?;
@@ -188,6 +222,7 @@ fn isms(e: pb::IsmsEvent) -> Result<Event, Error> {
         }
         K::PolicyApproved(p) => Event::PolicyApproved {
             policy_id: PolicyId::parse("policy_approved.policy_id", &p.policy_id)?,
+            next_review: optional_time("policy_approved.next_review_us", p.next_review_us)?,
             kind: match enum_value::<pb::PolicyKind>("policy_approved.kind", p.kind)? {
                 pb::PolicyKind::InformationSecurity => PolicyKind::InformationSecurity,
                 pb::PolicyKind::RiskMethodology => PolicyKind::RiskMethodology,
@@ -454,30 +489,15 @@ fn isms(e: pb::IsmsEvent) -> Result<Event, Error> {
             person: t.person,
             course: t.course,
             completed: t.completed,
+            campaign: t.campaign,
+            due: optional_time("training_recorded.due_us", t.due_us)?,
         },
         K::IncidentRecorded(i) => Event::IncidentRecorded {
             incident_id: IncidentId::parse("incident_recorded.incident_id", &i.incident_id)?,
             title: i.title,
-            severity: match enum_value::<pb::Severity>("incident_recorded.severity", i.severity)? {
-                pb::Severity::Low => Severity::Low,
-                pb::Severity::Medium => Severity::Medium,
-                pb::Severity::High => Severity::High,
-                _ => Severity::Critical,
-            },
+            severity: severity_of("incident_recorded.severity", i.severity)?,
             controls: controls("incident_recorded.controls", &i.controls)?,
-            detected_at: match i.detected_at_us {
-                0 => None,
-                us => {
-                    let t = Timestamp(us);
-                    if !t.in_window() {
-                        return Err(Error::malformed(
-                            "incident_recorded.detected_at_us",
-                            format!("{us} µs lies outside {}", Timestamp::WINDOW),
-                        ));
-                    }
-                    Some(t)
-                }
-            },
+            detected_at: optional_time("incident_recorded.detected_at_us", i.detected_at_us)?,
             assets: i.assets,
             nonconformity: i.nonconformity,
             near_miss: i.near_miss,
@@ -499,6 +519,14 @@ fn isms(e: pb::IsmsEvent) -> Result<Event, Error> {
             name: s.name,
             result: check_result("supplier_assessed.result", s.result)?,
             notes: s.notes,
+            criticality: match s.criticality {
+                0 => None,
+                raw => Some(severity_of("supplier_assessed.criticality", raw)?),
+            },
+            next_assessment: optional_time(
+                "supplier_assessed.next_assessment_us",
+                s.next_assessment_us,
+            )?,
         },
         K::ContinuityTestHeld(c) => Event::ContinuityTestHeld {
             test_id: TestId::parse("continuity_test_held.test_id", &c.test_id)?,
@@ -629,8 +657,10 @@ fn isms_pb(event: &Event) -> pb::isms_event::Kind {
             kind,
             version,
             published,
+            next_review,
         } => K::PolicyApproved(pb::PolicyApproved {
             policy_id: policy_id.0,
+            next_review_us: next_review.map_or(0, |t| t.0),
             title,
             kind: match kind {
                 PolicyKind::InformationSecurity => pb::PolicyKind::InformationSecurity,
@@ -919,11 +949,15 @@ fn isms_pb(event: &Event) -> pb::isms_event::Kind {
             person,
             course,
             completed,
+            campaign,
+            due,
         } => K::TrainingRecorded(pb::TrainingRecorded {
             training_id: training_id.0,
             person,
             course,
             completed,
+            campaign,
+            due_us: due.map_or(0, |t| t.0),
         }),
         Event::IncidentRecorded {
             incident_id,
@@ -937,12 +971,7 @@ fn isms_pb(event: &Event) -> pb::isms_event::Kind {
         } => K::IncidentRecorded(pb::IncidentRecorded {
             incident_id: incident_id.0,
             title,
-            severity: match severity {
-                Severity::Low => pb::Severity::Low,
-                Severity::Medium => pb::Severity::Medium,
-                Severity::High => pb::Severity::High,
-                Severity::Critical => pb::Severity::Critical,
-            } as i32,
+            severity: severity_pb(severity),
             controls: ids(&controls),
             detected_at_us: detected_at.map_or(0, |t| t.0),
             assets,
@@ -963,11 +992,15 @@ fn isms_pb(event: &Event) -> pb::isms_event::Kind {
             name,
             result,
             notes,
+            criticality,
+            next_assessment,
         } => K::SupplierAssessed(pb::SupplierAssessed {
             supplier_id: supplier_id.0,
             name,
             result: result_pb(result),
             notes,
+            criticality: criticality.map_or(0, severity_pb),
+            next_assessment_us: next_assessment.map_or(0, |t| t.0),
         }),
         Event::ContinuityTestHeld {
             test_id,

@@ -60,6 +60,7 @@ fn policy(id: &str, kind: PolicyKind, published: bool) -> Event {
         kind,
         version: "1.0".into(),
         published,
+        next_review: None,
     }
 }
 
@@ -203,6 +204,8 @@ fn training(id: &str, completed: bool) -> Event {
         person: format!("person {id}"),
         course: "security awareness".into(),
         completed,
+        campaign: String::new(),
+        due: None,
     }
 }
 
@@ -225,6 +228,8 @@ fn supplier(id: &str) -> Event {
         name: "AWS".into(),
         result: CheckResult::Pass,
         notes: "ISO certificate".into(),
+        criticality: None,
+        next_assessment: None,
     }
 }
 

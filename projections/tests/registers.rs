@@ -53,6 +53,7 @@ fn policy(version: &str) -> Event {
         kind: PolicyKind::InformationSecurity,
         version: version.into(),
         published: true,
+        next_review: None,
     }
 }
 
@@ -409,4 +410,81 @@ fn near_misses_are_counted_apart_from_incidents() {
     assert_eq!(incidents.value, "1 (1 high or critical); 1 near misses");
     let rows = table(&h, "incidents");
     assert_eq!(cell(&rows[1].1, "kind"), "near miss");
+}
+
+#[test]
+fn a_policy_lists_the_versions_it_superseded_and_is_overdue_past_its_review_date() {
+    let (mut h, who) = world();
+    h.append(&who, policy("1.0")).unwrap();
+    let review = h.now.plus_days(365);
+    h.append(
+        &who,
+        Event::PolicyApproved {
+            policy_id: PolicyId::parse("id", "POL-1").unwrap(),
+            title: "Information security policy".into(),
+            kind: PolicyKind::InformationSecurity,
+            version: "1.1".into(),
+            published: true,
+            next_review: Some(review),
+        },
+    )
+    .unwrap();
+    let rows = table(&h, "policies");
+    assert_eq!(cell(&rows[0].1, "superseded"), "1.0");
+    assert_eq!(cell(&rows[0].1, "review_overdue"), "false");
+    h.advance_days(400);
+    assert_eq!(cell(&table(&h, "policies")[0].1, "review_overdue"), "true");
+}
+
+#[test]
+fn training_not_completed_by_its_due_date_is_overdue() {
+    let (mut h, who) = world();
+    let due = h.now.plus_days(30);
+    for (id, completed) in [("TR-1", true), ("TR-2", false)] {
+        h.append(
+            &who,
+            Event::TrainingRecorded {
+                training_id: TrainingId::parse("id", id).unwrap(),
+                person: id.into(),
+                course: "awareness".into(),
+                completed,
+                campaign: "2025".into(),
+                due: Some(due),
+            },
+        )
+        .unwrap();
+    }
+    h.advance_days(31);
+    let rows = table(&h, "training");
+    assert_eq!(
+        (cell(&rows[0].1, "overdue"), cell(&rows[1].1, "overdue")),
+        ("false", "true")
+    );
+    assert_eq!(cell(&rows[1].1, "campaign"), "2025");
+}
+
+#[test]
+fn a_supplier_shows_its_criticality_and_when_its_next_assessment_falls_due() {
+    let (mut h, who) = world();
+    let next = h.now.plus_days(180);
+    h.append(
+        &who,
+        Event::SupplierAssessed {
+            supplier_id: SupplierId::parse("id", "SUP-1").unwrap(),
+            name: "Payroll SaaS".into(),
+            result: CheckResult::Pass,
+            notes: "SOC 2".into(),
+            criticality: Some(Severity::High),
+            next_assessment: Some(next),
+        },
+    )
+    .unwrap();
+    let rows = table(&h, "suppliers");
+    assert_eq!(cell(&rows[0].1, "criticality"), "High");
+    assert_eq!(cell(&rows[0].1, "assessment_overdue"), "false");
+    h.advance_days(181);
+    assert_eq!(
+        cell(&table(&h, "suppliers")[0].1, "assessment_overdue"),
+        "true"
+    );
 }

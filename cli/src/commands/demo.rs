@@ -195,6 +195,7 @@ fn story() -> anyhow::Result<Vec<Step>> {
                 kind,
                 version: "1.0".into(),
                 published: true,
+                next_review: Some(Timestamp(at("2026-01-09", 11))),
             },
         ));
     }
@@ -414,6 +415,8 @@ fn story() -> anyhow::Result<Vec<Step>> {
                 person: format!("{who}@example.com"),
                 course: "Security awareness 2025".into(),
                 completed: true,
+                campaign: "Security awareness 2025".into(),
+                due: Some(Timestamp(at("2025-02-28", 18))),
             },
         ));
     }
@@ -734,6 +737,8 @@ fn story() -> anyhow::Result<Vec<Step>> {
             name: "Payroll SaaS".into(),
             result: CheckResult::Pass,
             notes: "SOC 2 type II reviewed".into(),
+            criticality: Some(Severity::High),
+            next_assessment: Some(Timestamp(at("2026-07-22", 10))),
         },
     ));
     s.push(step(

@@ -75,6 +75,8 @@ struct PolicyYaml {
     version: String,
     #[serde(default)]
     published: bool,
+    /// When it is next due for review.
+    next_review: Option<String>,
     date: Option<String>,
 }
 
@@ -130,6 +132,10 @@ struct TrainingYaml {
     course: String,
     #[serde(default)]
     completed: bool,
+    #[serde(default)]
+    campaign: String,
+    /// When it must be completed by.
+    due: Option<String>,
     date: Option<String>,
 }
 
@@ -140,6 +146,10 @@ struct SupplierYaml {
     result: String,
     #[serde(default)]
     notes: String,
+    /// low, medium, high or critical.
+    criticality: Option<String>,
+    /// When it is next due for assessment.
+    next_assessment: Option<String>,
     date: Option<String>,
 }
 
@@ -317,6 +327,7 @@ pub fn events_of(value: &serde_norway::Value, text: &str) -> anyhow::Result<Opti
                     kind: policy_kind(&at("kind"), &p.kind)?,
                     version: p.version,
                     published: p.published,
+                    next_review: date(&p.next_review, at("next_review"))?.map(Timestamp),
                 },
                 date(&p.date, at("date"))?,
             )])
@@ -392,6 +403,8 @@ pub fn events_of(value: &serde_norway::Value, text: &str) -> anyhow::Result<Opti
                     person: t.person,
                     course: t.course,
                     completed: t.completed,
+                    campaign: t.campaign,
+                    due: date(&t.due, at("due"))?.map(Timestamp),
                 },
                 date(&t.date, at("date"))?,
             )])
@@ -403,6 +416,13 @@ pub fn events_of(value: &serde_norway::Value, text: &str) -> anyhow::Result<Opti
                     name: s.name,
                     result: result(&at("result"), &s.result)?,
                     notes: s.notes,
+                    criticality: s
+                        .criticality
+                        .as_deref()
+                        .map(|c| severity(&at("criticality"), c))
+                        .transpose()?,
+                    next_assessment: date(&s.next_assessment, at("next_assessment"))?
+                        .map(Timestamp),
                 },
                 date(&s.date, at("date"))?,
             )])

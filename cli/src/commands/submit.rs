@@ -39,13 +39,13 @@ const IMPORT_SLICE: usize = 256;
   audit_completions: [{audit_id, summary, date}]         (auditor)\n  \
   soa_approvals: [{soa_version, controls, date}]         (management; no controls: all)\n  \
   isms_scope.template                     the seed's ISMS scope (included, excluded, interfaces)\n  \
-  policies: [{id, title, kind, version, published, date}]\n  \
+  policies: [{id, title, kind, version, published, next_review, date}]\n  \
   objectives: [{id, description, metric, target, date}]\n  \
   assets: [{id, name, type, owner, classification, date}]\n  \
   incidents: [{id, title, severity, controls, detected, assets, nonconformity, near_miss,\n  \
               resolution, corrective_actions, date}]   (control or risk owner)\n  \
-  training: [{id, person, course, completed, date}]\n  \
-  suppliers: [{id, name, result, notes, date}]\n  \
+  training: [{id, person, course, campaign, completed, due, date}]\n  \
+  suppliers: [{id, name, result, notes, criticality, next_assessment, date}]\n  \
   continuity_tests: [{id, plan, result, controls, date}]\n  \
   management_reviews: [{id, attendees, inputs_covered, decisions: [{output, decision}], date}]\n  \
   *.csv, *.xlsx   a risk register kept as a spreadsheet (XLSX: its first sheet): a header row \
