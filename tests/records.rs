@@ -183,3 +183,34 @@ fn training_kept_as_a_sheet_goes_in_like_the_yaml_list() {
     assert_eq!(row(&training, "training", "TR-1")["completed"], true);
     assert_eq!(row(&training, "training", "TR-2")["completed"], false);
 }
+
+#[test]
+fn objective_measurements_show_the_latest_value_against_the_target() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = Server::start(d, "data");
+    enrol_key(d, &server.url, "ceo.key", "ceo@example.com", "management");
+    std::fs::write(
+        d.join("objectives.yaml"),
+        "objectives:\n  - {id: OBJ-1, description: Patch on time, metric: patch compliance, target: '>= 95%'}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("measured.yaml"),
+        "objective_measurements:\n  - {objective_id: OBJ-1, value: 92%, date: 2025-03-31}\n  - {objective_id: OBJ-1, value: 97%, date: 2025-06-30}\n",
+    )
+    .unwrap();
+    for file in ["objectives.yaml", "measured.yaml"] {
+        let out = run(
+            d,
+            &["submit", "--server", &server.url, "--key", "ceo.key", file],
+        );
+        assert_eq!(out.code, 0, "{file}: {out:?}");
+    }
+    let objectives = rows(d, &server.url, "objectives");
+    let obj = row(&objectives, "objective", "OBJ-1");
+    assert_eq!(
+        (&obj["latest_value"], &obj["meets_target"]),
+        (&"97%".into(), &"yes".into())
+    );
+}

@@ -600,6 +600,11 @@ pub enum Event {
         metric: String,
         target: String,
     },
+    ObjectiveMeasured {
+        objective_id: ObjectiveId,
+        value: String,
+        note: String,
+    },
     AssetRegistered {
         asset_id: AssetId,
         name: String,
@@ -796,6 +801,7 @@ pub enum EventKind {
     ScopeDefined,
     PolicyApproved,
     ObjectiveSet,
+    ObjectiveMeasured,
     AssetRegistered,
     RiskIdentified,
     RiskAssessed,
@@ -825,7 +831,7 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EventKind; 33] = [
+    pub const ALL: [EventKind; 34] = [
         EventKind::Genesis,
         EventKind::KeyEnrolled,
         EventKind::KeyRevoked,
@@ -834,6 +840,7 @@ impl EventKind {
         EventKind::ScopeDefined,
         EventKind::PolicyApproved,
         EventKind::ObjectiveSet,
+        EventKind::ObjectiveMeasured,
         EventKind::AssetRegistered,
         EventKind::RiskIdentified,
         EventKind::RiskAssessed,
@@ -873,6 +880,7 @@ impl EventKind {
             ScopeDefined => "scope_defined",
             PolicyApproved => "policy_approved",
             ObjectiveSet => "objective_set",
+            ObjectiveMeasured => "objective_measured",
             AssetRegistered => "asset_registered",
             RiskIdentified => "risk_identified",
             RiskAssessed => "risk_assessed",
@@ -912,6 +920,7 @@ impl EventKind {
             PolicyApproved | ObjectiveSet | ManagementReviewHeld | ControlApproved => &[Management],
             RiskAccepted => &[Management],
             AssetRegistered => &[Admin, RiskOwner, ControlOwner],
+            ObjectiveMeasured => &[Management, ControlOwner, RiskOwner, Agent],
             RiskIdentified | RiskAssessed | RiskRescored | RiskTreatmentDecided | RiskClosed
             | RiskDetailsChanged => &[RiskOwner, Management],
             ControlApplicabilitySet => &[ControlOwner, Management],
@@ -944,6 +953,7 @@ impl Event {
             E::ScopeDefined(_) => K::ScopeDefined,
             E::PolicyApproved { .. } => K::PolicyApproved,
             E::ObjectiveSet { .. } => K::ObjectiveSet,
+            E::ObjectiveMeasured { .. } => K::ObjectiveMeasured,
             E::AssetRegistered { .. } => K::AssetRegistered,
             E::RiskIdentified { .. } => K::RiskIdentified,
             E::RiskAssessed { .. } => K::RiskAssessed,

@@ -65,6 +65,37 @@ pub fn controls_named(text: &str) -> Vec<ControlId> {
         .collect()
 }
 
+/// The first number in a text ("3.8%" -> 3.8, "< 30 days" -> 30).
+fn first_number(text: &str) -> Option<f64> {
+    let start = text.find(|c: char| c.is_ascii_digit())?;
+    let digits: String = text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    digits.parse().ok()
+}
+
+/// Whether a measured `value` meets an objective's `target` ("< 5%", ">= 95%", "at most 30
+/// days", "≥ 90%"); None when the target states no comparison or either has no number.
+pub fn meets_target(target: &str, value: &str) -> Option<bool> {
+    let t = target.trim().to_lowercase();
+    let (limit, got) = (first_number(&t)?, first_number(value)?);
+    let at = |p: &str| t.starts_with(p);
+    Some(if at("<=") || at("≤") || at("at most") || at("max") {
+        got <= limit
+    } else if at("<") || at("under") || at("below") || at("less than") {
+        got < limit
+    } else if at(">=") || at("≥") || at("at least") || at("min") {
+        got >= limit
+    } else if at(">") || at("over") || at("above") || at("more than") {
+        got > limit
+    } else if at("=") {
+        got == limit
+    } else {
+        return None;
+    })
+}
+
 /// Every register [`Registers::tables`] produces, in its order.
 pub const REGISTER_NAMES: [&str; 18] = [
     "risk_register",
@@ -902,6 +933,27 @@ impl Registers<'_> {
                             ("metric", o.metric.clone()),
                             ("target", o.target.clone()),
                             ("set_at", o.set.effective_at.to_string()),
+                            ("measurements", o.measurements.len().to_string()),
+                            (
+                                "latest_value",
+                                opt(o.measurements.last().map(|m| m.value.clone())),
+                            ),
+                            (
+                                "measured_at",
+                                opt(o
+                                    .measurements
+                                    .last()
+                                    .map(|m| m.measured.effective_at.to_string())),
+                            ),
+                            (
+                                "meets_target",
+                                o.measurements
+                                    .last()
+                                    .and_then(|m| meets_target(&o.target, &m.value))
+                                    .map_or(String::new(), |met| {
+                                        if met { "yes" } else { "no" }.to_string()
+                                    }),
+                            ),
                         ],
                     )
                 })

@@ -420,6 +420,16 @@ fn check_event(
                 }
             }
         }
+        E::ObjectiveMeasured { objective_id, .. } => {
+            if !state.objectives.contains_key(objective_id) {
+                return Err(transition(
+                    "objective_measured.objective_id",
+                    "measure",
+                    format!("objective {objective_id}"),
+                    "it was never set",
+                ));
+            }
+        }
         E::IncidentRecorded { incident_id, .. } => {
             if state.incidents.contains_key(incident_id) {
                 return Err(transition(

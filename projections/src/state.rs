@@ -314,7 +314,18 @@ pub struct Objective {
     pub description: String,
     pub metric: String,
     pub target: String,
+    /// Its measurements, in the order recorded.
+    pub measurements: Vec<Measurement>,
     pub set: Meta,
+}
+
+/// One measurement of an objective's metric.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct Measurement {
+    pub value: String,
+    pub note: String,
+    pub measured: Meta,
 }
 
 /// A registered information asset.
@@ -671,15 +682,35 @@ pub fn apply(state: &mut State, meta: Meta, event: &Event) {
             metric,
             target,
         } => {
+            // A changed target keeps the measurements taken so far.
+            let measurements = state
+                .objectives
+                .get(objective_id)
+                .map(|o| o.measurements.clone())
+                .unwrap_or_default();
             state.objectives.insert(
                 objective_id.clone(),
                 Objective {
                     description: description.clone(),
                     metric: metric.clone(),
                     target: target.clone(),
+                    measurements,
                     set: meta,
                 },
             );
+        }
+        E::ObjectiveMeasured {
+            objective_id,
+            value,
+            note,
+        } => {
+            if let Some(o) = state.objectives.get_mut(objective_id) {
+                o.measurements.push(Measurement {
+                    value: value.clone(),
+                    note: note.clone(),
+                    measured: meta,
+                });
+            }
         }
         E::AssetRegistered {
             asset_id,

@@ -114,6 +114,11 @@ pub fn sample_events() -> Vec<Event> {
             metric: "critical patch age".into(),
             target: "< 30 days".into(),
         },
+        Event::ObjectiveMeasured {
+            objective_id: id(ObjectiveId::parse, "OBJ-1"),
+            value: "12 days".into(),
+            note: "Q1".into(),
+        },
         Event::AssetRegistered {
             asset_id: id(AssetId::parse, "AS-1"),
             name: "Customer database".into(),

@@ -255,6 +255,22 @@ fn isms(e: pb::IsmsEvent) -> Result<Event, Error> {
                 target: o.target,
             }
         }
+        K::ObjectiveMeasured(m) => {
+            if m.value.trim().is_empty() {
+                return Err(Error::missing(
+                    "objective_measured.value",
+                    "a measurement states the value measured",
+                ));
+            }
+            Event::ObjectiveMeasured {
+                objective_id: ObjectiveId::parse(
+                    "objective_measured.objective_id",
+                    &m.objective_id,
+                )?,
+                value: m.value,
+                note: m.note,
+            }
+        }
         K::AssetRegistered(a) => Event::AssetRegistered {
             asset_id: AssetId::parse("asset_registered.asset_id", &a.asset_id)?,
             name: a.name,
@@ -684,6 +700,15 @@ fn isms_pb(event: &Event) -> pb::isms_event::Kind {
             description,
             metric,
             target,
+        }),
+        Event::ObjectiveMeasured {
+            objective_id,
+            value,
+            note,
+        } => K::ObjectiveMeasured(pb::ObjectiveMeasured {
+            objective_id: objective_id.0,
+            value,
+            note,
         }),
         Event::AssetRegistered {
             asset_id,

@@ -488,3 +488,62 @@ fn a_supplier_shows_its_criticality_and_when_its_next_assessment_falls_due() {
         "true"
     );
 }
+
+#[test]
+fn targets_are_read_as_comparisons() {
+    use projections::registers::meets_target;
+    assert_eq!(meets_target("< 5%", "3.9%"), Some(true));
+    assert_eq!(meets_target("< 5%", "6.1%"), Some(false));
+    assert_eq!(meets_target(">= 95%", "95%"), Some(true));
+    assert_eq!(meets_target("at most 30 days", "31 days"), Some(false));
+    assert_eq!(meets_target("as low as possible", "3%"), None);
+}
+
+fn measured(id: &str, value: &str) -> Event {
+    Event::ObjectiveMeasured {
+        objective_id: ObjectiveId::parse("id", id).unwrap(),
+        value: value.into(),
+        note: String::new(),
+    }
+}
+
+#[test]
+fn an_objective_shows_its_latest_measurement_and_whether_it_meets_the_target() {
+    let (mut h, who) = world();
+    h.append(
+        &who,
+        Event::ObjectiveSet {
+            objective_id: ObjectiveId::parse("id", "OBJ-1").unwrap(),
+            description: "Phishing".into(),
+            metric: "click rate".into(),
+            target: "< 5%".into(),
+        },
+    )
+    .unwrap();
+    h.append(&who, measured("OBJ-1", "6.1%")).unwrap();
+    assert_eq!(cell(&table(&h, "objectives")[0].1, "meets_target"), "no");
+    h.append(&who, measured("OBJ-1", "3.9%")).unwrap();
+    let rows = table(&h, "objectives");
+    assert_eq!(
+        (
+            cell(&rows[0].1, "latest_value"),
+            cell(&rows[0].1, "measurements"),
+            cell(&rows[0].1, "meets_target")
+        ),
+        ("3.9%", "2", "yes")
+    );
+}
+
+#[test]
+fn measuring_an_objective_never_set_is_refused() {
+    let (mut h, who) = world();
+    let refused = h
+        .append(&who, measured("OBJ-9", "1%"))
+        .expect_err("refused");
+    assert!(
+        refused
+            .to_string()
+            .contains("objective_measured.objective_id"),
+        "{refused}"
+    );
+}

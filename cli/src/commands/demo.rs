@@ -266,6 +266,25 @@ fn story() -> anyhow::Result<Vec<Step>> {
             },
         ));
     }
+    // The objectives measured each quarter, by management.
+    for (date, click_rate, patched) in [
+        ("2025-03-31", "6.1%", "92%"),
+        ("2025-06-30", "4.8%", "96%"),
+        ("2025-09-30", "3.9%", "97%"),
+        ("2025-12-12", "3.5%", "98%"),
+    ] {
+        for (objective, value) in [("OBJ-1", click_rate), ("OBJ-2", patched)] {
+            s.push(step(
+                at(date, 17),
+                Ceo,
+                Event::ObjectiveMeasured {
+                    objective_id: ObjectiveId(objective.into()),
+                    value: value.into(),
+                    note: format!("quarterly measurement, {date}"),
+                },
+            ));
+        }
+    }
     // The seed's risk register, as written, by the risk owner.
     for event in seed::risk_register_events(RISK_YAML)? {
         s.push(step(at("2025-01-15", 14), Cto, event));

@@ -77,7 +77,9 @@ pub fn entity_of(event: &Event) -> String {
         E::LedgerKeyRotated { new_public_key, .. } => KeyId::of_public_key(new_public_key).short(),
         E::ScopeDefined(s) => s.organization.clone(),
         E::PolicyApproved { policy_id, .. } => policy_id.0.clone(),
-        E::ObjectiveSet { objective_id, .. } => objective_id.0.clone(),
+        E::ObjectiveSet { objective_id, .. } | E::ObjectiveMeasured { objective_id, .. } => {
+            objective_id.0.clone()
+        }
         E::AssetRegistered { asset_id, .. } => asset_id.0.clone(),
         E::RiskIdentified { risk_id, .. }
         | E::RiskAssessed { risk_id, .. }

@@ -15,10 +15,11 @@ use crate::dates::{self, BareDate};
 pub type Dated = Vec<(Event, Option<i64>)>;
 
 /// The top-level keys this module reads.
-pub const KINDS: [&str; 9] = [
+pub const KINDS: [&str; 10] = [
     "isms_scope",
     "policies",
     "objectives",
+    "objective_measurements",
     "assets",
     "incidents",
     "training",
@@ -86,6 +87,16 @@ struct ObjectiveYaml {
     description: String,
     metric: String,
     target: String,
+    date: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct MeasurementYaml {
+    objective_id: String,
+    value: String,
+    #[serde(default)]
+    note: String,
+    /// When it was measured.
     date: Option<String>,
 }
 
@@ -341,6 +352,16 @@ pub fn events_of(value: &serde_norway::Value, text: &str) -> anyhow::Result<Opti
                     target: o.target,
                 },
                 date(&o.date, at("date"))?,
+            )])
+        })?,
+        "objective_measurements" => list(value, kind, |m: MeasurementYaml, at| {
+            Ok(vec![(
+                Event::ObjectiveMeasured {
+                    objective_id: ObjectiveId::parse(&at("objective_id"), &m.objective_id)?,
+                    value: m.value,
+                    note: m.note,
+                },
+                date(&m.date, at("date"))?,
             )])
         })?,
         "assets" => list(value, kind, |a: AssetYaml, at| {

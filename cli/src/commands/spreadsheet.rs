@@ -291,6 +291,12 @@ const RECORD_SHEETS: &[RecordSheet] = &[
         flags: &["published"],
     },
     RecordSheet {
+        kind: "objective_measurements",
+        marker: "objective_id",
+        lists: &[],
+        flags: &[],
+    },
+    RecordSheet {
         kind: "objectives",
         marker: "metric",
         lists: &[],

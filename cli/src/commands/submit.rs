@@ -41,6 +41,7 @@ const IMPORT_SLICE: usize = 256;
   isms_scope.template                     the seed's ISMS scope (included, excluded, interfaces)\n  \
   policies: [{id, title, kind, version, published, next_review, date}]\n  \
   objectives: [{id, description, metric, target, date}]\n  \
+  objective_measurements: [{objective_id, value, note, date}]   (the date it was measured)\n  \
   assets: [{id, name, type, owner, classification, date}]\n  \
   incidents: [{id, title, severity, controls, detected, assets, nonconformity, near_miss,\n  \
               resolution, corrective_actions, date}]   (control or risk owner)\n  \
