@@ -448,19 +448,32 @@ pub(crate) fn items(r: &Registers<'_>) -> Vec<ReadinessItem> {
         .iter()
         .filter(|e| e.coverage_3_months > 0.0)
         .count();
+    // Objectives measured in the last 3 months.
+    let measured: Vec<u64> = s
+        .objectives
+        .values()
+        .filter_map(|o| o.measurements.last())
+        .filter(|m| m.measured.effective_at.plus_days(92) >= now)
+        .map(|m| m.measured.seq)
+        .collect();
     push(
         "surveillance",
         "Metrics demonstrate ISMS effectiveness",
-        match (objectives.is_empty(), with_evidence == 0) {
+        match (
+            objectives.is_empty(),
+            with_evidence == 0 && measured.is_empty(),
+        ) {
             (false, false) => Readiness::Met,
             (true, true) => Readiness::NotMet,
             _ => Readiness::PartlyMet,
         },
         format!(
-            "{} objectives; {with_evidence} controls with evidence in the last 3 months",
-            objectives.len()
+            "{} objectives, {} measured in the last 3 months; {with_evidence} controls with \
+             evidence in the last 3 months",
+            objectives.len(),
+            measured.len()
         ),
-        objectives,
+        objectives.into_iter().chain(measured).collect(),
     );
     push(
         "surveillance",

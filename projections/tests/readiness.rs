@@ -682,6 +682,30 @@ fn effectiveness_metrics_need_objectives_and_recent_evidence() {
 }
 
 #[test]
+fn effectiveness_metrics_are_met_by_a_recent_measurement_of_an_objective() {
+    let item = "Metrics demonstrate ISMS effectiveness";
+    let (mut h, who) = world();
+    let set = add(&mut h, &who, objective("OBJ-1"));
+    assert_eq!(status(&h, item), PartlyMet);
+    let measured = add(
+        &mut h,
+        &who,
+        Event::ObjectiveMeasured {
+            objective_id: ObjectiveId::parse("id", "OBJ-1").expect("id"),
+            value: "12 days".into(),
+            note: String::new(),
+        },
+    );
+    assert_eq!(verdict(&h, item), (Met, vec![set, measured]));
+    h.advance_days(120);
+    assert_eq!(
+        status(&h, item),
+        PartlyMet,
+        "a measurement goes stale after 3 months"
+    );
+}
+
+#[test]
 fn scope_changes_are_documented_by_the_latest_scope_entry() {
     let item = "Changes to ISMS scope documented";
     let (mut h, who) = world();
