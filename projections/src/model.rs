@@ -718,6 +718,11 @@ pub enum Event {
         effective: bool,
         note: String,
     },
+    ReviewDecisionClosed {
+        review_id: ReviewId,
+        decision: u32,
+        resolution: String,
+    },
     ManagementReviewHeld {
         review_id: ReviewId,
         attendees: Vec<String>,
@@ -827,11 +832,12 @@ pub enum EventKind {
     IncidentClosed,
     SupplierAssessed,
     ContinuityTestHeld,
+    ReviewDecisionClosed,
 }
 
 impl EventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EventKind; 34] = [
+    pub const ALL: [EventKind; 35] = [
         EventKind::Genesis,
         EventKind::KeyEnrolled,
         EventKind::KeyRevoked,
@@ -866,6 +872,7 @@ impl EventKind {
         EventKind::IncidentClosed,
         EventKind::SupplierAssessed,
         EventKind::ContinuityTestHeld,
+        EventKind::ReviewDecisionClosed,
     ];
 
     /// The snake_case name, as in the proto oneof.
@@ -906,6 +913,7 @@ impl EventKind {
             IncidentClosed => "incident_closed",
             SupplierAssessed => "supplier_assessed",
             ContinuityTestHeld => "continuity_test_held",
+            ReviewDecisionClosed => "review_decision_closed",
         }
     }
 
@@ -917,7 +925,8 @@ impl EventKind {
         match self {
             Genesis | KeyEnrolled | KeyRevoked | ArtifactErased | LedgerKeyRotated => &[Admin],
             ScopeDefined => &[Admin, Management],
-            PolicyApproved | ObjectiveSet | ManagementReviewHeld | ControlApproved => &[Management],
+            PolicyApproved | ObjectiveSet | ManagementReviewHeld | ControlApproved
+            | ReviewDecisionClosed => &[Management],
             RiskAccepted => &[Management],
             AssetRegistered => &[Admin, RiskOwner, ControlOwner],
             ObjectiveMeasured => &[Management, ControlOwner, RiskOwner, Agent],
@@ -954,6 +963,7 @@ impl Event {
             E::PolicyApproved { .. } => K::PolicyApproved,
             E::ObjectiveSet { .. } => K::ObjectiveSet,
             E::ObjectiveMeasured { .. } => K::ObjectiveMeasured,
+            E::ReviewDecisionClosed { .. } => K::ReviewDecisionClosed,
             E::AssetRegistered { .. } => K::AssetRegistered,
             E::RiskIdentified { .. } => K::RiskIdentified,
             E::RiskAssessed { .. } => K::RiskAssessed,

@@ -97,7 +97,7 @@ pub fn meets_target(target: &str, value: &str) -> Option<bool> {
 }
 
 /// Every register [`Registers::tables`] produces, in its order.
-pub const REGISTER_NAMES: [&str; 18] = [
+pub const REGISTER_NAMES: [&str; 19] = [
     "risk_register",
     "soa",
     "corrective_actions",
@@ -114,6 +114,7 @@ pub const REGISTER_NAMES: [&str; 18] = [
     "training",
     "suppliers",
     "management_reviews",
+    "review_actions",
     "kpis",
     "readiness",
 ];
@@ -1071,6 +1072,55 @@ impl Registers<'_> {
                     )
                 })
                 .collect(),
+            "review_actions" => {
+                // Reviews in the order held: each decision is reported at the next one.
+                let mut held: Vec<(&ReviewId, &crate::state::Review)> = s.reviews.iter().collect();
+                held.sort_by_key(|(_, r)| r.held.effective_at);
+                let mut rows = Table::new();
+                for (n, (id, review)) in held.iter().enumerate() {
+                    let next = held.get(n + 1);
+                    for (k, (output, decision)) in review.decisions.iter().enumerate() {
+                        let number = k as u32 + 1;
+                        let closure = review.closed.get(&number);
+                        let title = ReviewOutput::ALL
+                            .iter()
+                            .find(|(o, _)| o == output)
+                            .map_or("", |(_, t)| *t);
+                        rows.insert(
+                            format!("{} #{number}", id.0),
+                            vec![
+                                ("output", title.to_string()),
+                                ("decision", decision.clone()),
+                                (
+                                    "status",
+                                    if closure.is_some() { "Closed" } else { "Open" }.to_string(),
+                                ),
+                                ("resolution", opt(closure.map(|c| c.resolution.clone()))),
+                                (
+                                    "closed_at",
+                                    opt(closure.map(|c| c.closed.effective_at.to_string())),
+                                ),
+                                ("next_review", opt(next.map(|(nid, _)| nid.0.clone()))),
+                                (
+                                    "reported_at_next_review",
+                                    match next {
+                                        Some((_, r)) => {
+                                            if r.inputs.contains(&ReviewInput::PreviousActions) {
+                                                "yes"
+                                            } else {
+                                                "no"
+                                            }
+                                        }
+                                        None => "",
+                                    }
+                                    .to_string(),
+                                ),
+                            ],
+                        );
+                    }
+                }
+                rows
+            }
             "kpis" => self
                 .kpis()
                 .into_iter()

@@ -420,6 +420,40 @@ fn check_event(
                 }
             }
         }
+        E::ReviewDecisionClosed {
+            review_id,
+            decision,
+            ..
+        } => {
+            let entity = format!("management review {review_id}");
+            let Some(review) = state.reviews.get(review_id) else {
+                return Err(transition(
+                    "review_decision_closed.review_id",
+                    "close a decision of",
+                    entity,
+                    "it was never held",
+                ));
+            };
+            let count = review.decisions.len();
+            if *decision == 0 || *decision as usize > count {
+                return Err(transition(
+                    "review_decision_closed.decision",
+                    "close a decision of",
+                    entity,
+                    format!(
+                        "it recorded {count} decisions, numbered from 1; there is no {decision}"
+                    ),
+                ));
+            }
+            if review.closed.contains_key(decision) {
+                return Err(transition(
+                    "review_decision_closed.decision",
+                    "close a decision of",
+                    entity,
+                    format!("decision {decision} is already closed"),
+                ));
+            }
+        }
         E::ObjectiveMeasured { objective_id, .. } => {
             if !state.objectives.contains_key(objective_id) {
                 return Err(transition(

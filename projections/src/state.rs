@@ -261,7 +261,17 @@ pub struct Review {
     pub attendees: Vec<String>,
     pub inputs: BTreeSet<ReviewInput>,
     pub decisions: Vec<(ReviewOutput, String)>,
+    /// Decisions carried out, by their number (from 1).
+    pub closed: BTreeMap<u32, DecisionClosure>,
     pub held: Meta,
+}
+
+/// A review decision carried out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct DecisionClosure {
+    pub resolution: String,
+    pub closed: Meta,
 }
 
 /// A training record.
@@ -1056,9 +1066,25 @@ pub fn apply(state: &mut State, meta: Meta, event: &Event) {
                     attendees: attendees.clone(),
                     inputs: inputs_covered.iter().copied().collect(),
                     decisions: decisions.clone(),
+                    closed: BTreeMap::new(),
                     held: meta,
                 },
             );
+        }
+        E::ReviewDecisionClosed {
+            review_id,
+            decision,
+            resolution,
+        } => {
+            if let Some(r) = state.reviews.get_mut(review_id) {
+                r.closed.insert(
+                    *decision,
+                    DecisionClosure {
+                        resolution: resolution.clone(),
+                        closed: meta,
+                    },
+                );
+            }
         }
         E::TrainingRecorded {
             training_id,

@@ -247,6 +247,11 @@ pub fn sample_events() -> Vec<Event> {
             inputs_covered: vec![ReviewInput::AuditResults, ReviewInput::RiskResults],
             decisions: vec![(ReviewOutput::Resources, "hire".into())],
         },
+        Event::ReviewDecisionClosed {
+            review_id: id(ReviewId::parse, "MR-1"),
+            decision: 1,
+            resolution: "engineer hired".into(),
+        },
         Event::TrainingRecorded {
             training_id: id(TrainingId::parse, "TR-1"),
             person: "erin".into(),

@@ -255,6 +255,11 @@ fn isms(e: pb::IsmsEvent) -> Result<Event, Error> {
                 target: o.target,
             }
         }
+        K::ReviewDecisionClosed(d) => Event::ReviewDecisionClosed {
+            review_id: ReviewId::parse("review_decision_closed.review_id", &d.review_id)?,
+            decision: d.decision,
+            resolution: d.resolution,
+        },
         K::ObjectiveMeasured(m) => {
             if m.value.trim().is_empty() {
                 return Err(Error::missing(
@@ -700,6 +705,15 @@ fn isms_pb(event: &Event) -> pb::isms_event::Kind {
             description,
             metric,
             target,
+        }),
+        Event::ReviewDecisionClosed {
+            review_id,
+            decision,
+            resolution,
+        } => K::ReviewDecisionClosed(pb::ReviewDecisionClosed {
+            review_id: review_id.0,
+            decision,
+            resolution,
         }),
         Event::ObjectiveMeasured {
             objective_id,

@@ -547,3 +547,87 @@ fn measuring_an_objective_never_set_is_refused() {
         "{refused}"
     );
 }
+
+fn review(id: &str, previous_actions: bool) -> Event {
+    let inputs: Vec<ReviewInput> = ReviewInput::ALL
+        .iter()
+        .map(|(i, _)| *i)
+        .filter(|i| previous_actions || *i != ReviewInput::PreviousActions)
+        .collect();
+    Event::ManagementReviewHeld {
+        review_id: ReviewId::parse("id", id).unwrap(),
+        attendees: vec!["CEO".into(), "CISO".into(), "CTO".into()],
+        inputs_covered: inputs,
+        decisions: vec![
+            (ReviewOutput::Resources, "hire an engineer".into()),
+            (ReviewOutput::Improvement, "security champions".into()),
+        ],
+    }
+}
+
+fn close_decision(id: &str, decision: u32) -> Event {
+    Event::ReviewDecisionClosed {
+        review_id: ReviewId::parse("id", id).unwrap(),
+        decision,
+        resolution: "done".into(),
+    }
+}
+
+#[test]
+fn review_decisions_are_tracked_to_closure_and_reported_at_the_next_review() {
+    let (mut h, who) = world();
+    h.append(&who, review("MR-1", true)).unwrap();
+    h.advance_days(30);
+    h.append(&who, close_decision("MR-1", 1)).unwrap();
+    h.advance_days(60);
+    h.append(&who, review("MR-2", true)).unwrap();
+    let rows = table(&h, "review_actions");
+    let row = |id: &str| {
+        rows.iter()
+            .find(|(r, _)| r == id)
+            .map(|(_, cells)| cells.clone())
+            .unwrap_or_else(|| panic!("no {id} in {rows:?}"))
+    };
+    assert_eq!(
+        (
+            cell(&row("MR-1 #1"), "status"),
+            cell(&row("MR-1 #2"), "status")
+        ),
+        ("Closed", "Open")
+    );
+    assert_eq!(cell(&row("MR-1 #1"), "next_review"), "MR-2");
+    assert_eq!(cell(&row("MR-1 #1"), "reported_at_next_review"), "yes");
+    assert_eq!(cell(&row("MR-2 #1"), "next_review"), "");
+}
+
+#[test]
+fn a_next_review_that_skips_previous_actions_does_not_report_them() {
+    let (mut h, who) = world();
+    h.append(&who, review("MR-1", true)).unwrap();
+    h.advance_days(90);
+    h.append(&who, review("MR-2", false)).unwrap();
+    let rows = table(&h, "review_actions");
+    let first = rows.iter().find(|(r, _)| r == "MR-1 #1").expect("MR-1 #1");
+    assert_eq!(cell(&first.1, "reported_at_next_review"), "no");
+}
+
+#[test]
+fn closing_a_decision_the_review_did_not_record_is_refused() {
+    let (mut h, who) = world();
+    h.append(&who, review("MR-1", true)).unwrap();
+    let refused = h
+        .append(&who, close_decision("MR-1", 3))
+        .expect_err("refused");
+    assert!(
+        refused
+            .to_string()
+            .contains("review_decision_closed.decision")
+            && refused.to_string().contains("2 decisions"),
+        "{refused}"
+    );
+    h.append(&who, close_decision("MR-1", 2)).unwrap();
+    let again = h
+        .append(&who, close_decision("MR-1", 2))
+        .expect_err("refused");
+    assert!(again.to_string().contains("already closed"), "{again}");
+}

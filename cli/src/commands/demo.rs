@@ -876,6 +876,27 @@ fn story() -> anyhow::Result<Vec<Step>> {
             note: "No drift in 4 weeks of reports".into(),
         },
     ));
+    // The first review's decisions carried out before the second review, which reports them
+    // (its inputs include the status of previous actions); the last one stays open.
+    for (decision, when, resolution) in [
+        (1, "2025-09-15", "Security champions named in each team"),
+        (
+            2,
+            "2025-10-01",
+            "Scope updated to include the support desk tooling",
+        ),
+        (3, "2025-11-03", "Security engineer hired"),
+    ] {
+        s.push(step(
+            at(when, 16),
+            Ceo,
+            Event::ReviewDecisionClosed {
+                review_id: ReviewId("MR-2025-1".into()),
+                decision,
+                resolution: resolution.into(),
+            },
+        ));
+    }
     s.push(step(
         at("2025-12-10", 14),
         Ceo,

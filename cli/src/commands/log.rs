@@ -102,7 +102,9 @@ pub fn entity_of(event: &Event) -> String {
         | E::RootCauseRecorded { action_id, .. }
         | E::CorrectiveActionClosed { action_id, .. }
         | E::CorrectiveActionVerified { action_id, .. } => action_id.0.clone(),
-        E::ManagementReviewHeld { review_id, .. } => review_id.0.clone(),
+        E::ManagementReviewHeld { review_id, .. } | E::ReviewDecisionClosed { review_id, .. } => {
+            review_id.0.clone()
+        }
         E::TrainingRecorded { training_id, .. } => training_id.0.clone(),
         E::IncidentRecorded { incident_id, .. } | E::IncidentClosed { incident_id, .. } => {
             incident_id.0.clone()

@@ -15,7 +15,7 @@ use crate::dates::{self, BareDate};
 pub type Dated = Vec<(Event, Option<i64>)>;
 
 /// The top-level keys this module reads.
-pub const KINDS: [&str; 10] = [
+pub const KINDS: [&str; 11] = [
     "isms_scope",
     "policies",
     "objectives",
@@ -26,6 +26,7 @@ pub const KINDS: [&str; 10] = [
     "suppliers",
     "continuity_tests",
     "management_reviews",
+    "review_decisions_closed",
 ];
 
 #[derive(Deserialize)]
@@ -183,6 +184,15 @@ struct ReviewYaml {
     inputs_covered: Vec<String>,
     #[serde(default)]
     decisions: Vec<DecisionYaml>,
+    date: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ClosedDecisionYaml {
+    review_id: String,
+    /// The decision's number in its review, from 1.
+    decision: u32,
+    resolution: String,
     date: Option<String>,
 }
 
@@ -485,6 +495,16 @@ pub fn events_of(value: &serde_norway::Value, text: &str) -> anyhow::Result<Opti
                     decisions,
                 },
                 date(&r.date, at("date"))?,
+            )])
+        })?,
+        "review_decisions_closed" => list(value, kind, |d: ClosedDecisionYaml, at| {
+            Ok(vec![(
+                Event::ReviewDecisionClosed {
+                    review_id: ReviewId::parse(&at("review_id"), &d.review_id)?,
+                    decision: d.decision,
+                    resolution: d.resolution,
+                },
+                date(&d.date, at("date"))?,
             )])
         })?,
         _ => unreachable!("KINDS lists only the kinds above"),

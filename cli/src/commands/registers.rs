@@ -43,6 +43,8 @@ pub enum RegisterName {
     Suppliers,
     /// Management reviews, with the mandatory inputs and outputs each missed.
     Reviews,
+    /// Each management review decision: open or closed, and reported at the next review.
+    ReviewActions,
     /// The ISMS scope, field by field.
     Scope,
     /// Policies and documents under document control.
@@ -71,6 +73,7 @@ impl RegisterName {
             RegisterName::Training => "training",
             RegisterName::Suppliers => "suppliers",
             RegisterName::Reviews => "management_reviews",
+            RegisterName::ReviewActions => "review_actions",
             RegisterName::Scope => "scope",
             RegisterName::Policies => "policies",
             RegisterName::Objectives => "objectives",
@@ -95,6 +98,7 @@ pub fn id_column_of(table: &str) -> &'static str {
         "training" => "training",
         "suppliers" => "supplier",
         "management_reviews" => "review",
+        "review_actions" => "decision",
         "scope" => "field",
         "policies" => "policy",
         "objectives" => "objective",
@@ -171,6 +175,7 @@ impl PointArgs {
         isms register training --key admin.key --json\n  \
         isms register suppliers --key admin.key\n  \
         isms register reviews --key auditor.key\n  \
+        isms register review-actions --key ceo.key\n  \
         isms register scope --key auditor.key --as-of 2025-03-31\n  \
         isms register policies --key auditor.key\n  \
         isms register objectives --key admin.key\n  \

@@ -57,6 +57,7 @@ pub async fn build(
             RegisterName::Coverage,
         ),
         ("Management reviews", RegisterName::Reviews),
+        ("Management review actions", RegisterName::ReviewActions),
         ("Incidents", RegisterName::Incidents),
         ("Awareness training", RegisterName::Training),
         ("Suppliers", RegisterName::Suppliers),

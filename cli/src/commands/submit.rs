@@ -49,6 +49,7 @@ const IMPORT_SLICE: usize = 256;
   suppliers: [{id, name, result, notes, criticality, next_assessment, date}]\n  \
   continuity_tests: [{id, plan, result, controls, date}]\n  \
   management_reviews: [{id, attendees, inputs_covered, decisions: [{output, decision}], date}]\n  \
+  review_decisions_closed: [{review_id, decision, resolution, date}]   (management; decision from 1)\n  \
   *.csv, *.xlsx   a risk register kept as a spreadsheet (XLSX: its first sheet): a header row \
 naming the guide's columns \
 (id, asset, threat, vulnerability, likelihood, impact, inherent_risk, treatment, controls \

@@ -51,7 +51,7 @@ impl<'a> Frame<'a> {
 
 /// The registers the navigation names, with their titles, in the order the query engine
 /// lists them (`projections::registers::REGISTER_NAMES`).
-const REGISTERS: [(&str, &str); 18] = [
+const REGISTERS: [(&str, &str); 19] = [
     ("risk_register", "Risks"),
     ("soa", "SoA"),
     ("corrective_actions", "Corrective actions"),
@@ -68,6 +68,7 @@ const REGISTERS: [(&str, &str); 18] = [
     ("training", "Training"),
     ("suppliers", "Suppliers"),
     ("management_reviews", "Management reviews"),
+    ("review_actions", "Review actions"),
     ("kpis", "KPIs"),
     ("readiness", "Readiness"),
 ];
