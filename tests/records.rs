@@ -214,3 +214,38 @@ fn objective_measurements_show_the_latest_value_against_the_target() {
         (&"97%".into(), &"yes".into())
     );
 }
+
+#[test]
+fn external_audits_in_yaml_make_the_certification_cycle() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = Server::start(d, "data");
+    enrol_key(d, &server.url, "ceo.key", "ceo@example.com", "management");
+    std::fs::write(
+        d.join("external.yaml"),
+        "external_audits:\n  - {id: CB-S1, kind: stage 1, body: Cert Body, start: 2025-10-20, end: 2025-10-21}\n  - {id: CB-S2, kind: stage_2, body: Cert Body, start: 2025-11-17, end: 2025-11-19, minor_nonconformities: 2, certified: true}\n",
+    )
+    .unwrap();
+    let out = run(
+        d,
+        &[
+            "submit",
+            "--server",
+            &server.url,
+            "--key",
+            "ceo.key",
+            "external.yaml",
+        ],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    let cycle = rows(d, &server.url, "certification");
+    assert_eq!(row(&cycle, "audit", "CB-S2")["minor_nonconformities"], 2);
+    let first = row(&cycle, "audit", "cycle: surveillance 1");
+    assert!(
+        first["due"]
+            .as_str()
+            .expect("text")
+            .starts_with("2026-11-19"),
+        "{first}"
+    );
+}

@@ -425,6 +425,31 @@ impl FindingGrade {
     }
 }
 
+/// The audits of the three-year certification cycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ExternalAuditKind {
+    /// Stage 1: documentation review.
+    Stage1,
+    /// Stage 2: the certification audit.
+    Stage2,
+    /// A yearly surveillance audit.
+    Surveillance,
+    /// The recertification audit before the certificate expires.
+    Recertification,
+}
+
+impl ExternalAuditKind {
+    /// The snake_case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Stage1 => "stage_1",
+            Self::Stage2 => "stage_2",
+            Self::Surveillance => "surveillance",
+            Self::Recertification => "recertification",
+        }
+    }
+}
+
 /// Incident severity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Severity {
@@ -723,6 +748,17 @@ pub enum Event {
         decision: u32,
         resolution: String,
     },
+    ExternalAuditHeld {
+        audit_id: AuditId,
+        kind: ExternalAuditKind,
+        body: String,
+        start: Timestamp,
+        end: Timestamp,
+        major_nonconformities: u32,
+        minor_nonconformities: u32,
+        certified: bool,
+        summary: String,
+    },
     ManagementReviewHeld {
         review_id: ReviewId,
         attendees: Vec<String>,
@@ -833,11 +869,12 @@ pub enum EventKind {
     SupplierAssessed,
     ContinuityTestHeld,
     ReviewDecisionClosed,
+    ExternalAuditHeld,
 }
 
 impl EventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EventKind; 35] = [
+    pub const ALL: [EventKind; 36] = [
         EventKind::Genesis,
         EventKind::KeyEnrolled,
         EventKind::KeyRevoked,
@@ -873,6 +910,7 @@ impl EventKind {
         EventKind::SupplierAssessed,
         EventKind::ContinuityTestHeld,
         EventKind::ReviewDecisionClosed,
+        EventKind::ExternalAuditHeld,
     ];
 
     /// The snake_case name, as in the proto oneof.
@@ -914,6 +952,7 @@ impl EventKind {
             SupplierAssessed => "supplier_assessed",
             ContinuityTestHeld => "continuity_test_held",
             ReviewDecisionClosed => "review_decision_closed",
+            ExternalAuditHeld => "external_audit_held",
         }
     }
 
@@ -936,6 +975,7 @@ impl EventKind {
             ImplementationStatusChanged => &[ControlOwner],
             EvidenceSubmitted => &[Agent, ControlOwner, Auditor],
             AuditPlanned | AuditCompleted => &[Auditor, Management],
+            ExternalAuditHeld => &[Management, Auditor],
             FindingRaised => &[Auditor],
             CorrectiveActionOpened => &[Auditor, ControlOwner, RiskOwner, Management],
             RootCauseRecorded | CorrectiveActionClosed => &[ControlOwner, RiskOwner, Management],
@@ -964,6 +1004,7 @@ impl Event {
             E::ObjectiveSet { .. } => K::ObjectiveSet,
             E::ObjectiveMeasured { .. } => K::ObjectiveMeasured,
             E::ReviewDecisionClosed { .. } => K::ReviewDecisionClosed,
+            E::ExternalAuditHeld { .. } => K::ExternalAuditHeld,
             E::AssetRegistered { .. } => K::AssetRegistered,
             E::RiskIdentified { .. } => K::RiskIdentified,
             E::RiskAssessed { .. } => K::RiskAssessed,

@@ -97,7 +97,7 @@ pub fn meets_target(target: &str, value: &str) -> Option<bool> {
 }
 
 /// Every register [`Registers::tables`] produces, in its order.
-pub const REGISTER_NAMES: [&str; 19] = [
+pub const REGISTER_NAMES: [&str; 20] = [
     "risk_register",
     "soa",
     "corrective_actions",
@@ -105,6 +105,7 @@ pub const REGISTER_NAMES: [&str; 19] = [
     "audits",
     "findings",
     "audit_coverage",
+    "certification_cycle",
     "assets",
     "scope",
     "policies",
@@ -549,6 +550,104 @@ impl Registers<'_> {
                 }),
         );
         out
+    }
+
+    /// The certification body's audits, and the three-year cycle they make: from the latest
+    /// certification (stage 2 or recertification, certified), surveillance audits are due
+    /// within 1 and 2 years and recertification within 3 (when the certificate expires).
+    pub fn certification_cycle(&self) -> Table {
+        let s = self.state;
+        let mut rows = Table::new();
+        for (id, a) in &s.external_audits {
+            rows.insert(
+                id.0.clone(),
+                vec![
+                    ("kind", a.kind.name().to_string()),
+                    ("body", a.body.clone()),
+                    ("dates", format!("{} to {}", a.start, a.end)),
+                    ("major_nonconformities", a.major_nonconformities.to_string()),
+                    ("minor_nonconformities", a.minor_nonconformities.to_string()),
+                    ("certified", a.certified.to_string()),
+                    ("status", "held".to_string()),
+                    ("due", String::new()),
+                ],
+            );
+        }
+        let certified = s
+            .external_audits
+            .iter()
+            .filter(|(_, a)| {
+                a.certified
+                    && matches!(
+                        a.kind,
+                        ExternalAuditKind::Stage2 | ExternalAuditKind::Recertification
+                    )
+            })
+            .max_by_key(|(_, a)| a.end);
+        let Some((cert_id, cert)) = certified else {
+            rows.insert(
+                "cycle".into(),
+                vec![
+                    ("kind", "certification".into()),
+                    ("status", "not certified".into()),
+                    ("due", String::new()),
+                ],
+            );
+            return rows;
+        };
+        let after: Vec<(&AuditId, &crate::state::ExternalAudit)> = {
+            let mut v: Vec<_> = s
+                .external_audits
+                .iter()
+                .filter(|(_, a)| a.start > cert.end)
+                .collect();
+            v.sort_by_key(|(_, a)| a.end);
+            v
+        };
+        let surveillance: Vec<&AuditId> = after
+            .iter()
+            .filter(|(_, a)| a.kind == ExternalAuditKind::Surveillance)
+            .map(|(id, _)| *id)
+            .collect();
+        let recert = after
+            .iter()
+            .find(|(_, a)| a.kind == ExternalAuditKind::Recertification)
+            .map(|(id, _)| *id);
+        let step = |label: &str, years: i64, held: Option<&AuditId>| {
+            let due = cert.end.plus_days(365 * years);
+            let status = match held {
+                Some(id) => format!("held ({id})"),
+                None if due < self.now => "overdue".into(),
+                None => "due".into(),
+            };
+            (
+                format!("cycle: {label}"),
+                vec![
+                    ("kind", label.to_string()),
+                    ("body", cert.body.clone()),
+                    ("status", status),
+                    ("due", due.to_string()),
+                ],
+            )
+        };
+        for (label, years, held) in [
+            ("surveillance 1", 1, surveillance.first().copied()),
+            ("surveillance 2", 2, surveillance.get(1).copied()),
+            ("recertification", 3, recert),
+        ] {
+            let (id, cells) = step(label, years, held);
+            rows.insert(id, cells);
+        }
+        rows.insert(
+            "cycle: certificate".into(),
+            vec![
+                ("kind", "certificate".into()),
+                ("body", cert.body.clone()),
+                ("status", format!("granted by {cert_id}")),
+                ("due", format!("expires {}", cert.end.plus_days(365 * 3))),
+            ],
+        );
+        rows
     }
 
     /// Management reviews with the mandatory inputs and outputs they missed.
@@ -1072,6 +1171,7 @@ impl Registers<'_> {
                     )
                 })
                 .collect(),
+            "certification_cycle" => self.certification_cycle(),
             "review_actions" => {
                 // Reviews in the order held: each decision is reported at the next one.
                 let mut held: Vec<(&ReviewId, &crate::state::Review)> = s.reviews.iter().collect();

@@ -420,6 +420,16 @@ fn check_event(
                 }
             }
         }
+        E::ExternalAuditHeld { audit_id, .. } => {
+            if state.external_audits.contains_key(audit_id) {
+                return Err(transition(
+                    "external_audit_held.audit_id",
+                    "record",
+                    format!("external audit {audit_id}"),
+                    "it is already recorded",
+                ));
+            }
+        }
         E::ReviewDecisionClosed {
             review_id,
             decision,

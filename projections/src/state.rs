@@ -266,6 +266,21 @@ pub struct Review {
     pub held: Meta,
 }
 
+/// An audit by a certification body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct ExternalAudit {
+    pub kind: ExternalAuditKind,
+    pub body: String,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub major_nonconformities: u32,
+    pub minor_nonconformities: u32,
+    pub certified: bool,
+    pub summary: String,
+    pub held: Meta,
+}
+
 /// A review decision carried out.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[allow(missing_docs)]
@@ -401,6 +416,7 @@ pub struct State {
     pub reviews: BTreeMap<ReviewId, Review>,
     pub training: BTreeMap<TrainingId, Training>,
     pub incidents: BTreeMap<IncidentId, Incident>,
+    pub external_audits: BTreeMap<AuditId, ExternalAudit>,
     pub suppliers: BTreeMap<SupplierId, Supplier>,
     pub continuity_tests: BTreeMap<TestId, ContinuityTest>,
     pub erased: BTreeMap<[u8; 32], Erasure>,
@@ -1067,6 +1083,32 @@ pub fn apply(state: &mut State, meta: Meta, event: &Event) {
                     inputs: inputs_covered.iter().copied().collect(),
                     decisions: decisions.clone(),
                     closed: BTreeMap::new(),
+                    held: meta,
+                },
+            );
+        }
+        E::ExternalAuditHeld {
+            audit_id,
+            kind,
+            body,
+            start,
+            end,
+            major_nonconformities,
+            minor_nonconformities,
+            certified,
+            summary,
+        } => {
+            state.external_audits.insert(
+                audit_id.clone(),
+                ExternalAudit {
+                    kind: *kind,
+                    body: body.clone(),
+                    start: *start,
+                    end: *end,
+                    major_nonconformities: *major_nonconformities,
+                    minor_nonconformities: *minor_nonconformities,
+                    certified: *certified,
+                    summary: summary.clone(),
                     held: meta,
                 },
             );

@@ -247,6 +247,17 @@ pub fn sample_events() -> Vec<Event> {
             inputs_covered: vec![ReviewInput::AuditResults, ReviewInput::RiskResults],
             decisions: vec![(ReviewOutput::Resources, "hire".into())],
         },
+        Event::ExternalAuditHeld {
+            audit_id: id(AuditId::parse, "CB-2025-S2"),
+            kind: ExternalAuditKind::Stage2,
+            body: "Cert Body Ltd".into(),
+            start: Timestamp(20),
+            end: Timestamp(21),
+            major_nonconformities: 0,
+            minor_nonconformities: 2,
+            certified: true,
+            summary: "recommended for certification".into(),
+        },
         Event::ReviewDecisionClosed {
             review_id: id(ReviewId::parse, "MR-1"),
             decision: 1,

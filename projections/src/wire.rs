@@ -255,6 +255,41 @@ fn isms(e: pb::IsmsEvent) -> Result<Event, Error> {
                 target: o.target,
             }
         }
+        K::ExternalAuditHeld(a) => {
+            let start = optional_time("external_audit_held.start_us", a.start_us)?
+                .ok_or_else(|| Error::missing("external_audit_held.start_us", "when it began"))?;
+            let end = optional_time("external_audit_held.end_us", a.end_us)?
+                .ok_or_else(|| Error::missing("external_audit_held.end_us", "when it ended"))?;
+            if end < start {
+                return Err(Error::malformed(
+                    "external_audit_held.end_us",
+                    "an audit cannot end before it begins",
+                ));
+            }
+            Event::ExternalAuditHeld {
+                audit_id: AuditId::parse("external_audit_held.audit_id", &a.audit_id)?,
+                kind: match enum_value::<pb::ExternalAuditKind>("external_audit_held.kind", a.kind)?
+                {
+                    pb::ExternalAuditKind::Stage1 => ExternalAuditKind::Stage1,
+                    pb::ExternalAuditKind::Stage2 => ExternalAuditKind::Stage2,
+                    pb::ExternalAuditKind::Surveillance => ExternalAuditKind::Surveillance,
+                    pb::ExternalAuditKind::Recertification => ExternalAuditKind::Recertification,
+                    pb::ExternalAuditKind::Unspecified => {
+                        return Err(Error::missing(
+                            "external_audit_held.kind",
+                            "stage 1, stage 2, surveillance or recertification",
+                        ))
+                    }
+                },
+                body: a.body,
+                start,
+                end,
+                major_nonconformities: a.major_nonconformities,
+                minor_nonconformities: a.minor_nonconformities,
+                certified: a.certified,
+                summary: a.summary,
+            }
+        }
         K::ReviewDecisionClosed(d) => Event::ReviewDecisionClosed {
             review_id: ReviewId::parse("review_decision_closed.review_id", &d.review_id)?,
             decision: d.decision,
@@ -705,6 +740,32 @@ fn isms_pb(event: &Event) -> pb::isms_event::Kind {
             description,
             metric,
             target,
+        }),
+        Event::ExternalAuditHeld {
+            audit_id,
+            kind,
+            body,
+            start,
+            end,
+            major_nonconformities,
+            minor_nonconformities,
+            certified,
+            summary,
+        } => K::ExternalAuditHeld(pb::ExternalAuditHeld {
+            audit_id: audit_id.0,
+            kind: match kind {
+                ExternalAuditKind::Stage1 => pb::ExternalAuditKind::Stage1,
+                ExternalAuditKind::Stage2 => pb::ExternalAuditKind::Stage2,
+                ExternalAuditKind::Surveillance => pb::ExternalAuditKind::Surveillance,
+                ExternalAuditKind::Recertification => pb::ExternalAuditKind::Recertification,
+            } as i32,
+            body,
+            start_us: start.0,
+            end_us: end.0,
+            major_nonconformities,
+            minor_nonconformities,
+            certified,
+            summary,
         }),
         Event::ReviewDecisionClosed {
             review_id,

@@ -631,3 +631,88 @@ fn closing_a_decision_the_review_did_not_record_is_refused() {
         .expect_err("refused");
     assert!(again.to_string().contains("already closed"), "{again}");
 }
+
+fn external(id: &str, kind: ExternalAuditKind, start: Timestamp, certified: bool) -> Event {
+    Event::ExternalAuditHeld {
+        audit_id: AuditId::parse("id", id).unwrap(),
+        kind,
+        body: "Cert Body".into(),
+        start,
+        end: start.plus_days(2),
+        major_nonconformities: 0,
+        minor_nonconformities: 1,
+        certified,
+        summary: String::new(),
+    }
+}
+
+fn cycle_status(h: &Harness, row: &str) -> (String, String) {
+    let rows = table(h, "certification_cycle");
+    let cells = &rows
+        .iter()
+        .find(|(id, _)| id == row)
+        .unwrap_or_else(|| panic!("no {row} in {rows:?}"))
+        .1;
+    (
+        cell(cells, "status").to_string(),
+        cell(cells, "due").to_string(),
+    )
+}
+
+#[test]
+fn a_certification_starts_the_three_year_cycle_of_surveillance_and_recertification() {
+    let (mut h, who) = world();
+    let start = h.now;
+    h.append(
+        &who,
+        external("CB-1", ExternalAuditKind::Stage2, start, true),
+    )
+    .unwrap();
+    let (status, due) = cycle_status(&h, "cycle: surveillance 1");
+    assert_eq!(status, "due");
+    assert!(
+        due.starts_with(&start.plus_days(2 + 365).to_string()[..10]),
+        "{due}"
+    );
+    h.advance_days(300);
+    let surveilled = h.now;
+    h.append(
+        &who,
+        external("CB-2", ExternalAuditKind::Surveillance, surveilled, true),
+    )
+    .unwrap();
+    assert_eq!(cycle_status(&h, "cycle: surveillance 1").0, "held (CB-2)");
+    h.advance_days(500);
+    assert_eq!(cycle_status(&h, "cycle: surveillance 2").0, "overdue");
+    assert!(cycle_status(&h, "cycle: certificate").0.contains("CB-1"));
+}
+
+#[test]
+fn without_a_certification_the_cycle_says_so() {
+    let (mut h, who) = world();
+    let now = h.now;
+    h.append(
+        &who,
+        external("CB-1", ExternalAuditKind::Stage1, now, false),
+    )
+    .unwrap();
+    assert_eq!(cycle_status(&h, "cycle").0, "not certified");
+}
+
+#[test]
+fn an_external_audit_id_is_recorded_once() {
+    let (mut h, who) = world();
+    let now = h.now;
+    h.append(
+        &who,
+        external("CB-1", ExternalAuditKind::Stage1, now, false),
+    )
+    .unwrap();
+    let refused = h
+        .append(&who, external("CB-1", ExternalAuditKind::Stage2, now, true))
+        .expect_err("refused");
+    assert!(
+        refused.to_string().contains("already recorded"),
+        "{refused}"
+    );
+}

@@ -266,6 +266,43 @@ fn story() -> anyhow::Result<Vec<Step>> {
             },
         ));
     }
+    // The certification body's stage 1 and stage 2 audits: certified, with two minors.
+    for (id, kind, start, end, minors, certified, summary) in [
+        (
+            "CB-2025-S1",
+            ExternalAuditKind::Stage1,
+            "2025-10-20",
+            "2025-10-21",
+            0,
+            false,
+            "Documentation ready for stage 2",
+        ),
+        (
+            "CB-2025-S2",
+            ExternalAuditKind::Stage2,
+            "2025-11-17",
+            "2025-11-19",
+            2,
+            true,
+            "Recommended for certification; two minor nonconformities",
+        ),
+    ] {
+        s.push(step(
+            at(end, 17),
+            Ceo,
+            Event::ExternalAuditHeld {
+                audit_id: AuditId(id.into()),
+                kind,
+                body: "Example Certification Body".into(),
+                start: Timestamp::parse_date(start).expect("date"),
+                end: Timestamp(at(end, 17)),
+                major_nonconformities: 0,
+                minor_nonconformities: minors,
+                certified,
+                summary: summary.into(),
+            },
+        ));
+    }
     // The objectives measured each quarter, by management.
     for (date, click_rate, patched) in [
         ("2025-03-31", "6.1%", "92%"),

@@ -96,7 +96,9 @@ pub fn entity_of(event: &Event) -> String {
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(" "),
-        E::AuditPlanned { audit_id, .. } | E::AuditCompleted { audit_id, .. } => audit_id.0.clone(),
+        E::AuditPlanned { audit_id, .. }
+        | E::AuditCompleted { audit_id, .. }
+        | E::ExternalAuditHeld { audit_id, .. } => audit_id.0.clone(),
         E::FindingRaised { finding_id, .. } => finding_id.0.clone(),
         E::CorrectiveActionOpened { action_id, .. }
         | E::RootCauseRecorded { action_id, .. }

@@ -15,7 +15,7 @@ use crate::dates::{self, BareDate};
 pub type Dated = Vec<(Event, Option<i64>)>;
 
 /// The top-level keys this module reads.
-pub const KINDS: [&str; 11] = [
+pub const KINDS: [&str; 12] = [
     "isms_scope",
     "policies",
     "objectives",
@@ -27,6 +27,7 @@ pub const KINDS: [&str; 11] = [
     "continuity_tests",
     "management_reviews",
     "review_decisions_closed",
+    "external_audits",
 ];
 
 #[derive(Deserialize)]
@@ -194,6 +195,24 @@ struct ClosedDecisionYaml {
     decision: u32,
     resolution: String,
     date: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ExternalAuditYaml {
+    id: String,
+    /// stage_1, stage_2, surveillance or recertification.
+    kind: String,
+    body: String,
+    start: String,
+    end: String,
+    #[serde(default)]
+    major_nonconformities: u32,
+    #[serde(default)]
+    minor_nonconformities: u32,
+    #[serde(default)]
+    certified: bool,
+    #[serde(default)]
+    summary: String,
 }
 
 #[derive(Deserialize)]
@@ -495,6 +514,37 @@ pub fn events_of(value: &serde_norway::Value, text: &str) -> anyhow::Result<Opti
                     decisions,
                 },
                 date(&r.date, at("date"))?,
+            )])
+        })?,
+        "external_audits" => list(value, kind, |a: ExternalAuditYaml, at| {
+            let kind = match key(&a.kind).as_str() {
+                "stage_1" | "stage1" => ExternalAuditKind::Stage1,
+                "stage_2" | "stage2" | "certification" => ExternalAuditKind::Stage2,
+                "surveillance" => ExternalAuditKind::Surveillance,
+                "recertification" => ExternalAuditKind::Recertification,
+                _ => anyhow::bail!(
+                    "{}: {:?} is not an external audit kind (stage_1, stage_2, surveillance, \
+                     recertification)",
+                    at("kind"),
+                    a.kind
+                ),
+            };
+            let start = dates::parse(&a.start, BareDate::StartOfDay).context(at("start"))?;
+            let end = dates::parse(&a.end, BareDate::EndOfDay).context(at("end"))?;
+            Ok(vec![(
+                Event::ExternalAuditHeld {
+                    audit_id: AuditId::parse(&at("id"), &a.id)?,
+                    kind,
+                    body: a.body,
+                    start: Timestamp(start),
+                    end: Timestamp(end),
+                    major_nonconformities: a.major_nonconformities,
+                    minor_nonconformities: a.minor_nonconformities,
+                    certified: a.certified,
+                    summary: a.summary,
+                },
+                // In effect from the day it ended.
+                Some(dates::parse(&a.end, BareDate::StartOfDay).context(at("end"))?),
             )])
         })?,
         "review_decisions_closed" => list(value, kind, |d: ClosedDecisionYaml, at| {

@@ -30,6 +30,8 @@ pub enum RegisterName {
     Readiness,
     /// Internal audits planned and completed.
     Audits,
+    /// Certification body audits and the three-year cycle: what was held, what is due.
+    Certification,
     /// The audit programme's coverage: clauses 4-10 and applicable controls audited in the
     /// last 12 months, and which not.
     Coverage,
@@ -67,6 +69,7 @@ impl RegisterName {
             RegisterName::Kpis => "kpis",
             RegisterName::Readiness => "readiness",
             RegisterName::Audits => "audits",
+            RegisterName::Certification => "certification_cycle",
             RegisterName::Coverage => "audit_coverage",
             RegisterName::Assets => "assets",
             RegisterName::Incidents => "incidents",
@@ -93,6 +96,7 @@ pub fn id_column_of(table: &str) -> &'static str {
         "readiness" => "item",
         "audits" => "audit",
         "audit_coverage" => "item",
+        "certification_cycle" => "audit",
         "assets" => "asset",
         "incidents" => "incident",
         "training" => "training",
@@ -169,6 +173,7 @@ impl PointArgs {
         isms register kpis --key admin.key --by quarter --from 2025-01-01 --as-of 2025-12-31\n  \
         isms register readiness --key auditor.key --as-of 2025-09-30\n  \
         isms register audits --key auditor.key\n  \
+        isms register certification --key ceo.key\n  \
         isms register coverage --key auditor.key --as-of 2025-12-31\n  \
         isms register assets --key admin.key --csv\n  \
         isms register incidents --key admin.key --as-of 2025-06-30\n  \

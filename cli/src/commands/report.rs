@@ -53,6 +53,10 @@ pub async fn build(
         ("Information assets", RegisterName::Assets),
         ("Internal audits", RegisterName::Audits),
         (
+            "Certification audits and cycle",
+            RegisterName::Certification,
+        ),
+        (
             "Audit programme coverage (last 12 months)",
             RegisterName::Coverage,
         ),

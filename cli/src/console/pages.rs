@@ -51,7 +51,7 @@ impl<'a> Frame<'a> {
 
 /// The registers the navigation names, with their titles, in the order the query engine
 /// lists them (`projections::registers::REGISTER_NAMES`).
-const REGISTERS: [(&str, &str); 19] = [
+const REGISTERS: [(&str, &str); 20] = [
     ("risk_register", "Risks"),
     ("soa", "SoA"),
     ("corrective_actions", "Corrective actions"),
@@ -59,6 +59,7 @@ const REGISTERS: [(&str, &str); 19] = [
     ("audits", "Audits"),
     ("findings", "Findings"),
     ("audit_coverage", "Audit coverage"),
+    ("certification_cycle", "Certification cycle"),
     ("assets", "Assets"),
     ("scope", "Scope"),
     ("policies", "Policies"),
