@@ -249,3 +249,38 @@ fn external_audits_in_yaml_make_the_certification_cycle() {
         "{first}"
     );
 }
+
+#[test]
+fn legal_requirements_kept_as_a_sheet_and_reviewed_in_yaml() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = Server::start(d, "data");
+    enrol_key(d, &server.url, "ceo.key", "ceo@example.com", "management");
+    std::fs::write(
+        d.join("legal.csv"),
+        "id,title,jurisdiction,owner,controls\nLEG-GDPR,GDPR,EU,DPO,A.5.34\nLEG-NIS2,NIS2,EU,CISO,A.5.31;A.5.24\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("reviews.yaml"),
+        "compliance_reviews:\n  - {requirement_id: LEG-GDPR, result: pass, next_review: 2026-06-30, date: 2025-06-30}\n",
+    )
+    .unwrap();
+    for file in ["legal.csv", "reviews.yaml"] {
+        let out = run(
+            d,
+            &["submit", "--server", &server.url, "--key", "ceo.key", file],
+        );
+        assert_eq!(out.code, 0, "{file}: {out:?}");
+    }
+    let legal = rows(d, &server.url, "legal");
+    assert_eq!(row(&legal, "requirement", "LEG-GDPR")["compliance"], "Pass");
+    assert_eq!(
+        row(&legal, "requirement", "LEG-NIS2")["controls"],
+        "A.5.31 A.5.24"
+    );
+    assert_eq!(
+        row(&legal, "requirement", "LEG-NIS2")["review_overdue"],
+        "never reviewed"
+    );
+}

@@ -168,6 +168,8 @@ string_id! {
     ObjectiveId;
     /// A business continuity test.
     TestId;
+    /// A legal, regulatory or contractual requirement.
+    RequirementId;
 }
 
 /// Who holds a key: a person or a system (`alice@example.com`, `ci/vuln-scanner`). Duties are
@@ -748,6 +750,19 @@ pub enum Event {
         decision: u32,
         resolution: String,
     },
+    LegalRequirementRecorded {
+        requirement_id: RequirementId,
+        title: String,
+        jurisdiction: String,
+        owner: String,
+        controls: Vec<ControlId>,
+    },
+    ComplianceReviewed {
+        requirement_id: RequirementId,
+        result: CheckResult,
+        note: String,
+        next_review: Option<Timestamp>,
+    },
     ExternalAuditHeld {
         audit_id: AuditId,
         kind: ExternalAuditKind,
@@ -870,11 +885,13 @@ pub enum EventKind {
     ContinuityTestHeld,
     ReviewDecisionClosed,
     ExternalAuditHeld,
+    LegalRequirementRecorded,
+    ComplianceReviewed,
 }
 
 impl EventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EventKind; 36] = [
+    pub const ALL: [EventKind; 38] = [
         EventKind::Genesis,
         EventKind::KeyEnrolled,
         EventKind::KeyRevoked,
@@ -911,6 +928,8 @@ impl EventKind {
         EventKind::ContinuityTestHeld,
         EventKind::ReviewDecisionClosed,
         EventKind::ExternalAuditHeld,
+        EventKind::LegalRequirementRecorded,
+        EventKind::ComplianceReviewed,
     ];
 
     /// The snake_case name, as in the proto oneof.
@@ -953,6 +972,8 @@ impl EventKind {
             ContinuityTestHeld => "continuity_test_held",
             ReviewDecisionClosed => "review_decision_closed",
             ExternalAuditHeld => "external_audit_held",
+            LegalRequirementRecorded => "legal_requirement_recorded",
+            ComplianceReviewed => "compliance_reviewed",
         }
     }
 
@@ -976,6 +997,8 @@ impl EventKind {
             EvidenceSubmitted => &[Agent, ControlOwner, Auditor],
             AuditPlanned | AuditCompleted => &[Auditor, Management],
             ExternalAuditHeld => &[Management, Auditor],
+            LegalRequirementRecorded => &[Management, RiskOwner, ControlOwner],
+            ComplianceReviewed => &[Management, ControlOwner, Auditor],
             FindingRaised => &[Auditor],
             CorrectiveActionOpened => &[Auditor, ControlOwner, RiskOwner, Management],
             RootCauseRecorded | CorrectiveActionClosed => &[ControlOwner, RiskOwner, Management],
@@ -1005,6 +1028,8 @@ impl Event {
             E::ObjectiveMeasured { .. } => K::ObjectiveMeasured,
             E::ReviewDecisionClosed { .. } => K::ReviewDecisionClosed,
             E::ExternalAuditHeld { .. } => K::ExternalAuditHeld,
+            E::LegalRequirementRecorded { .. } => K::LegalRequirementRecorded,
+            E::ComplianceReviewed { .. } => K::ComplianceReviewed,
             E::AssetRegistered { .. } => K::AssetRegistered,
             E::RiskIdentified { .. } => K::RiskIdentified,
             E::RiskAssessed { .. } => K::RiskAssessed,

@@ -97,7 +97,7 @@ pub fn meets_target(target: &str, value: &str) -> Option<bool> {
 }
 
 /// Every register [`Registers::tables`] produces, in its order.
-pub const REGISTER_NAMES: [&str; 20] = [
+pub const REGISTER_NAMES: [&str; 21] = [
     "risk_register",
     "soa",
     "corrective_actions",
@@ -111,6 +111,7 @@ pub const REGISTER_NAMES: [&str; 20] = [
     "policies",
     "objectives",
     "continuity_tests",
+    "legal_requirements",
     "incidents",
     "training",
     "suppliers",
@@ -1172,6 +1173,40 @@ impl Registers<'_> {
                 })
                 .collect(),
             "certification_cycle" => self.certification_cycle(),
+            "legal_requirements" => s
+                .legal
+                .iter()
+                .map(|(id, r)| {
+                    let review = r.review.as_ref();
+                    (
+                        id.0.clone(),
+                        vec![
+                            ("title", r.title.clone()),
+                            ("jurisdiction", r.jurisdiction.clone()),
+                            ("owner", r.owner.clone()),
+                            ("controls", ids(&r.controls)),
+                            ("compliance", opt(review.map(|v| format!("{:?}", v.result)))),
+                            (
+                                "reviewed_at",
+                                opt(review.map(|v| v.reviewed.effective_at.to_string())),
+                            ),
+                            (
+                                "next_review",
+                                opt(review.and_then(|v| v.next_review).map(|t| t.to_string())),
+                            ),
+                            (
+                                "review_overdue",
+                                match review {
+                                    None => "never reviewed".to_string(),
+                                    Some(v) => {
+                                        v.next_review.is_some_and(|t| t < self.now).to_string()
+                                    }
+                                },
+                            ),
+                        ],
+                    )
+                })
+                .collect(),
             "review_actions" => {
                 // Reviews in the order held: each decision is reported at the next one.
                 let mut held: Vec<(&ReviewId, &crate::state::Review)> = s.reviews.iter().collect();

@@ -420,6 +420,16 @@ fn check_event(
                 }
             }
         }
+        E::ComplianceReviewed { requirement_id, .. } => {
+            if !state.legal.contains_key(requirement_id) {
+                return Err(transition(
+                    "compliance_reviewed.requirement_id",
+                    "review",
+                    format!("requirement {requirement_id}"),
+                    "it was never recorded",
+                ));
+            }
+        }
         E::ExternalAuditHeld { audit_id, .. } => {
             if state.external_audits.contains_key(audit_id) {
                 return Err(transition(
@@ -548,7 +558,8 @@ fn check_event(
         | E::ManagementReviewHeld { .. }
         | E::TrainingRecorded { .. }
         | E::SupplierAssessed { .. }
-        | E::ContinuityTestHeld { .. } => {}
+        | E::ContinuityTestHeld { .. }
+        | E::LegalRequirementRecorded { .. } => {}
     }
     Ok(())
 }

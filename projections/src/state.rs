@@ -266,6 +266,28 @@ pub struct Review {
     pub held: Meta,
 }
 
+/// A legal, regulatory or contractual requirement and its latest compliance review.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct LegalRequirement {
+    pub title: String,
+    pub jurisdiction: String,
+    pub owner: String,
+    pub controls: Vec<ControlId>,
+    pub review: Option<ComplianceReview>,
+    pub recorded: Meta,
+}
+
+/// A compliance review's outcome.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct ComplianceReview {
+    pub result: CheckResult,
+    pub note: String,
+    pub next_review: Option<Timestamp>,
+    pub reviewed: Meta,
+}
+
 /// An audit by a certification body.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[allow(missing_docs)]
@@ -417,6 +439,7 @@ pub struct State {
     pub training: BTreeMap<TrainingId, Training>,
     pub incidents: BTreeMap<IncidentId, Incident>,
     pub external_audits: BTreeMap<AuditId, ExternalAudit>,
+    pub legal: BTreeMap<RequirementId, LegalRequirement>,
     pub suppliers: BTreeMap<SupplierId, Supplier>,
     pub continuity_tests: BTreeMap<TestId, ContinuityTest>,
     pub erased: BTreeMap<[u8; 32], Erasure>,
@@ -1086,6 +1109,44 @@ pub fn apply(state: &mut State, meta: Meta, event: &Event) {
                     held: meta,
                 },
             );
+        }
+        E::LegalRequirementRecorded {
+            requirement_id,
+            title,
+            jurisdiction,
+            owner,
+            controls,
+        } => {
+            let review = state
+                .legal
+                .get(requirement_id)
+                .and_then(|r| r.review.clone());
+            state.legal.insert(
+                requirement_id.clone(),
+                LegalRequirement {
+                    title: title.clone(),
+                    jurisdiction: jurisdiction.clone(),
+                    owner: owner.clone(),
+                    controls: controls.clone(),
+                    review,
+                    recorded: meta,
+                },
+            );
+        }
+        E::ComplianceReviewed {
+            requirement_id,
+            result,
+            note,
+            next_review,
+        } => {
+            if let Some(r) = state.legal.get_mut(requirement_id) {
+                r.review = Some(ComplianceReview {
+                    result: *result,
+                    note: note.clone(),
+                    next_review: *next_review,
+                    reviewed: meta,
+                });
+            }
         }
         E::ExternalAuditHeld {
             audit_id,

@@ -247,6 +247,19 @@ pub fn sample_events() -> Vec<Event> {
             inputs_covered: vec![ReviewInput::AuditResults, ReviewInput::RiskResults],
             decisions: vec![(ReviewOutput::Resources, "hire".into())],
         },
+        Event::LegalRequirementRecorded {
+            requirement_id: id(RequirementId::parse, "LEG-GDPR"),
+            title: "GDPR".into(),
+            jurisdiction: "EU".into(),
+            owner: "DPO".into(),
+            controls: vec![c("A.5.34")],
+        },
+        Event::ComplianceReviewed {
+            requirement_id: id(RequirementId::parse, "LEG-GDPR"),
+            result: CheckResult::Pass,
+            note: "records of processing up to date".into(),
+            next_review: Some(Timestamp(30)),
+        },
         Event::ExternalAuditHeld {
             audit_id: id(AuditId::parse, "CB-2025-S2"),
             kind: ExternalAuditKind::Stage2,

@@ -255,6 +255,25 @@ fn isms(e: pb::IsmsEvent) -> Result<Event, Error> {
                 target: o.target,
             }
         }
+        K::LegalRequirementRecorded(r) => Event::LegalRequirementRecorded {
+            requirement_id: RequirementId::parse(
+                "legal_requirement_recorded.requirement_id",
+                &r.requirement_id,
+            )?,
+            title: r.title,
+            jurisdiction: r.jurisdiction,
+            owner: r.owner,
+            controls: controls("legal_requirement_recorded.controls", &r.controls)?,
+        },
+        K::ComplianceReviewed(c) => Event::ComplianceReviewed {
+            requirement_id: RequirementId::parse(
+                "compliance_reviewed.requirement_id",
+                &c.requirement_id,
+            )?,
+            result: check_result("compliance_reviewed.result", c.result)?,
+            note: c.note,
+            next_review: optional_time("compliance_reviewed.next_review_us", c.next_review_us)?,
+        },
         K::ExternalAuditHeld(a) => {
             let start = optional_time("external_audit_held.start_us", a.start_us)?
                 .ok_or_else(|| Error::missing("external_audit_held.start_us", "when it began"))?;
@@ -740,6 +759,30 @@ fn isms_pb(event: &Event) -> pb::isms_event::Kind {
             description,
             metric,
             target,
+        }),
+        Event::LegalRequirementRecorded {
+            requirement_id,
+            title,
+            jurisdiction,
+            owner,
+            controls,
+        } => K::LegalRequirementRecorded(pb::LegalRequirementRecorded {
+            requirement_id: requirement_id.0,
+            title,
+            jurisdiction,
+            owner,
+            controls: ids(&controls),
+        }),
+        Event::ComplianceReviewed {
+            requirement_id,
+            result,
+            note,
+            next_review,
+        } => K::ComplianceReviewed(pb::ComplianceReviewed {
+            requirement_id: requirement_id.0,
+            result: result_pb(result),
+            note,
+            next_review_us: next_review.map_or(0, |t| t.0),
         }),
         Event::ExternalAuditHeld {
             audit_id,

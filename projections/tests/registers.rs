@@ -716,3 +716,69 @@ fn an_external_audit_id_is_recorded_once() {
         "{refused}"
     );
 }
+
+fn requirement(id: &str) -> Event {
+    Event::LegalRequirementRecorded {
+        requirement_id: RequirementId::parse("id", id).unwrap(),
+        title: "GDPR".into(),
+        jurisdiction: "EU".into(),
+        owner: "DPO".into(),
+        controls: vec![c("A.5.34")],
+    }
+}
+
+#[test]
+fn a_legal_requirement_shows_its_latest_compliance_review_and_when_the_next_is_overdue() {
+    let (mut h, who) = world();
+    h.append(&who, requirement("LEG-1")).unwrap();
+    assert_eq!(
+        cell(&table(&h, "legal_requirements")[0].1, "review_overdue"),
+        "never reviewed"
+    );
+    let next = h.now.plus_days(365);
+    h.append(
+        &who,
+        Event::ComplianceReviewed {
+            requirement_id: RequirementId::parse("id", "LEG-1").unwrap(),
+            result: CheckResult::Pass,
+            note: "up to date".into(),
+            next_review: Some(next),
+        },
+    )
+    .unwrap();
+    let rows = table(&h, "legal_requirements");
+    assert_eq!(
+        (
+            cell(&rows[0].1, "compliance"),
+            cell(&rows[0].1, "review_overdue")
+        ),
+        ("Pass", "false")
+    );
+    h.advance_days(366);
+    assert_eq!(
+        cell(&table(&h, "legal_requirements")[0].1, "review_overdue"),
+        "true"
+    );
+}
+
+#[test]
+fn reviewing_compliance_with_an_unrecorded_requirement_is_refused() {
+    let (mut h, who) = world();
+    let refused = h
+        .append(
+            &who,
+            Event::ComplianceReviewed {
+                requirement_id: RequirementId::parse("id", "LEG-9").unwrap(),
+                result: CheckResult::Fail,
+                note: String::new(),
+                next_review: None,
+            },
+        )
+        .expect_err("refused");
+    assert!(
+        refused
+            .to_string()
+            .contains("compliance_reviewed.requirement_id"),
+        "{refused}"
+    );
+}

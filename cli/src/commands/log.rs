@@ -113,6 +113,8 @@ pub fn entity_of(event: &Event) -> String {
         }
         E::SupplierAssessed { supplier_id, .. } => supplier_id.0.clone(),
         E::ContinuityTestHeld { test_id, .. } => test_id.0.clone(),
+        E::LegalRequirementRecorded { requirement_id, .. }
+        | E::ComplianceReviewed { requirement_id, .. } => requirement_id.0.clone(),
     }
 }
 

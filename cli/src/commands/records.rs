@@ -15,7 +15,7 @@ use crate::dates::{self, BareDate};
 pub type Dated = Vec<(Event, Option<i64>)>;
 
 /// The top-level keys this module reads.
-pub const KINDS: [&str; 12] = [
+pub const KINDS: [&str; 14] = [
     "isms_scope",
     "policies",
     "objectives",
@@ -28,6 +28,8 @@ pub const KINDS: [&str; 12] = [
     "management_reviews",
     "review_decisions_closed",
     "external_audits",
+    "legal_requirements",
+    "compliance_reviews",
 ];
 
 #[derive(Deserialize)]
@@ -194,6 +196,29 @@ struct ClosedDecisionYaml {
     /// The decision's number in its review, from 1.
     decision: u32,
     resolution: String,
+    date: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RequirementYaml {
+    id: String,
+    title: String,
+    #[serde(default)]
+    jurisdiction: String,
+    #[serde(default)]
+    owner: String,
+    #[serde(default)]
+    controls: Vec<String>,
+    date: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ComplianceReviewYaml {
+    requirement_id: String,
+    result: String,
+    #[serde(default)]
+    note: String,
+    next_review: Option<String>,
     date: Option<String>,
 }
 
@@ -514,6 +539,29 @@ pub fn events_of(value: &serde_norway::Value, text: &str) -> anyhow::Result<Opti
                     decisions,
                 },
                 date(&r.date, at("date"))?,
+            )])
+        })?,
+        "legal_requirements" => list(value, kind, |r: RequirementYaml, at| {
+            Ok(vec![(
+                Event::LegalRequirementRecorded {
+                    requirement_id: RequirementId::parse(&at("id"), &r.id)?,
+                    title: r.title,
+                    jurisdiction: r.jurisdiction,
+                    owner: r.owner,
+                    controls: controls(&at("controls"), &r.controls)?,
+                },
+                date(&r.date, at("date"))?,
+            )])
+        })?,
+        "compliance_reviews" => list(value, kind, |c: ComplianceReviewYaml, at| {
+            Ok(vec![(
+                Event::ComplianceReviewed {
+                    requirement_id: RequirementId::parse(&at("requirement_id"), &c.requirement_id)?,
+                    result: result(&at("result"), &c.result)?,
+                    note: c.note,
+                    next_review: date(&c.next_review, at("next_review"))?.map(Timestamp),
+                },
+                date(&c.date, at("date"))?,
             )])
         })?,
         "external_audits" => list(value, kind, |a: ExternalAuditYaml, at| {

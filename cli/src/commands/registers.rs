@@ -55,6 +55,8 @@ pub enum RegisterName {
     Objectives,
     /// Business continuity tests.
     ContinuityTests,
+    /// Legal, regulatory and contractual requirements, with their latest compliance review.
+    Legal,
 }
 
 impl RegisterName {
@@ -81,6 +83,7 @@ impl RegisterName {
             RegisterName::Policies => "policies",
             RegisterName::Objectives => "objectives",
             RegisterName::ContinuityTests => "continuity_tests",
+            RegisterName::Legal => "legal_requirements",
         }
     }
 }
@@ -107,6 +110,7 @@ pub fn id_column_of(table: &str) -> &'static str {
         "policies" => "policy",
         "objectives" => "objective",
         "continuity_tests" => "test",
+        "legal_requirements" => "requirement",
         _ => "id",
     }
 }
@@ -184,7 +188,8 @@ impl PointArgs {
         isms register scope --key auditor.key --as-of 2025-03-31\n  \
         isms register policies --key auditor.key\n  \
         isms register objectives --key admin.key\n  \
-        isms register continuity-tests --key auditor.key\n\n\
+        isms register continuity-tests --key auditor.key\n  \
+        isms register legal --key auditor.key --as-of 2025-12-31\n\n\
         Only what a quorum of witnesses had cosigned by a date:\n  \
         isms register risks --key auditor.key --as-of 2025-03-31 --witnessed --witness-key w1.vkey")]
 pub struct RegisterArgs {

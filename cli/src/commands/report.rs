@@ -66,6 +66,7 @@ pub async fn build(
         ("Awareness training", RegisterName::Training),
         ("Suppliers", RegisterName::Suppliers),
         ("Business continuity tests", RegisterName::ContinuityTests),
+        ("Legal and regulatory requirements", RegisterName::Legal),
     ] {
         more.push((
             title.to_string(),

@@ -291,6 +291,30 @@ const RECORD_SHEETS: &[RecordSheet] = &[
         flags: &["published"],
     },
     RecordSheet {
+        kind: "legal_requirements",
+        marker: "jurisdiction",
+        lists: &["controls"],
+        flags: &[],
+    },
+    RecordSheet {
+        kind: "compliance_reviews",
+        marker: "requirement_id",
+        lists: &[],
+        flags: &[],
+    },
+    RecordSheet {
+        kind: "external_audits",
+        marker: "major_nonconformities",
+        lists: &[],
+        flags: &["certified"],
+    },
+    RecordSheet {
+        kind: "review_decisions_closed",
+        marker: "review_id",
+        lists: &[],
+        flags: &[],
+    },
+    RecordSheet {
         kind: "objective_measurements",
         marker: "objective_id",
         lists: &[],

@@ -50,6 +50,8 @@ const IMPORT_SLICE: usize = 256;
   continuity_tests: [{id, plan, result, controls, date}]\n  \
   management_reviews: [{id, attendees, inputs_covered, decisions: [{output, decision}], date}]\n  \
   review_decisions_closed: [{review_id, decision, resolution, date}]   (management; decision from 1)\n  \
+  legal_requirements: [{id, title, jurisdiction, owner, controls, date}]\n  \
+  compliance_reviews: [{requirement_id, result, note, next_review, date}]\n  \
   external_audits: [{id, kind, body, start, end, major_nonconformities, minor_nonconformities,\n  \
                      certified, summary}]   (stage_1, stage_2, surveillance, recertification)\n  \
   *.csv, *.xlsx   a risk register kept as a spreadsheet (XLSX: its first sheet): a header row \

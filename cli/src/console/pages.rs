@@ -51,7 +51,7 @@ impl<'a> Frame<'a> {
 
 /// The registers the navigation names, with their titles, in the order the query engine
 /// lists them (`projections::registers::REGISTER_NAMES`).
-const REGISTERS: [(&str, &str); 20] = [
+const REGISTERS: [(&str, &str); 21] = [
     ("risk_register", "Risks"),
     ("soa", "SoA"),
     ("corrective_actions", "Corrective actions"),
@@ -65,6 +65,7 @@ const REGISTERS: [(&str, &str); 20] = [
     ("policies", "Policies"),
     ("objectives", "Objectives"),
     ("continuity_tests", "Continuity tests"),
+    ("legal_requirements", "Legal requirements"),
     ("incidents", "Incidents"),
     ("training", "Training"),
     ("suppliers", "Suppliers"),
