@@ -14,7 +14,6 @@ pub mod session;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -27,7 +26,7 @@ use tokio::sync::watch;
 
 use self::history::HistoryIndex;
 use self::session::Session;
-use crate::commands::registers::{text_table, PointArgs};
+use crate::commands::registers::{id_column_of, text_table, PointArgs};
 use crate::dates::{self, BareDate};
 use crate::output::TextTable;
 use crate::server::registers_service::RegistersService;
@@ -66,6 +65,22 @@ impl Failure {
             message: message.into(),
         }
     }
+
+    fn internal(message: impl Into<String>) -> Failure {
+        Failure {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: message.into(),
+        }
+    }
+}
+
+/// Runs `work` (ledger reads) on a blocking thread; a panic there becomes a 500.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, Failure> + Send + 'static,
+) -> Result<T, Failure> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Failure::internal(e.to_string()))?
 }
 
 impl From<tonic::Status> for Failure {
@@ -308,7 +323,7 @@ impl Console {
 pub async fn serve(
     addr: SocketAddr,
     console: Console,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<SocketAddr> {
     // The history index is built in the background; a request before it is done waits for
     // (and helps finish) the catch-up.
@@ -325,23 +340,7 @@ pub async fn serve(
             }
         });
     }
-    let app = router(console);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding the console address {addr}"))?;
-    let bound = listener.local_addr()?;
-    tokio::spawn(async move {
-        let stop = async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(stop)
-            .await
-        {
-            tracing::error!(error = %e, "console server failed");
-        }
-    });
-    Ok(bound)
+    crate::server::serve_http(addr, router(console), shutdown, "console").await
 }
 
 /// The console's routes.
@@ -398,7 +397,7 @@ async fn overview(
 /// What the overview shows, fetched.
 #[derive(Debug)]
 pub struct OverviewData {
-    /// Every register as of the view's point.
+    /// The registers the overview shows, as of the view's point.
     pub registers: pb::RegistersResponse,
     /// The readiness checklist with the entries behind each verdict.
     pub readiness: Vec<pb::ReadinessItem>,
@@ -409,7 +408,9 @@ pub struct OverviewData {
 }
 
 async fn overview_page(c: &Console, viewer: &Viewer, view: &View) -> Result<maud::Markup, Failure> {
-    let (registers, readiness) = c.registers.overview(view.as_of()?).await?;
+    // Only what the overview shows: risks (heat maps), actions (overdue) and KPIs.
+    let shown = ["risk_register", "corrective_actions", "kpis"].map(String::from);
+    let (registers, readiness) = c.registers.overview(view.as_of()?, &shown).await?;
     let checkpoint = c
         .ledger
         .latest_checkpoint()
@@ -443,14 +444,9 @@ fn axis(view: &View, shown_us: i64) -> Result<String, Failure> {
     })
 }
 
-/// The id column's name per register.
-pub fn id_column(register: &str) -> &'static str {
-    crate::commands::registers::id_column_of(register)
-}
-
 /// A register as shown: filtered by `q`, sorted by `sort`.
 pub fn shown_table(register: &str, table: &pb::Table, view: &View) -> TextTable {
-    let mut shown = text_table(id_column(register), table);
+    let mut shown = text_table(id_column_of(register), table);
     if let Some(q) = given(&view.q) {
         let q = q.to_lowercase();
         shown
@@ -502,10 +498,7 @@ async fn register_page(
         .tables
         .iter()
         .find(|t| t.name == name)
-        .ok_or_else(|| Failure {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: format!("register: {name} was not computed"),
-        })?;
+        .ok_or_else(|| Failure::internal(format!("register: {name} was not computed")))?;
     let shown = shown_table(name, table, view);
     if given(&view.format) == Some("csv") {
         let mut response = with_headers(StatusCode::OK, "text/csv; charset=utf-8", shown.to_csv());
@@ -599,7 +592,7 @@ async fn history_page(c: &Console, viewer: &Viewer, view: &View) -> Result<maud:
         .ok_or_else(|| Failure::bad_request("id: give the row's id (RISK-001, A.8.8, ...)"))?
         .to_string();
     let (ledger, index, row) = (c.ledger.clone(), c.history.clone(), id.clone());
-    let rows = tokio::task::spawn_blocking(move || -> Result<Vec<HistoryRow>, Failure> {
+    let rows = blocking(move || -> Result<Vec<HistoryRow>, Failure> {
         index.catch_up(&ledger)?;
         let mut rows = Vec::new();
         for seq in index.seqs(&row) {
@@ -620,11 +613,7 @@ async fn history_page(c: &Console, viewer: &Viewer, view: &View) -> Result<maud:
         }
         Ok(rows)
     })
-    .await
-    .map_err(|e| Failure {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        message: e.to_string(),
-    })??;
+    .await?;
     Ok(pages::history(
         &pages::Frame::new(c.origin(), viewer, "history", view),
         &id,
@@ -678,10 +667,7 @@ fn entry_data(c: &Console, seq: u64, view: &View) -> Result<EntryData, Failure> 
         .checkpoint_for_size(size)
         .and_then(|cp| c.ledger.with_cosignatures(cp))?;
     let proof = crate::commands::prove::inclusion_doc(&entry, size, &path, checkpoint.note)
-        .map_err(|e| Failure {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: format!("{e:#}"),
-        })?;
+        .map_err(|e| Failure::internal(format!("{e:#}")))?;
     Ok(EntryData {
         envelope: projections::wire::decode_body(&entry.body).map_err(|e| e.to_string()),
         signer: signer_of(&c.ledger, &entry),
@@ -699,17 +685,12 @@ async fn entry(
     let viewer = signed_in!(c, headers, here(&format!("/entry/{seq}"), &view));
     let frame_view = view.clone();
     let c2 = c.clone();
-    match tokio::task::spawn_blocking(move || entry_data(&c2, seq, &view)).await {
-        Ok(Ok(data)) => html(pages::entry(
+    match blocking(move || entry_data(&c2, seq, &view)).await {
+        Ok(data) => html(pages::entry(
             &pages::Frame::new(c.origin(), &viewer, "entry", &frame_view),
             &data,
         )),
-        Ok(Err(failure)) => failure.into_response(),
-        Err(e) => Failure {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: e.to_string(),
-        }
-        .into_response(),
+        Err(failure) => failure.into_response(),
     }
 }
 
@@ -720,16 +701,9 @@ async fn entry_proof(
     Query(view): Query<View>,
 ) -> Response {
     let _viewer = signed_in!(c, headers, here(&format!("/entry/{seq}/proof.json"), &view));
-    let data = match tokio::task::spawn_blocking(move || entry_data(&c, seq, &view)).await {
-        Ok(Ok(data)) => data,
-        Ok(Err(failure)) => return failure.into_response(),
-        Err(e) => {
-            return Failure {
-                status: StatusCode::INTERNAL_SERVER_ERROR,
-                message: e.to_string(),
-            }
-            .into_response()
-        }
+    let data = match blocking(move || entry_data(&c, seq, &view)).await {
+        Ok(data) => data,
+        Err(failure) => return failure.into_response(),
     };
     let body = serde_json::to_string_pretty(&data.proof).unwrap_or_default() + "\n";
     let mut response = with_headers(StatusCode::OK, "application/json", body);

@@ -5,8 +5,8 @@ use axum::http::StatusCode;
 use isms_proto::v1 as pb;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
-use super::{given, id_column, url_encode, EntryData, HistoryRow, OverviewData, View, Viewer};
-use crate::commands::registers::text_table;
+use super::{given, url_encode, EntryData, HistoryRow, OverviewData, View, Viewer};
+use crate::commands::registers::{id_column_of, text_table};
 use crate::dates;
 use crate::output::TextTable;
 use crate::report::{heat_map_svg, placements, status_class};
@@ -83,16 +83,23 @@ fn title_of(register: &str) -> String {
         .unwrap_or_else(|| register.replace('_', " "))
 }
 
+/// Every page's head: its title and the console's one stylesheet.
+fn head(title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) " — ISMS ledger console" }
+            link rel="stylesheet" href="/assets/console.css";
+        }
+    }
+}
+
 fn layout(frame: &Frame, title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " — ISMS ledger console" }
-                link rel="stylesheet" href="/assets/console.css";
-            }
+            (head(title))
             body {
                 a.skip href="#main" { "Skip to content" }
                 header.top {
@@ -212,7 +219,7 @@ pub fn overview(frame: &Frame, axis: &str, data: &OverviewData) -> Markup {
             .tables
             .iter()
             .find(|t| t.name == name)
-            .map(|t| text_table(id_column(name), t))
+            .map(|t| text_table(id_column_of(name), t))
             .unwrap_or_default()
     };
     let risks = table_of("risk_register");
@@ -455,7 +462,7 @@ pub fn diff(frame: &Frame, result: Option<(i64, i64, &pb::DiffResponse)>) -> Mar
                         }
                         @for (label, rows, class) in [("Added rows", &r.added, "added"), ("Removed rows", &r.removed, "removed")] {
                             @if !rows.is_empty() {
-                                @let t = text_table(id_column(&r.register), &pb::Table { name: r.register.clone(), rows: rows.clone() });
+                                @let t = text_table(id_column_of(&r.register), &pb::Table { name: r.register.clone(), rows: rows.clone() });
                                 div class=(class) { (table(label, &t, true, &[])) }
                             }
                         }
@@ -559,12 +566,7 @@ fn bare(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " — ISMS ledger console" }
-                link rel="stylesheet" href="/assets/console.css";
-            }
+            (head(title))
             body { main #main { (body) } }
         }
     }

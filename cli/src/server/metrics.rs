@@ -10,7 +10,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use ledger::{Ledger, UnixMicros};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -234,7 +233,7 @@ pub async fn serve(
     ledger: Arc<Ledger>,
     queue_depth: impl Fn() -> u64 + Send + Sync + 'static,
     witnesses: Witnesses,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<SocketAddr> {
     let queue_depth = Arc::new(queue_depth);
     let app = axum::Router::new().route(
@@ -262,20 +261,5 @@ pub async fn serve(
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding the metrics address {addr}"))?;
-    let bound = listener.local_addr()?;
-    tokio::spawn(async move {
-        let stop = async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(stop)
-            .await
-        {
-            tracing::error!(error = %e, "the metrics endpoint stopped");
-        }
-    });
-    Ok(bound)
+    super::serve_http(addr, app, shutdown, "metrics").await
 }

@@ -84,6 +84,32 @@ pub struct Witnessing {
     pub schedule: WitnessSchedule,
 }
 
+/// Binds `addr` and serves `app` over HTTP/1.1 in the background until `shutdown` turns
+/// true; returns the bound address. `what` names the endpoint in errors and logs.
+pub async fn serve_http(
+    addr: SocketAddr,
+    app: axum::Router,
+    mut shutdown: watch::Receiver<bool>,
+    what: &'static str,
+) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the {what} address {addr}"))?;
+    let bound = listener.local_addr()?;
+    tokio::spawn(async move {
+        let stop = async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            tracing::error!(error = %e, "the {what} endpoint stopped");
+        }
+    });
+    Ok(bound)
+}
+
 /// Reads a hex-encoded 32-byte ed25519 seed from `path`.
 pub fn read_key_file(path: &Path) -> anyhow::Result<SigningKey> {
     let text = std::fs::read_to_string(path)
