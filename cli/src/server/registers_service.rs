@@ -122,18 +122,7 @@ impl RegistersService {
             )));
         }
         let (state, now) = self.state(as_of).await?;
-        let registers = Registers { state: &state, now };
-        // Only the registers asked for are computed.
-        let tables = REGISTER_NAMES
-            .iter()
-            .filter(|name| wanted.is_empty() || wanted.iter().any(|r| r == *name))
-            .filter_map(|name| Some(table(name, registers.table(name)?)))
-            .collect();
-        Ok(pb::RegistersResponse {
-            entries: state.applied,
-            now_us: now.0,
-            tables,
-        })
+        Ok(response(&Registers { state: &state, now }, wanted))
     }
 
     /// What changed in every register between two recorded times: what Diff answers.
@@ -193,24 +182,31 @@ impl RegistersService {
         Ok(readiness_items(&Registers { state: &state, now }))
     }
 
-    /// Every register and the readiness checklist as of one point, from one fold: what the
-    /// console's overview shows.
+    /// The registers named in `wanted` (known names) and the readiness checklist as of one
+    /// point, from one fold: what the console's overview shows.
     pub async fn overview(
         &self,
         as_of: Option<pb::AsOf>,
+        wanted: &[String],
     ) -> Result<(pb::RegistersResponse, Vec<pb::ReadinessItem>), Status> {
         let (state, now) = self.state(as_of).await?;
         let registers = Registers { state: &state, now };
-        let response = pb::RegistersResponse {
-            entries: state.applied,
-            now_us: now.0,
-            tables: registers
-                .tables()
-                .into_iter()
-                .map(|(name, rows)| table(name, rows))
-                .collect(),
-        };
-        Ok((response, readiness_items(&registers)))
+        Ok((response(&registers, wanted), readiness_items(&registers)))
+    }
+}
+
+/// The registers named in `wanted` (all when empty) as the wire carries them; only those are
+/// computed.
+fn response(registers: &Registers, wanted: &[String]) -> pb::RegistersResponse {
+    let tables = REGISTER_NAMES
+        .iter()
+        .filter(|name| wanted.is_empty() || wanted.iter().any(|r| r == *name))
+        .filter_map(|name| Some(table(name, registers.table(name)?)))
+        .collect();
+    pb::RegistersResponse {
+        entries: registers.state.applied,
+        now_us: registers.now.0,
+        tables,
     }
 }
 
