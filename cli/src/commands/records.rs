@@ -247,7 +247,7 @@ struct DecisionYaml {
 }
 
 /// Lower case with spaces and dashes as underscores: how a kind or result may be written.
-fn key(raw: &str) -> String {
+pub(crate) fn key(raw: &str) -> String {
     raw.trim().to_lowercase().replace([' ', '-'], "_")
 }
 
@@ -286,42 +286,40 @@ fn result(field: &str, raw: &str) -> anyhow::Result<CheckResult> {
     })
 }
 
-/// A mandatory input by its variant name (`audit_results`) or the guide's wording.
-fn review_input(field: &str, raw: &str) -> anyhow::Result<ReviewInput> {
-    ReviewInput::ALL
-        .iter()
-        .find(|(input, text)| {
-            key(&format!("{input:?}")).replace('_', "") == key(raw).replace('_', "")
+/// One of a fixed list of `(value, the guide's wording)`, named by its variant
+/// (`audit_results`) or by the wording; the error lists the wordings.
+fn one_of<T: Copy + std::fmt::Debug>(
+    field: &str,
+    raw: &str,
+    all: &[(T, &'static str)],
+    what: &str,
+) -> anyhow::Result<T> {
+    let wanted = key(raw).replace('_', "");
+    all.iter()
+        .find(|(value, text)| {
+            key(&format!("{value:?}")).replace('_', "") == wanted
                 || text.eq_ignore_ascii_case(raw.trim())
         })
-        .map(|(input, _)| *input)
+        .map(|(value, _)| *value)
         .with_context(|| {
-            let names: Vec<&str> = ReviewInput::ALL.iter().map(|(_, t)| *t).collect();
+            let names: Vec<&str> = all.iter().map(|(_, t)| *t).collect();
             format!(
-                "{field}: {raw:?} is not a mandatory input; they are: {}",
+                "{field}: {raw:?} is not a {what}; they are: {}",
                 names.join("; ")
             )
         })
+}
+
+fn review_input(field: &str, raw: &str) -> anyhow::Result<ReviewInput> {
+    one_of(field, raw, &ReviewInput::ALL, "mandatory input")
 }
 
 fn review_output(field: &str, raw: &str) -> anyhow::Result<ReviewOutput> {
-    ReviewOutput::ALL
-        .iter()
-        .find(|(output, text)| {
-            key(&format!("{output:?}")).replace('_', "") == key(raw).replace('_', "")
-                || text.eq_ignore_ascii_case(raw.trim())
-        })
-        .map(|(output, _)| *output)
-        .with_context(|| {
-            let names: Vec<&str> = ReviewOutput::ALL.iter().map(|(_, t)| *t).collect();
-            format!(
-                "{field}: {raw:?} is not a mandatory output; they are: {}",
-                names.join("; ")
-            )
-        })
+    one_of(field, raw, &ReviewOutput::ALL, "mandatory output")
 }
 
-fn controls(field: &str, raw: &[String]) -> anyhow::Result<Vec<ControlId>> {
+/// Control ids from a list, each error naming `field[i]`.
+pub(crate) fn controls(field: &str, raw: &[String]) -> anyhow::Result<Vec<ControlId>> {
     raw.iter()
         .enumerate()
         .map(|(i, c)| {
@@ -330,7 +328,8 @@ fn controls(field: &str, raw: &[String]) -> anyhow::Result<Vec<ControlId>> {
         .collect()
 }
 
-fn date(raw: &Option<String>, field: String) -> anyhow::Result<Option<i64>> {
+/// An item's stated date (its start), if any; errors name `field`.
+pub(crate) fn date(raw: &Option<String>, field: String) -> anyhow::Result<Option<i64>> {
     raw.as_deref()
         .map(|d| dates::parse(d, BareDate::StartOfDay).context(field))
         .transpose()

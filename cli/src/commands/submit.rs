@@ -14,10 +14,11 @@ use isms_proto::v1 as pb;
 use projections::model::{
     ActionId, ArtifactRef, AuditId, Event, FindingGrade, FindingId, RiskId, Timestamp,
 };
+use projections::seed;
 use projections::wire::{encode_to_vec, BodyHeader};
-use projections::{seed, ControlId};
 use serde::Deserialize;
 
+use super::records::{controls, date};
 use crate::client::{block_on, describe_refusal, Client, ConnectArgs};
 use crate::dates::{self, BareDate};
 use crate::output::{progress, Format, FormatArgs, TextTable};
@@ -333,27 +334,16 @@ struct VerificationsDoc {
 }
 
 fn grade(field: &str, raw: &str) -> anyhow::Result<FindingGrade> {
-    Ok(
-        match raw.trim().to_lowercase().replace([' ', '-'], "_").as_str() {
-            "major" | "major_nonconformity" => FindingGrade::MajorNonconformity,
-            "minor" | "minor_nonconformity" => FindingGrade::MinorNonconformity,
-            "observation" => FindingGrade::Observation,
-            "positive" | "positive_finding" => FindingGrade::PositiveFinding,
-            _ => anyhow::bail!(
-                "{field}: {raw:?} is not a finding grade (major_nonconformity, \
+    Ok(match super::records::key(raw).as_str() {
+        "major" | "major_nonconformity" => FindingGrade::MajorNonconformity,
+        "minor" | "minor_nonconformity" => FindingGrade::MinorNonconformity,
+        "observation" => FindingGrade::Observation,
+        "positive" | "positive_finding" => FindingGrade::PositiveFinding,
+        _ => anyhow::bail!(
+            "{field}: {raw:?} is not a finding grade (major_nonconformity, \
              minor_nonconformity, observation, positive_finding)"
-            ),
-        },
-    )
-}
-
-fn controls(field: &str, raw: &[String]) -> anyhow::Result<Vec<ControlId>> {
-    raw.iter()
-        .enumerate()
-        .map(|(i, c)| {
-            ControlId::parse(c).map_err(|p| anyhow::anyhow!("{field}[{i}]: {c:?}: {}", p.explain()))
-        })
-        .collect()
+        ),
+    })
 }
 
 /// The events a document holds, each with its own effective time if it states one.
@@ -362,11 +352,6 @@ pub fn events_of(text: &str, file: &str) -> anyhow::Result<Vec<(Event, Option<i6
         serde_norway::from_str(text).with_context(|| format!("{file}: not YAML or JSON"))?;
     let has = |key: &str| value.get(key).is_some();
     let plain = |events: Vec<Event>| events.into_iter().map(|e| (e, None)).collect();
-    let date = |d: &Option<String>, field: String| -> anyhow::Result<Option<i64>> {
-        d.as_deref()
-            .map(|d| dates::parse(d, BareDate::StartOfDay).context(field))
-            .transpose()
-    };
     if has("example_risk_register")
         || value
             .get("risk_assessment")
