@@ -28,11 +28,7 @@ pub struct Session {
 
 /// The message a session signature covers.
 pub fn signing_input(origin: &str, expires_us: i64) -> Vec<u8> {
-    let mut msg = ledger::tags::CONSOLE_SESSION.to_vec();
-    msg.extend_from_slice(origin.as_bytes());
-    msg.push(b'\n');
-    msg.extend_from_slice(expires_us.to_string().as_bytes());
-    msg
+    crate::server::auth::tagged_message(ledger::tags::CONSOLE_SESSION, origin, expires_us)
 }
 
 /// A token for the ledger `origin`, signed by `key`, valid until `expires_us`.

@@ -24,13 +24,18 @@ pub const SIGNATURE_HEADER: &str = "x-isms-signature";
 /// How far the request time may be from the server clock, either way.
 pub const WINDOW_US: i64 = 60 * 1_000_000;
 
+/// `tag || text || "\n" || n` (decimal): the shape of every signed request and session.
+pub fn tagged_message(tag: &[u8], text: &str, n: i64) -> Vec<u8> {
+    let mut msg = tag.to_vec();
+    msg.extend_from_slice(text.as_bytes());
+    msg.push(b'\n');
+    msg.extend_from_slice(n.to_string().as_bytes());
+    msg
+}
+
 /// The message a read-request signature covers.
 pub fn read_signing_input(method: &str, time_us: i64) -> Vec<u8> {
-    let mut msg = ledger::tags::READ_REQUEST.to_vec();
-    msg.extend_from_slice(method.as_bytes());
-    msg.push(b'\n');
-    msg.extend_from_slice(time_us.to_string().as_bytes());
-    msg
+    tagged_message(ledger::tags::READ_REQUEST, method, time_us)
 }
 
 /// Adds the three read headers for `method` (e.g. `/isms.ledger.v1.Ledger/GetEntry`), signed
