@@ -5,7 +5,7 @@ mod cli_util;
 
 use std::path::Path;
 
-use cli_util::{init_ledger, ok, repo, run, Server};
+use cli_util::{init_ledger, ok, register_rows, repo, row_with, run, Server};
 
 const ADMIN: &str = "data/admin.key";
 
@@ -559,30 +559,10 @@ fn a_statement_of_applicability_kept_as_a_spreadsheet_applies_and_reads_back() {
     std::fs::write(d.join("soa.csv"), SOA_CSV).unwrap();
     let out = apply(d, &server.url, &["soa.csv"]);
     assert_eq!(out.code, 0, "{out:?}");
-    let soa = ok(
-        d,
-        &[
-            "register",
-            "soa",
-            "--server",
-            &server.url,
-            "--key",
-            ADMIN,
-            "--json",
-        ],
-    );
-    let v: serde_json::Value = serde_json::from_str(&soa).expect("JSON");
-    let row = |id: &str| {
-        v["rows"]
-            .as_array()
-            .expect("rows")
-            .iter()
-            .find(|r| r["control"] == id)
-            .unwrap_or_else(|| panic!("{id} in {soa}"))
-            .clone()
-    };
-    assert_eq!(row("A.5.1")["applicable"], true, "{soa}");
-    assert_eq!(row("A.7.4")["applicable"], false, "{soa}");
+    let soa = register_rows(d, &server.url, ADMIN, "soa");
+    let row = |id: &str| row_with(&soa, "control", id).clone();
+    assert_eq!(row("A.5.1")["applicable"], true, "{soa:?}");
+    assert_eq!(row("A.7.4")["applicable"], false, "{soa:?}");
 }
 
 #[test]
@@ -620,32 +600,12 @@ fn a_2013_soa_sheet_is_converted_to_2022_controls_with_a_report() {
         "{}",
         out.stderr
     );
-    let soa = ok(
-        d,
-        &[
-            "register",
-            "soa",
-            "--server",
-            &server.url,
-            "--key",
-            ADMIN,
-            "--json",
-        ],
-    );
-    let v: serde_json::Value = serde_json::from_str(&soa).expect("JSON");
-    let row = |id: &str| {
-        v["rows"]
-            .as_array()
-            .expect("rows")
-            .iter()
-            .find(|r| r["control"] == id)
-            .unwrap_or_else(|| panic!("{id} in {soa}"))
-            .clone()
-    };
-    assert_eq!(row("A.5.1")["applicable"], true, "{soa}");
+    let soa = register_rows(d, &server.url, ADMIN, "soa");
+    let row = |id: &str| row_with(&soa, "control", id).clone();
+    assert_eq!(row("A.5.1")["applicable"], true, "{soa:?}");
     assert_eq!(
         row("A.5.1")["justification"],
         "A.5.1.1: Policy set; A.5.1.2: Yearly review"
     );
-    assert_eq!(row("A.7.1")["applicable"], false, "{soa}");
+    assert_eq!(row("A.7.1")["applicable"], false, "{soa:?}");
 }

@@ -6,7 +6,7 @@ mod cli_util;
 
 use std::path::Path;
 
-use cli_util::{enrol_key, init_ledger, ok, repo, run, Server};
+use cli_util::{enrol_key, init_ledger, register_rows, repo, row_with, run, Server};
 
 const ADMIN: &str = "data/admin.key";
 
@@ -22,20 +22,7 @@ fn submit_as_control_owner(d: &Path, url: &str, file: &str) -> cli_util::Run {
 
 /// A register read back as JSON rows.
 fn rows(d: &Path, url: &str, register: &str) -> Vec<serde_json::Value> {
-    let out = ok(
-        d,
-        &[
-            "register", register, "--server", url, "--key", ADMIN, "--json",
-        ],
-    );
-    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
-    v["rows"].as_array().expect("rows").clone()
-}
-
-fn row<'a>(rows: &'a [serde_json::Value], column: &str, id: &str) -> &'a serde_json::Value {
-    rows.iter()
-        .find(|r| r[column] == id)
-        .unwrap_or_else(|| panic!("no {column} {id} in {rows:?}"))
+    register_rows(d, url, ADMIN, register)
 }
 
 #[test]
@@ -52,10 +39,10 @@ fn the_guides_isms_scope_template_is_taken_in_field_by_field() {
     assert_eq!(out.code, 0, "{out:?}");
     let scope = rows(d, &server.url, "scope");
     assert_eq!(
-        row(&scope, "field", "organization")["value"],
+        row_with(&scope, "field", "organization")["value"],
         "Company Name, Ltd."
     );
-    let excluded = row(&scope, "field", "excluded")["value"]
+    let excluded = row_with(&scope, "field", "excluded")["value"]
         .as_str()
         .expect("text")
         .to_string();
@@ -63,7 +50,7 @@ fn the_guides_isms_scope_template_is_taken_in_field_by_field() {
         excluded.contains("Physical data center operations"),
         "{excluded}"
     );
-    let locations = row(&scope, "field", "locations")["value"]
+    let locations = row_with(&scope, "field", "locations")["value"]
         .as_str()
         .expect("text")
         .to_string();
@@ -83,12 +70,12 @@ fn policies_in_yaml_become_the_policy_register() {
     let out = submit(d, &server.url, "policies.yaml");
     assert_eq!(out.code, 0, "{out:?}");
     let policies = rows(d, &server.url, "policies");
-    let is = row(&policies, "policy", "POL-IS");
+    let is = row_with(&policies, "policy", "POL-IS");
     assert_eq!(
         (&is["kind"], &is["version"], &is["published"]),
         (&"InformationSecurity".into(), &"2.0".into(), &true.into())
     );
-    assert_eq!(row(&policies, "policy", "POL-DOC")["published"], false);
+    assert_eq!(row_with(&policies, "policy", "POL-DOC")["published"], false);
 }
 
 #[test]
@@ -104,7 +91,7 @@ fn an_incident_with_a_resolution_is_recorded_and_closed() {
     let out = submit_as_control_owner(d, &server.url, "incidents.yaml");
     assert_eq!(out.code, 0, "{out:?}");
     let incidents = rows(d, &server.url, "incidents");
-    let first = row(&incidents, "incident", "INC-1");
+    let first = row_with(&incidents, "incident", "INC-1");
     assert_eq!(first["closed"], true);
     assert_eq!(first["assets"], "AS-004");
     assert!(
@@ -114,7 +101,7 @@ fn an_incident_with_a_resolution_is_recorded_and_closed() {
             .starts_with("2025-08-04"),
         "{first}"
     );
-    let second = row(&incidents, "incident", "INC-2");
+    let second = row_with(&incidents, "incident", "INC-2");
     assert_eq!(
         (&second["closed"], &second["kind"]),
         (&false.into(), &"near miss".into())
@@ -157,7 +144,7 @@ fn a_management_review_names_its_inputs_in_the_guides_words() {
     let out = submit(d, &server.url, "reviews.yaml");
     assert_eq!(out.code, 0, "{out:?}");
     let reviews = rows(d, &server.url, "reviews");
-    let missing = row(&reviews, "review", "MR-1")["inputs_missing"]
+    let missing = row_with(&reviews, "review", "MR-1")["inputs_missing"]
         .as_str()
         .expect("text")
         .to_string();
@@ -180,8 +167,8 @@ fn training_kept_as_a_sheet_goes_in_like_the_yaml_list() {
     let out = submit(d, &server.url, "training.csv");
     assert_eq!(out.code, 0, "{out:?}");
     let training = rows(d, &server.url, "training");
-    assert_eq!(row(&training, "training", "TR-1")["completed"], true);
-    assert_eq!(row(&training, "training", "TR-2")["completed"], false);
+    assert_eq!(row_with(&training, "training", "TR-1")["completed"], true);
+    assert_eq!(row_with(&training, "training", "TR-2")["completed"], false);
 }
 
 #[test]
@@ -208,7 +195,7 @@ fn objective_measurements_show_the_latest_value_against_the_target() {
         assert_eq!(out.code, 0, "{file}: {out:?}");
     }
     let objectives = rows(d, &server.url, "objectives");
-    let obj = row(&objectives, "objective", "OBJ-1");
+    let obj = row_with(&objectives, "objective", "OBJ-1");
     assert_eq!(
         (&obj["latest_value"], &obj["meets_target"]),
         (&"97%".into(), &"yes".into())
@@ -239,8 +226,11 @@ fn external_audits_in_yaml_make_the_certification_cycle() {
     );
     assert_eq!(out.code, 0, "{out:?}");
     let cycle = rows(d, &server.url, "certification");
-    assert_eq!(row(&cycle, "audit", "CB-S2")["minor_nonconformities"], 2);
-    let first = row(&cycle, "audit", "cycle: surveillance 1");
+    assert_eq!(
+        row_with(&cycle, "audit", "CB-S2")["minor_nonconformities"],
+        2
+    );
+    let first = row_with(&cycle, "audit", "cycle: surveillance 1");
     assert!(
         first["due"]
             .as_str()
@@ -274,13 +264,16 @@ fn legal_requirements_kept_as_a_sheet_and_reviewed_in_yaml() {
         assert_eq!(out.code, 0, "{file}: {out:?}");
     }
     let legal = rows(d, &server.url, "legal");
-    assert_eq!(row(&legal, "requirement", "LEG-GDPR")["compliance"], "Pass");
     assert_eq!(
-        row(&legal, "requirement", "LEG-NIS2")["controls"],
+        row_with(&legal, "requirement", "LEG-GDPR")["compliance"],
+        "Pass"
+    );
+    assert_eq!(
+        row_with(&legal, "requirement", "LEG-NIS2")["controls"],
         "A.5.31 A.5.24"
     );
     assert_eq!(
-        row(&legal, "requirement", "LEG-NIS2")["review_overdue"],
+        row_with(&legal, "requirement", "LEG-NIS2")["review_overdue"],
         "never reviewed"
     );
 }

@@ -29,6 +29,15 @@ fn table(h: &Harness, name: &str) -> Vec<(String, Vec<(&'static str, String)>)> 
     .collect()
 }
 
+/// The cells of the row `id` of a register.
+fn row_of(h: &Harness, register: &str, id: &str) -> Vec<(&'static str, String)> {
+    let rows = table(h, register);
+    rows.iter()
+        .find(|(r, _)| r == id)
+        .map(|(_, cells)| cells.clone())
+        .unwrap_or_else(|| panic!("no {id} in {register}: {rows:?}"))
+}
+
 fn cell<'a>(row: &'a [(&'static str, String)], name: &str) -> &'a str {
     row.iter()
         .find(|(n, _)| *n == name)
@@ -109,21 +118,14 @@ fn the_scope_register_shows_each_field_of_the_latest_scope_and_who_defined_it() 
     h.append(&who, scope("The SaaS platform")).unwrap();
     h.append(&who, scope("The SaaS platform and its support desk"))
         .unwrap();
-    let rows = table(&h, "scope");
-    let statement = rows
-        .iter()
-        .find(|(field, _)| field == "scope_statement")
-        .expect("the statement row");
+    let statement = row_of(&h, "scope", "scope_statement");
     assert_eq!(
-        cell(&statement.1, "value"),
+        cell(&statement, "value"),
         "The SaaS platform and its support desk"
     );
-    assert_eq!(cell(&statement.1, "defined_by"), "owner");
-    let excluded = rows
-        .iter()
-        .find(|(f, _)| f == "excluded")
-        .expect("excluded");
-    assert_eq!(cell(&excluded.1, "value"), "On-premise DC");
+    assert_eq!(cell(&statement, "defined_by"), "owner");
+    let excluded = row_of(&h, "scope", "excluded");
+    assert_eq!(cell(&excluded, "value"), "On-premise DC");
 }
 
 #[test]
@@ -581,13 +583,7 @@ fn review_decisions_are_tracked_to_closure_and_reported_at_the_next_review() {
     h.append(&who, close_decision("MR-1", 1)).unwrap();
     h.advance_days(60);
     h.append(&who, review("MR-2", true)).unwrap();
-    let rows = table(&h, "review_actions");
-    let row = |id: &str| {
-        rows.iter()
-            .find(|(r, _)| r == id)
-            .map(|(_, cells)| cells.clone())
-            .unwrap_or_else(|| panic!("no {id} in {rows:?}"))
-    };
+    let row = |id: &str| row_of(&h, "review_actions", id);
     assert_eq!(
         (
             cell(&row("MR-1 #1"), "status"),
@@ -606,9 +602,8 @@ fn a_next_review_that_skips_previous_actions_does_not_report_them() {
     h.append(&who, review("MR-1", true)).unwrap();
     h.advance_days(90);
     h.append(&who, review("MR-2", false)).unwrap();
-    let rows = table(&h, "review_actions");
-    let first = rows.iter().find(|(r, _)| r == "MR-1 #1").expect("MR-1 #1");
-    assert_eq!(cell(&first.1, "reported_at_next_review"), "no");
+    let first = row_of(&h, "review_actions", "MR-1 #1");
+    assert_eq!(cell(&first, "reported_at_next_review"), "no");
 }
 
 #[test]
@@ -647,15 +642,10 @@ fn external(id: &str, kind: ExternalAuditKind, start: Timestamp, certified: bool
 }
 
 fn cycle_status(h: &Harness, row: &str) -> (String, String) {
-    let rows = table(h, "certification_cycle");
-    let cells = &rows
-        .iter()
-        .find(|(id, _)| id == row)
-        .unwrap_or_else(|| panic!("no {row} in {rows:?}"))
-        .1;
+    let cells = row_of(h, "certification_cycle", row);
     (
-        cell(cells, "status").to_string(),
-        cell(cells, "due").to_string(),
+        cell(&cells, "status").to_string(),
+        cell(&cells, "due").to_string(),
     )
 }
 

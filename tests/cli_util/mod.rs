@@ -396,3 +396,26 @@ pub fn http_get(url: &str, headers: &[(&str, &str)]) -> HttpAnswer {
         }
     })
 }
+
+/// A register's rows as `isms register NAME --json` prints them, read with `key`.
+pub fn register_rows(dir: &Path, url: &str, key: &str, register: &str) -> Vec<serde_json::Value> {
+    let out = ok(
+        dir,
+        &[
+            "register", register, "--server", url, "--key", key, "--json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).expect("register JSON");
+    v["rows"].as_array().expect("rows").clone()
+}
+
+/// The row whose `column` is `id`.
+pub fn row_with<'a>(
+    rows: &'a [serde_json::Value],
+    column: &str,
+    id: &str,
+) -> &'a serde_json::Value {
+    rows.iter()
+        .find(|r| r[column] == id)
+        .unwrap_or_else(|| panic!("no {column} {id} in {rows:?}"))
+}
