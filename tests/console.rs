@@ -348,3 +348,40 @@ fn every_register_the_navigation_names_opens_for_a_past_date() {
         assert_eq!(page.status, 200, "/registers/{link}: {}", page.body);
     }
 }
+
+#[test]
+fn the_findings_page_offers_the_same_oscal_document_as_isms_oscal() {
+    let demo = Demo::start(&[]);
+    let token = demo.token("auditor");
+    let page = demo.get("/registers/findings?as_of=2025-06-30", Some(&token));
+    assert_eq!(page.status, 200, "{}", page.body);
+    let link = "/oscal/assessment-results.json?as_of=2025-06-30";
+    assert!(page.body.contains(link), "{}", page.body);
+    let download = demo.get(link, Some(&token));
+    assert_eq!(download.status, 200, "{}", download.body);
+    let from_console: serde_json::Value = serde_json::from_str(&download.body).expect("JSON");
+    let from_cli: serde_json::Value = serde_json::from_str(&ok(
+        demo.path(),
+        &[
+            "oscal",
+            "assessment-results",
+            "--server",
+            &demo.server.url,
+            "--key",
+            "demo/keys/auditor.key",
+            "--as-of",
+            "2025-06-30",
+        ],
+    ))
+    .expect("JSON");
+    assert_eq!(from_console, from_cli);
+}
+
+#[test]
+fn an_unknown_oscal_document_is_404_naming_the_ones_there_are() {
+    let demo = Demo::start(&[]);
+    let token = demo.token("auditor");
+    let answer = demo.get("/oscal/ssp.json", Some(&token));
+    assert_eq!(answer.status, 404, "{}", answer.body);
+    assert!(answer.body.contains("poam.json"), "{}", answer.body);
+}

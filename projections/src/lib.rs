@@ -14,6 +14,7 @@ pub mod error;
 pub mod iso2013;
 pub mod ledger_glue;
 pub mod model;
+pub mod oscal;
 pub mod plan;
 pub mod query;
 mod readiness;

@@ -10,6 +10,7 @@ pub mod evidence;
 pub mod keys;
 pub mod log;
 pub mod manage;
+pub mod oscal;
 pub mod prove;
 pub mod receipt;
 pub mod records;
@@ -74,6 +75,8 @@ pub enum ClientCommand {
     Register(registers::RegisterArgs),
     /// What changed in the registers between two dates.
     Diff(registers::DiffArgs),
+    /// The audits or corrective actions as of a date, as an OSCAL 1.1.3 JSON document.
+    Oscal(oscal::OscalArgs),
     /// List the ledger's entries, filtered by kind, key, entity or time.
     Log(log::LogArgs),
     /// Verify the whole ledger (from the server, or offline from an exported bundle).
@@ -120,6 +123,7 @@ pub fn run(command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Evidence(c) => evidence::run(c),
         ClientCommand::Register(a) => registers::run_register(a),
         ClientCommand::Diff(a) => registers::run_diff(a),
+        ClientCommand::Oscal(a) => oscal::run(a),
         ClientCommand::Log(a) => log::run(a),
         ClientCommand::Verify(a) => verify::run_verify(a),
         ClientCommand::Export(a) => verify::run_export(a),

@@ -352,6 +352,7 @@ pub fn router(console: Console) -> axum::Router {
         .route("/history", get(history))
         .route("/entry/{seq}", get(entry))
         .route("/entry/{seq}/proof.json", get(entry_proof))
+        .route("/oscal/{document}", get(oscal_document))
         .route("/login", get(login))
         .route("/logout", get(logout))
         .route("/origin", get(origin))
@@ -715,6 +716,53 @@ async fn entry_proof(
             .insert(header::CONTENT_DISPOSITION, value);
     }
     response
+}
+
+/// `/oscal/assessment-results.json` and `/oscal/poam.json`: what `isms oscal` writes, for the
+/// time the view shows, as a download.
+async fn oscal_document(
+    State(c): State<Console>,
+    Path(document): Path<String>,
+    headers: HeaderMap,
+    Query(view): Query<View>,
+) -> Response {
+    let _viewer = signed_in!(c, headers, here(&format!("/oscal/{document}"), &view));
+    let model = match document.as_str() {
+        "assessment-results.json" => projections::oscal::Model::AssessmentResults,
+        "poam.json" => projections::oscal::Model::Poam,
+        _ => {
+            return Failure {
+                status: StatusCode::NOT_FOUND,
+                message: format!(
+                    "document: no OSCAL document {document:?} (there are \
+                     assessment-results.json and poam.json)"
+                ),
+            }
+            .into_response()
+        }
+    };
+    let as_of = match view.as_of() {
+        Ok(as_of) => as_of,
+        Err(failure) => return failure.into_response(),
+    };
+    match c.registers.oscal_at(as_of, model).await {
+        Ok(exported) => {
+            let mut response =
+                with_headers(StatusCode::OK, "application/json", exported.json + "\n");
+            let disposition = format!(
+                "attachment; filename=\"oscal-{}-{}-entries.json\"",
+                model.name(),
+                exported.entries
+            );
+            if let Ok(value) = HeaderValue::from_str(&disposition) {
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_DISPOSITION, value);
+            }
+            response
+        }
+        Err(status) => Failure::from(status).into_response(),
+    }
 }
 
 /// Only a path on this console may follow a sign-in (no open redirect).

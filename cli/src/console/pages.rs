@@ -342,6 +342,17 @@ fn sort_link(frame: &Frame, register: &str, column: &str) -> (String, &'static s
     )
 }
 
+/// The OSCAL document a register's rows go into, and its name in words.
+fn oscal_of(register: &str) -> Option<(&'static str, &'static str)> {
+    match register {
+        "audits" | "findings" | "certification_cycle" => {
+            Some(("assessment-results", "audit results"))
+        }
+        "corrective_actions" => Some(("poam", "plan of action and milestones")),
+        _ => None,
+    }
+}
+
 /// One register, filtered and sorted, with its CSV link.
 pub fn register(
     frame: &Frame,
@@ -371,6 +382,10 @@ pub fn register(
             @if let Some(q) = given(&frame.view.q) { " containing “" (q) "”" }
             @if let Some(s) = given(&frame.view.sort) { ", sorted by " (s) @if given(&frame.view.desc) == Some("1") { " (descending)" } }
             ". " a.download href=(csv) download { "Download these rows as CSV" }
+            @if let Some((model, words)) = oscal_of(name) {
+                ", or " a.download href=(format!("/oscal/{model}.json{}", frame.view.query(&[("q", ""), ("sort", ""), ("desc", "")]))) download { "the " (words) " as OSCAL 1.1.3 JSON" }
+            }
+            "."
         }
         @if shown.rows.is_empty() {
             p.empty { "No rows." }

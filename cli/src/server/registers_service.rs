@@ -8,7 +8,7 @@ use isms_proto::v1::registers_server;
 use ledger::{Ledger, Seq, UnixMicros};
 use projections::query::ProjectorConfig;
 use projections::registers::{natural_order, Readiness, Table, REGISTER_NAMES};
-use projections::{Projector, Registers, State, Timestamp};
+use projections::{oscal, Projector, Registers, State, Timestamp};
 use tonic::{Request, Response, Status};
 
 use super::admission::LedgerSource;
@@ -25,6 +25,8 @@ pub mod method {
     pub const DIFF: &str = "/isms.ledger.v1.Registers/Diff";
     /// `Readiness`.
     pub const READINESS: &str = "/isms.ledger.v1.Registers/Readiness";
+    /// `ExportOscal`.
+    pub const EXPORT_OSCAL: &str = "/isms.ledger.v1.Registers/ExportOscal";
 }
 
 /// The Registers service.
@@ -180,6 +182,45 @@ impl RegistersService {
     ) -> Result<Vec<pb::ReadinessItem>, Status> {
         let (state, now) = self.state(as_of).await?;
         Ok(readiness_items(&Registers { state: &state, now }))
+    }
+
+    /// An OSCAL document of the registers as of a point: what ExportOscal answers.
+    pub async fn oscal_at(
+        &self,
+        as_of: Option<pb::AsOf>,
+        model: oscal::Model,
+    ) -> Result<pb::ExportOscalResponse, Status> {
+        let (state, now) = self.state(as_of).await?;
+        let ledger = self.ledger.clone();
+        tokio::task::spawn_blocking(move || {
+            let lookup_failed = std::cell::Cell::new(None);
+            let entry_hash = |seq: u64| match ledger.get(Seq(seq)) {
+                Ok(entry) => entry.map(|e| e.hash().0),
+                Err(e) => {
+                    lookup_failed.set(Some(ledger_status(&e)));
+                    None
+                }
+            };
+            let genesis = ledger.genesis();
+            let source = oscal::Source {
+                origin: &genesis.origin,
+                organisation: &genesis.name,
+                entry_hash: &entry_hash,
+            };
+            let document = oscal::document(model, &state, now, &source);
+            if let Some(status) = lookup_failed.take() {
+                return Err(status);
+            }
+            let document = document.map_err(|e| Status::internal(e.to_string()))?;
+            Ok(pb::ExportOscalResponse {
+                entries: state.applied,
+                now_us: now.0,
+                json: serde_json::to_string_pretty(&document)
+                    .map_err(|e| Status::internal(e.to_string()))?,
+            })
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
     }
 
     /// The registers named in `wanted` (known names) and the readiness checklist as of one
@@ -345,5 +386,24 @@ impl registers_server::Registers for RegistersService {
         self.auth.check(&request, method::READINESS)?;
         let items = self.readiness_at(request.into_inner().as_of).await?;
         Ok(Response::new(pb::ReadinessResponse { items }))
+    }
+
+    async fn export_oscal(
+        &self,
+        request: Request<pb::ExportOscalRequest>,
+    ) -> Result<Response<pb::ExportOscalResponse>, Status> {
+        self.auth.check(&request, method::EXPORT_OSCAL)?;
+        let request = request.into_inner();
+        let model = match pb::OscalModel::try_from(request.model) {
+            Ok(pb::OscalModel::AssessmentResults) => oscal::Model::AssessmentResults,
+            Ok(pb::OscalModel::Poam) => oscal::Model::Poam,
+            _ => {
+                return Err(Status::invalid_argument(format!(
+                    "model: must be OSCAL_MODEL_ASSESSMENT_RESULTS or OSCAL_MODEL_POAM, not {}",
+                    request.model
+                )))
+            }
+        };
+        Ok(Response::new(self.oscal_at(request.as_of, model).await?))
     }
 }
