@@ -1,5 +1,6 @@
 //! The rest of the ISMS taken in from the files people keep: the guide's `isms_scope`
-//! template, and policies, incidents, management reviews and training as YAML lists or
+//! template, and policies, incidents, management reviews, training, access reviews,
+//! vulnerabilities and patch compliance as YAML lists or
 //! sheets, each read back from its register; errors name the item and the field.
 
 mod cli_util;
@@ -275,5 +276,96 @@ fn legal_requirements_kept_as_a_sheet_and_reviewed_in_yaml() {
     assert_eq!(
         row_with(&legal, "requirement", "LEG-NIS2")["review_overdue"],
         "never reviewed"
+    );
+}
+
+#[test]
+fn access_reviews_in_yaml_show_which_were_done_on_time_late_or_not_at_all() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = Server::start(d, "data");
+    std::fs::write(
+        d.join("access.yaml"),
+        "access_reviews:\n  \
+         - {id: AR-1, system: ERP, reviewer: CISO, due: 2025-03-31, completed: 2025-03-31, accounts_reviewed: 40, accounts_removed: 3}\n  \
+         - {id: AR-2, system: HR, reviewer: CISO, due: 2025-06-30, completed: 2025-07-09, accounts_reviewed: 12}\n  \
+         - {id: AR-3, system: CRM, reviewer: CISO, due: 2025-09-30, date: 2025-01-15}\n",
+    )
+    .unwrap();
+    let out = submit_as_control_owner(d, &server.url, "access.yaml");
+    assert_eq!(out.code, 0, "{out:?}");
+    let reviews = rows(d, &server.url, "access-reviews");
+    let status = |id: &str| row_with(&reviews, "review", id)["status"].clone();
+    assert_eq!(
+        [status("AR-1"), status("AR-2"), status("AR-3")],
+        ["done", "done late", "overdue"]
+    );
+}
+
+#[test]
+fn vulnerabilities_kept_as_a_sheet_are_open_until_their_remediated_cell_is_filled() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = Server::start(d, "data");
+    std::fs::write(
+        d.join("scan.csv"),
+        "id,title,severity,detected,remediated\n\
+         V-1,OpenSSL flaw,critical,2025-02-10,2025-02-14\n\
+         V-2,Old TLS,high,2025-04-02,\n",
+    )
+    .unwrap();
+    let out = submit_as_control_owner(d, &server.url, "scan.csv");
+    assert_eq!(out.code, 0, "{out:?}");
+    let vulnerabilities = rows(d, &server.url, "vulnerabilities");
+    let v1 = row_with(&vulnerabilities, "vulnerability", "V-1");
+    assert_eq!((v1["status"].clone(), v1["due"].clone()), ("done".into(), "2025-02-25".into()));
+    let v2 = row_with(&vulnerabilities, "vulnerability", "V-2");
+    assert_eq!(v2["status"], "overdue", "{v2}");
+}
+
+#[test]
+fn a_vulnerability_fixed_before_it_was_found_is_refused_and_nothing_is_stored() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = Server::start(d, "data");
+    std::fs::write(
+        d.join("vulns.yaml"),
+        "vulnerabilities:\n  \
+         - {id: V-1, title: ok, severity: low, detected: 2025-02-10}\n  \
+         - {id: V-2, title: bad, severity: low, detected: 2025-02-10, remediated: 2025-02-01}\n",
+    )
+    .unwrap();
+    let out = submit_as_control_owner(d, &server.url, "vulns.yaml");
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains("remediated") && out.stderr.contains("before it was detected"),
+        "{}",
+        out.stderr
+    );
+    assert!(rows(d, &server.url, "vulnerabilities").is_empty());
+}
+
+#[test]
+fn patch_compliance_keeps_the_latest_measurement_of_each_population() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = Server::start(d, "data");
+    std::fs::write(
+        d.join("patch.yaml"),
+        "patch_compliance:\n  \
+         - {scope: servers, devices_total: 40, devices_compliant: 30, date: 2025-03-31}\n  \
+         - {scope: servers, devices_total: 40, devices_compliant: 38, date: 2025-06-30}\n  \
+         - {scope: laptops, devices_total: 10, devices_compliant: 10, date: 2025-06-30}\n",
+    )
+    .unwrap();
+    let out = submit_as_control_owner(d, &server.url, "patch.yaml");
+    assert_eq!(out.code, 0, "{out:?}");
+    let patch = rows(d, &server.url, "patch-compliance");
+    assert_eq!(patch.len(), 2, "{patch:?}");
+    assert_eq!(row_with(&patch, "scope", "servers")["compliance"], "95.0%");
+    let kpis = rows(d, &server.url, "kpis");
+    assert_eq!(
+        row_with(&kpis, "kpi", "Patch compliance percentage")["value"],
+        "96.0%"
     );
 }

@@ -170,6 +170,10 @@ string_id! {
     TestId;
     /// A legal, regulatory or contractual requirement.
     RequirementId;
+    /// An access review.
+    AccessReviewId;
+    /// A technical vulnerability.
+    VulnerabilityId;
 }
 
 /// Who holds a key: a person or a system (`alice@example.com`, `ci/vuln-scanner`). Duties are
@@ -817,6 +821,29 @@ pub enum Event {
         result: CheckResult,
         controls: Vec<ControlId>,
     },
+    AccessReviewRecorded {
+        review_id: AccessReviewId,
+        system: String,
+        reviewer: String,
+        due: Timestamp,
+        completed: Option<Timestamp>,
+        accounts_reviewed: u32,
+        accounts_removed: u32,
+    },
+    VulnerabilityRecorded {
+        vulnerability_id: VulnerabilityId,
+        title: String,
+        severity: Severity,
+        asset: Option<AssetId>,
+        detected: Timestamp,
+        remediated: Option<Timestamp>,
+        due: Option<Timestamp>,
+    },
+    PatchComplianceMeasured {
+        scope: String,
+        devices_total: u32,
+        devices_compliant: u32,
+    },
 }
 
 /// The seed's `isms_scope.template`.
@@ -887,11 +914,14 @@ pub enum EventKind {
     ExternalAuditHeld,
     LegalRequirementRecorded,
     ComplianceReviewed,
+    AccessReviewRecorded,
+    VulnerabilityRecorded,
+    PatchComplianceMeasured,
 }
 
 impl EventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EventKind; 38] = [
+    pub const ALL: [EventKind; 41] = [
         EventKind::Genesis,
         EventKind::KeyEnrolled,
         EventKind::KeyRevoked,
@@ -930,6 +960,9 @@ impl EventKind {
         EventKind::ExternalAuditHeld,
         EventKind::LegalRequirementRecorded,
         EventKind::ComplianceReviewed,
+        EventKind::AccessReviewRecorded,
+        EventKind::VulnerabilityRecorded,
+        EventKind::PatchComplianceMeasured,
     ];
 
     /// The snake_case name, as in the proto oneof.
@@ -974,6 +1007,9 @@ impl EventKind {
             ExternalAuditHeld => "external_audit_held",
             LegalRequirementRecorded => "legal_requirement_recorded",
             ComplianceReviewed => "compliance_reviewed",
+            AccessReviewRecorded => "access_review_recorded",
+            VulnerabilityRecorded => "vulnerability_recorded",
+            PatchComplianceMeasured => "patch_compliance_measured",
         }
     }
 
@@ -1007,6 +1043,9 @@ impl EventKind {
             IncidentRecorded | IncidentClosed => &[ControlOwner, RiskOwner],
             SupplierAssessed => &[ControlOwner, RiskOwner],
             ContinuityTestHeld => &[ControlOwner],
+            AccessReviewRecorded | VulnerabilityRecorded | PatchComplianceMeasured => {
+                &[ControlOwner, Agent]
+            }
         }
     }
 }
@@ -1055,6 +1094,9 @@ impl Event {
             E::IncidentClosed { .. } => K::IncidentClosed,
             E::SupplierAssessed { .. } => K::SupplierAssessed,
             E::ContinuityTestHeld { .. } => K::ContinuityTestHeld,
+            E::AccessReviewRecorded { .. } => K::AccessReviewRecorded,
+            E::VulnerabilityRecorded { .. } => K::VulnerabilityRecorded,
+            E::PatchComplianceMeasured { .. } => K::PatchComplianceMeasured,
         }
     }
 }

@@ -122,7 +122,7 @@ impl SnapshotStore for sled::Tree {
 
 /// Snapshot format version: bumped whenever `State` or the snapshot layout changes shape, so
 /// old snapshots are ignored (and rebuilt) instead of misread.
-const SNAPSHOT_FORMAT: u8 = 4;
+const SNAPSHOT_FORMAT: u8 = 5;
 
 /// How the engine is tuned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

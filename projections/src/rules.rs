@@ -559,7 +559,21 @@ fn check_event(
         | E::TrainingRecorded { .. }
         | E::SupplierAssessed { .. }
         | E::ContinuityTestHeld { .. }
+        | E::AccessReviewRecorded { .. }
+        | E::PatchComplianceMeasured { .. }
         | E::LegalRequirementRecorded { .. } => {}
+        E::VulnerabilityRecorded { asset, .. } => {
+            if let Some(asset) = asset {
+                if !state.assets.contains_key(asset) {
+                    return Err(transition(
+                        "vulnerability_recorded.asset_id",
+                        "record a vulnerability on",
+                        format!("asset {asset}"),
+                        "it was never registered",
+                    ));
+                }
+            }
+        }
     }
     Ok(())
 }

@@ -396,6 +396,53 @@ pub struct ContinuityTest {
     pub held: Meta,
 }
 
+/// An access review, as its latest record states it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct AccessReview {
+    pub system: String,
+    pub reviewer: String,
+    pub due: Timestamp,
+    pub completed: Option<Timestamp>,
+    pub accounts_reviewed: u32,
+    pub accounts_removed: u32,
+    pub recorded: Meta,
+}
+
+/// A technical vulnerability, as its latest record states it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct Vulnerability {
+    pub title: String,
+    pub severity: Severity,
+    pub asset: Option<AssetId>,
+    pub detected: Timestamp,
+    pub remediated: Option<Timestamp>,
+    /// The remediation deadline: as recorded, else the SLA of its severity.
+    pub due: Timestamp,
+    pub recorded: Meta,
+}
+
+/// The remediation SLA of a vulnerability's severity, in days from detection: critical 15,
+/// high 30, medium 90, low 180.
+pub fn remediation_sla_days(severity: Severity) -> i64 {
+    match severity {
+        Severity::Critical => 15,
+        Severity::High => 30,
+        Severity::Medium => 90,
+        Severity::Low => 180,
+    }
+}
+
+/// The latest patch compliance measurement of one population of devices.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct PatchCompliance {
+    pub devices_total: u32,
+    pub devices_compliant: u32,
+    pub measured: Meta,
+}
+
 /// An erased artifact: why, and the entry that erased it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[allow(missing_docs)]
@@ -442,6 +489,10 @@ pub struct State {
     pub legal: BTreeMap<RequirementId, LegalRequirement>,
     pub suppliers: BTreeMap<SupplierId, Supplier>,
     pub continuity_tests: BTreeMap<TestId, ContinuityTest>,
+    pub access_reviews: BTreeMap<AccessReviewId, AccessReview>,
+    pub vulnerabilities: BTreeMap<VulnerabilityId, Vulnerability>,
+    /// By the scope measured ("servers").
+    pub patch_compliance: BTreeMap<String, PatchCompliance>,
     pub erased: BTreeMap<[u8; 32], Erasure>,
     /// Every risk's score history. Not serialized: it is the one part of the state that grows
     /// with history, and the snapshot every query decodes must not (see [`ScoreHistory`]).
@@ -1287,6 +1338,66 @@ pub fn apply(state: &mut State, meta: Meta, event: &Event) {
                     result: *result,
                     controls: controls.clone(),
                     held: meta,
+                },
+            );
+        }
+        E::AccessReviewRecorded {
+            review_id,
+            system,
+            reviewer,
+            due,
+            completed,
+            accounts_reviewed,
+            accounts_removed,
+        } => {
+            state.access_reviews.insert(
+                review_id.clone(),
+                AccessReview {
+                    system: system.clone(),
+                    reviewer: reviewer.clone(),
+                    due: *due,
+                    completed: *completed,
+                    accounts_reviewed: *accounts_reviewed,
+                    accounts_removed: *accounts_removed,
+                    recorded: meta,
+                },
+            );
+        }
+        E::VulnerabilityRecorded {
+            vulnerability_id,
+            title,
+            severity,
+            asset,
+            detected,
+            remediated,
+            due,
+        } => {
+            state.vulnerabilities.insert(
+                vulnerability_id.clone(),
+                Vulnerability {
+                    title: title.clone(),
+                    severity: *severity,
+                    asset: asset.clone(),
+                    detected: *detected,
+                    remediated: *remediated,
+                    due: due.unwrap_or_else(|| {
+                        detected.plus_days(remediation_sla_days(*severity))
+                    }),
+                    recorded: meta,
+                },
+            );
+        }
+        E::PatchComplianceMeasured {
+            scope,
+            devices_total,
+            devices_compliant,
+        } => {
+            state.patch_compliance.insert(
+                scope.trim().to_string(),
+                PatchCompliance {
+                    devices_total: *devices_total,
+                    devices_compliant: *devices_compliant,
+                    measured: meta,
                 },
             );
         }

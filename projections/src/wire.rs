@@ -182,6 +182,14 @@ fn enum_value<T: TryFrom<i32>>(field: &str, raw: i32) -> Result<T, Error> {
     T::try_from(raw).map_err(|_| Error::malformed(field, format!("unknown enum value {raw}")))
 }
 
+/// A text that must say something.
+fn required_text(field: &str, text: String) -> Result<String, Error> {
+    if text.trim().is_empty() {
+        return Err(Error::missing(field, "must not be empty"));
+    }
+    Ok(text)
+}
+
 fn check_result(field: &str, raw: i32) -> Result<CheckResult, Error> {
     Ok(match enum_value::<pb::CheckResult>(field, raw)? {
         pb::CheckResult::Pass => CheckResult::Pass,
@@ -609,6 +617,73 @@ fn isms(e: pb::IsmsEvent) -> Result<Event, Error> {
             result: check_result("continuity_test_held.result", c.result)?,
             controls: controls("continuity_test_held.controls", &c.controls)?,
         },
+        K::AccessReviewRecorded(r) => {
+            if r.accounts_removed > r.accounts_reviewed {
+                return Err(Error::malformed(
+                    "access_review_recorded.accounts_removed",
+                    "cannot exceed accounts_reviewed",
+                ));
+            }
+            Event::AccessReviewRecorded {
+                review_id: AccessReviewId::parse("access_review_recorded.review_id", &r.review_id)?,
+                system: required_text("access_review_recorded.system", r.system)?,
+                reviewer: r.reviewer,
+                due: optional_time("access_review_recorded.due_us", r.due_us)?.ok_or_else(
+                    || Error::missing("access_review_recorded.due_us", "when the review is due"),
+                )?,
+                completed: optional_time("access_review_recorded.completed_us", r.completed_us)?,
+                accounts_reviewed: r.accounts_reviewed,
+                accounts_removed: r.accounts_removed,
+            }
+        }
+        K::VulnerabilityRecorded(v) => {
+            let detected = optional_time("vulnerability_recorded.detected_us", v.detected_us)?
+                .ok_or_else(|| {
+                    Error::missing("vulnerability_recorded.detected_us", "when it was found")
+                })?;
+            let remediated =
+                optional_time("vulnerability_recorded.remediated_us", v.remediated_us)?;
+            if remediated.is_some_and(|r| r < detected) {
+                return Err(Error::malformed(
+                    "vulnerability_recorded.remediated_us",
+                    "a vulnerability cannot be remediated before it was detected",
+                ));
+            }
+            Event::VulnerabilityRecorded {
+                vulnerability_id: VulnerabilityId::parse(
+                    "vulnerability_recorded.vulnerability_id",
+                    &v.vulnerability_id,
+                )?,
+                title: v.title,
+                severity: severity_of("vulnerability_recorded.severity", v.severity)?,
+                asset: match v.asset_id.trim() {
+                    "" => None,
+                    a => Some(AssetId::parse("vulnerability_recorded.asset_id", a)?),
+                },
+                detected,
+                remediated,
+                due: optional_time("vulnerability_recorded.due_us", v.due_us)?,
+            }
+        }
+        K::PatchComplianceMeasured(p) => {
+            if p.devices_total == 0 {
+                return Err(Error::malformed(
+                    "patch_compliance_measured.devices_total",
+                    "must be at least 1",
+                ));
+            }
+            if p.devices_compliant > p.devices_total {
+                return Err(Error::malformed(
+                    "patch_compliance_measured.devices_compliant",
+                    "cannot exceed devices_total",
+                ));
+            }
+            Event::PatchComplianceMeasured {
+                scope: required_text("patch_compliance_measured.scope", p.scope)?,
+                devices_total: p.devices_total,
+                devices_compliant: p.devices_compliant,
+            }
+        }
     })
 }
 
@@ -1156,6 +1231,49 @@ fn isms_pb(event: &Event) -> pb::isms_event::Kind {
             result: result_pb(result),
             controls: ids(&controls),
         }),
+        Event::AccessReviewRecorded {
+            review_id,
+            system,
+            reviewer,
+            due,
+            completed,
+            accounts_reviewed,
+            accounts_removed,
+        } => K::AccessReviewRecorded(pb::AccessReviewRecorded {
+            review_id: review_id.0,
+            system,
+            reviewer,
+            due_us: due.0,
+            completed_us: completed.map_or(0, |t| t.0),
+            accounts_reviewed,
+            accounts_removed,
+        }),
+        Event::VulnerabilityRecorded {
+            vulnerability_id,
+            title,
+            severity,
+            asset,
+            detected,
+            remediated,
+            due,
+        } => K::VulnerabilityRecorded(pb::VulnerabilityRecorded {
+            vulnerability_id: vulnerability_id.0,
+            title,
+            severity: severity_pb(severity),
+            asset_id: asset.map(|a| a.0).unwrap_or_default(),
+            detected_us: detected.0,
+            remediated_us: remediated.map_or(0, |t| t.0),
+            due_us: due.map_or(0, |t| t.0),
+        }),
+        Event::PatchComplianceMeasured {
+            scope,
+            devices_total,
+            devices_compliant,
+        } => K::PatchComplianceMeasured(pb::PatchComplianceMeasured {
+            scope,
+            devices_total,
+            devices_compliant,
+        }),
     }
 }
 
@@ -1183,6 +1301,81 @@ mod tests {
             impact: i,
             inherent_risk: stated,
         }))
+    }
+
+    /// The message of decoding `kind`, which must be refused as an invalid argument.
+    fn refusal(kind: pb::isms_event::Kind) -> String {
+        let err = decode_body(&body(kind)).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err}");
+        err.to_string()
+    }
+
+    fn access_review(reviewed: u32, removed: u32) -> pb::isms_event::Kind {
+        pb::isms_event::Kind::AccessReviewRecorded(pb::AccessReviewRecorded {
+            review_id: "AR-1".into(),
+            system: "ERP".into(),
+            reviewer: "CISO".into(),
+            due_us: Timestamp::from_date(2025, 3, 31).0,
+            completed_us: 0,
+            accounts_reviewed: reviewed,
+            accounts_removed: removed,
+        })
+    }
+
+    #[test]
+    fn given_more_accounts_removed_than_reviewed_when_decoded_then_refused() {
+        assert_eq!(
+            refusal(access_review(3, 4)),
+            "access_review_recorded.accounts_removed: cannot exceed accounts_reviewed"
+        );
+        assert!(decode_body(&body(access_review(4, 4))).is_ok());
+    }
+
+    #[test]
+    fn given_an_access_review_without_a_due_date_when_decoded_then_refused() {
+        let mut kind = access_review(1, 0);
+        if let pb::isms_event::Kind::AccessReviewRecorded(r) = &mut kind {
+            r.due_us = 0;
+        }
+        assert!(refusal(kind).starts_with("access_review_recorded.due_us:"));
+    }
+
+    #[test]
+    fn given_a_vulnerability_remediated_before_it_was_detected_when_decoded_then_refused() {
+        let vulnerability = |remediated_us: i64| {
+            pb::isms_event::Kind::VulnerabilityRecorded(pb::VulnerabilityRecorded {
+                vulnerability_id: "V-1".into(),
+                title: "OpenSSL".into(),
+                severity: pb::Severity::High as i32,
+                asset_id: String::new(),
+                detected_us: Timestamp::from_date(2025, 3, 10).0,
+                remediated_us,
+                due_us: 0,
+            })
+        };
+        assert!(refusal(vulnerability(Timestamp::from_date(2025, 3, 9).0))
+            .starts_with("vulnerability_recorded.remediated_us:"));
+        assert!(decode_body(&body(vulnerability(Timestamp::from_date(2025, 3, 10).0))).is_ok());
+    }
+
+    #[test]
+    fn given_more_compliant_devices_than_devices_when_decoded_then_refused() {
+        let measured = |total: u32, compliant: u32| {
+            pb::isms_event::Kind::PatchComplianceMeasured(pb::PatchComplianceMeasured {
+                scope: "servers".into(),
+                devices_total: total,
+                devices_compliant: compliant,
+            })
+        };
+        assert_eq!(
+            refusal(measured(10, 11)),
+            "patch_compliance_measured.devices_compliant: cannot exceed devices_total"
+        );
+        assert_eq!(
+            refusal(measured(0, 0)),
+            "patch_compliance_measured.devices_total: must be at least 1"
+        );
+        assert!(decode_body(&body(measured(10, 10))).is_ok());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The registers beyond risks and the SoA: every one listed, assets linked to the risks that
 //! name them, the scope field by field, and policies, objectives and continuity tests as
-//! registers with history (as of any time, diffable).
+//! registers with history (as of any time, diffable); access reviews, vulnerabilities and
+//! patch compliance, and the KPIs computed from them.
 
 use projections::{
     model::*,
@@ -771,4 +772,216 @@ fn reviewing_compliance_with_an_unrecorded_requirement_is_refused() {
             .contains("compliance_reviewed.requirement_id"),
         "{refused}"
     );
+}
+
+fn access_review(h: &Harness, id: &str, due_in: i64, completed_in: Option<i64>) -> Event {
+    Event::AccessReviewRecorded {
+        review_id: AccessReviewId::parse("id", id).unwrap(),
+        system: "ERP".into(),
+        reviewer: "CISO".into(),
+        due: h.now.plus_days(due_in),
+        completed: completed_in.map(|d| h.now.plus_days(d)),
+        accounts_reviewed: 10,
+        accounts_removed: 1,
+    }
+}
+
+#[test]
+fn an_access_review_is_done_done_late_overdue_or_open_by_its_due_day() {
+    let (mut h, who) = world();
+    for event in [
+        access_review(&h, "AR-ON-TIME", 10, Some(10)),
+        access_review(&h, "AR-LATE", 5, Some(8)),
+        access_review(&h, "AR-MISSED", 5, None),
+        access_review(&h, "AR-LATER", 30, None),
+    ] {
+        h.append(&who, event).unwrap();
+    }
+    h.advance_days(12);
+    let status = |id: &str| cell(&row_of(&h, "access_reviews", id), "status").to_string();
+    assert_eq!(
+        [
+            status("AR-ON-TIME"),
+            status("AR-LATE"),
+            status("AR-MISSED"),
+            status("AR-LATER")
+        ],
+        ["done", "done late", "overdue", "open"]
+    );
+}
+
+#[test]
+fn the_latest_record_of_an_access_review_is_its_state() {
+    let (mut h, who) = world();
+    h.append(&who, access_review(&h, "AR-1", 5, None)).unwrap();
+    h.advance_days(3);
+    h.append(&who, access_review(&h, "AR-1", 2, Some(0))).unwrap();
+    let row = row_of(&h, "access_reviews", "AR-1");
+    assert_eq!(cell(&row, "status"), "done");
+    assert_eq!(table(&h, "access_reviews").len(), 1);
+}
+
+fn vulnerability(h: &Harness, id: &str, severity: Severity, remediated_in: Option<i64>) -> Event {
+    Event::VulnerabilityRecorded {
+        vulnerability_id: VulnerabilityId::parse("id", id).unwrap(),
+        title: "flaw".into(),
+        severity,
+        asset: None,
+        detected: h.now,
+        remediated: remediated_in.map(|d| h.now.plus_days(d)),
+        due: None,
+    }
+}
+
+#[test]
+fn a_vulnerability_without_a_deadline_gets_the_sla_of_its_severity() {
+    let (mut h, who) = world();
+    let mut expected = Vec::new();
+    for (id, severity, days) in [
+        ("V-CRIT", Severity::Critical, 15),
+        ("V-HIGH", Severity::High, 30),
+        ("V-MED", Severity::Medium, 90),
+        ("V-LOW", Severity::Low, 180),
+    ] {
+        // Detected at the harness's clock, which moves with every append.
+        expected.push((id, h.now.plus_days(days).to_string()));
+        h.append(&who, vulnerability(&h, id, severity, None)).unwrap();
+    }
+    for (id, due) in expected {
+        assert_eq!(cell(&row_of(&h, "vulnerabilities", id), "due"), due, "{id}");
+    }
+}
+
+#[test]
+fn an_open_vulnerability_past_its_deadline_is_overdue() {
+    let (mut h, who) = world();
+    h.append(&who, vulnerability(&h, "V-1", Severity::Critical, None))
+        .unwrap();
+    h.advance_days(14);
+    assert_eq!(cell(&row_of(&h, "vulnerabilities", "V-1"), "status"), "open");
+    h.advance_days(2);
+    assert_eq!(
+        cell(&row_of(&h, "vulnerabilities", "V-1"), "status"),
+        "overdue"
+    );
+}
+
+#[test]
+fn a_vulnerability_on_an_asset_never_registered_is_refused() {
+    let (mut h, who) = world();
+    let mut event = vulnerability(&h, "V-1", Severity::High, None);
+    if let Event::VulnerabilityRecorded { asset, .. } = &mut event {
+        *asset = Some(AssetId::parse("id", "AS-404").unwrap());
+    }
+    let err = h.append(&who, event).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("vulnerability_recorded.asset_id:"),
+        "{err}"
+    );
+    h.append(&who, asset("AS-404", "now registered")).unwrap();
+    let mut event = vulnerability(&h, "V-1", Severity::High, None);
+    if let Event::VulnerabilityRecorded { asset, .. } = &mut event {
+        *asset = Some(AssetId::parse("id", "AS-404").unwrap());
+    }
+    h.append(&who, event).unwrap();
+}
+
+fn kpi(h: &Harness, name: &str) -> String {
+    Registers {
+        state: h.state(),
+        now: h.now,
+    }
+    .kpis()
+    .into_iter()
+    .find(|k| k.name == name)
+    .unwrap_or_else(|| panic!("no KPI {name}"))
+    .value
+}
+
+#[test]
+fn vulnerability_sla_compliance_counts_fixes_within_the_deadline_among_those_due_or_fixed() {
+    let (mut h, who) = world();
+    h.append(&who, vulnerability(&h, "V-FAST", Severity::Critical, Some(3)))
+        .unwrap();
+    h.append(&who, vulnerability(&h, "V-SLOW", Severity::Critical, Some(20)))
+        .unwrap();
+    h.append(&who, vulnerability(&h, "V-OPEN", Severity::Critical, None))
+        .unwrap();
+    h.append(&who, vulnerability(&h, "V-NOT-DUE", Severity::Low, None))
+        .unwrap();
+    h.advance_days(25);
+    // Judged: the two fixed and the open one past its 15 days; not the low one, not yet due.
+    assert_eq!(
+        kpi(&h, "Vulnerability remediation SLA compliance"),
+        "33.3%"
+    );
+}
+
+#[test]
+fn access_review_completion_counts_reviews_done_among_those_due() {
+    let (mut h, who) = world();
+    for event in [
+        access_review(&h, "AR-1", 5, Some(4)),
+        access_review(&h, "AR-2", 5, None),
+        access_review(&h, "AR-3", 60, None),
+    ] {
+        h.append(&who, event).unwrap();
+    }
+    h.advance_days(10);
+    assert_eq!(kpi(&h, "Access review completion rate"), "50.0%");
+}
+
+#[test]
+fn patch_compliance_is_the_latest_measurement_of_each_population_together() {
+    let (mut h, who) = world();
+    for (scope, total, compliant) in [("servers", 10, 5), ("laptops", 30, 27), ("servers", 10, 9)]
+    {
+        h.append(
+            &who,
+            Event::PatchComplianceMeasured {
+                scope: scope.into(),
+                devices_total: total,
+                devices_compliant: compliant,
+            },
+        )
+        .unwrap();
+        h.advance_days(1);
+    }
+    // servers 9/10 (the earlier 5/10 is replaced) and laptops 27/30: 36/40.
+    assert_eq!(kpi(&h, "Patch compliance percentage"), "90.0%");
+    assert_eq!(
+        cell(&row_of(&h, "patch_compliance", "servers"), "compliance"),
+        "90.0%"
+    );
+}
+
+#[test]
+fn without_patch_records_the_kpi_is_computed_from_patching_evidence_until_one_is_kept() {
+    let (mut h, who) = world();
+    for (id, result) in [("EV-1", CheckResult::Pass), ("EV-2", CheckResult::Fail)] {
+        h.append(
+            &who,
+            Event::EvidenceSubmitted {
+                evidence_id: EvidenceId::parse("id", id).unwrap(),
+                controls: vec![c("A.8.8")],
+                artifact_blake3: None,
+                result,
+                collected_at: h.now,
+                summary: "patch scan".into(),
+            },
+        )
+        .unwrap();
+    }
+    assert_eq!(kpi(&h, "Patch compliance percentage"), "50.0%");
+    h.append(
+        &who,
+        Event::PatchComplianceMeasured {
+            scope: "servers".into(),
+            devices_total: 4,
+            devices_compliant: 3,
+        },
+    )
+    .unwrap();
+    assert_eq!(kpi(&h, "Patch compliance percentage"), "75.0%");
 }

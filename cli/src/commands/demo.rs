@@ -958,8 +958,95 @@ fn story() -> anyhow::Result<Vec<Step>> {
             ],
         },
     ));
+    access_reviews_vulnerabilities_and_patching(&mut s);
     s.sort_by_key(|x| x.at);
     Ok(s)
+}
+
+/// The raw facts behind three of the seed's KPIs: quarterly access reviews (one done late,
+/// one still to do), the scanner's vulnerabilities (one fixed late, one open) and its patch
+/// compliance measurements.
+fn access_reviews_vulnerabilities_and_patching(s: &mut Vec<Step>) {
+    use Actor::{Infra, Scanner};
+    let day = |d: &str| projections::Timestamp(at(d, 0));
+    for (id, system, due, completed, reviewed, removed) in [
+        ("AR-2025-Q1", "Production AWS", "2025-03-31", Some("2025-03-27"), 42, 3),
+        ("AR-2025-Q2", "HR system", "2025-06-30", Some("2025-07-09"), 120, 7),
+        ("AR-2025-Q3", "Production AWS", "2025-09-30", Some("2025-09-24"), 44, 2),
+        ("AR-2025-Q4", "Finance ERP", "2025-12-31", None, 0, 0),
+    ] {
+        let record = |completed: Option<&str>| Event::AccessReviewRecorded {
+            review_id: AccessReviewId(id.into()),
+            system: system.into(),
+            reviewer: "Head of Infrastructure".into(),
+            due: day(due),
+            completed: completed.map(day),
+            accounts_reviewed: if completed.is_some() { reviewed } else { 0 },
+            accounts_removed: if completed.is_some() { removed } else { 0 },
+        };
+        // Scheduled at the start of the year, recorded again when done.
+        s.push(step(at("2025-01-15", 9), Infra, record(None)));
+        if let Some(done) = completed {
+            s.push(step(at(done, 16), Infra, record(Some(done))));
+        }
+    }
+    for (id, title, severity, asset, detected, remediated) in [
+        (
+            "VULN-2025-001",
+            "OpenSSL flaw in the edge proxy",
+            Severity::Critical,
+            "AS-003",
+            "2025-02-10",
+            Some("2025-02-14"),
+        ),
+        (
+            "VULN-2025-002",
+            "Outdated TLS configuration on the API",
+            Severity::High,
+            "AS-003",
+            "2025-04-02",
+            Some("2025-05-20"),
+        ),
+        (
+            "VULN-2025-003",
+            "Unpatched browser on laptops",
+            Severity::Medium,
+            "AS-005",
+            "2025-08-11",
+            None,
+        ),
+    ] {
+        let record = |remediated: Option<&str>| Event::VulnerabilityRecorded {
+            vulnerability_id: VulnerabilityId(id.into()),
+            title: title.into(),
+            severity,
+            asset: Some(AssetId(asset.into())),
+            detected: day(detected),
+            remediated: remediated.map(day),
+            due: None,
+        };
+        s.push(step(at(detected, 7), Scanner, record(None)));
+        if let Some(fixed) = remediated {
+            s.push(step(at(fixed, 7), Scanner, record(Some(fixed))));
+        }
+    }
+    for (scope, date, total, compliant) in [
+        ("servers", "2025-03-31", 42, 40),
+        ("servers", "2025-06-30", 42, 41),
+        ("laptops", "2025-06-30", 200, 180),
+        ("servers", "2025-09-30", 42, 42),
+        ("laptops", "2025-12-15", 200, 194),
+    ] {
+        s.push(step(
+            at(date, 6),
+            Scanner,
+            Event::PatchComplianceMeasured {
+                scope: scope.into(),
+                devices_total: total,
+                devices_compliant: compliant,
+            },
+        ));
+    }
 }
 
 fn prepare(dir: &Path, force: bool) -> anyhow::Result<()> {

@@ -113,6 +113,11 @@ pub fn entity_of(event: &Event) -> String {
         }
         E::SupplierAssessed { supplier_id, .. } => supplier_id.0.clone(),
         E::ContinuityTestHeld { test_id, .. } => test_id.0.clone(),
+        E::AccessReviewRecorded { review_id, .. } => review_id.0.clone(),
+        E::VulnerabilityRecorded {
+            vulnerability_id, ..
+        } => vulnerability_id.0.clone(),
+        E::PatchComplianceMeasured { scope, .. } => scope.clone(),
         E::LegalRequirementRecorded { requirement_id, .. }
         | E::ComplianceReviewed { requirement_id, .. } => requirement_id.0.clone(),
     }

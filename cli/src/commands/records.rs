@@ -1,7 +1,7 @@
 //! The rest of the ISMS as YAML lists `isms submit` and `isms apply` take (and, through
 //! `spreadsheet.rs`, as sheets): the guide's `isms_scope`, and `policies`, `objectives`,
-//! `assets`, `incidents`, `training`, `suppliers`, `continuity_tests` and
-//! `management_reviews`. Every error names the list, the item and the field
+//! `assets`, `incidents`, `training`, `suppliers`, `continuity_tests`, `access_reviews`,
+//! `vulnerabilities`, `patch_compliance` and `management_reviews`. Every error names the list, the item and the field
 //! (`incidents[2].severity`).
 
 use anyhow::Context as _;
@@ -15,7 +15,7 @@ use crate::dates::{self, BareDate};
 pub type Dated = Vec<(Event, Option<i64>)>;
 
 /// The top-level keys this module reads.
-pub const KINDS: [&str; 14] = [
+pub const KINDS: [&str; 17] = [
     "isms_scope",
     "policies",
     "objectives",
@@ -30,6 +30,9 @@ pub const KINDS: [&str; 14] = [
     "external_audits",
     "legal_requirements",
     "compliance_reviews",
+    "access_reviews",
+    "vulnerabilities",
+    "patch_compliance",
 ];
 
 #[derive(Deserialize)]
@@ -175,6 +178,45 @@ struct ContinuityTestYaml {
     result: String,
     #[serde(default)]
     controls: Vec<String>,
+    date: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AccessReviewYaml {
+    id: String,
+    system: String,
+    #[serde(default)]
+    reviewer: String,
+    due: String,
+    /// When it was done; absent while it is still to do.
+    completed: Option<String>,
+    #[serde(default)]
+    accounts_reviewed: u32,
+    #[serde(default)]
+    accounts_removed: u32,
+    date: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct VulnerabilityYaml {
+    id: String,
+    title: String,
+    /// low, medium, high or critical.
+    severity: String,
+    asset: Option<String>,
+    detected: String,
+    /// When it was fixed; absent while it is open.
+    remediated: Option<String>,
+    /// The deadline; absent: the SLA of its severity.
+    due: Option<String>,
+    date: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PatchComplianceYaml {
+    scope: String,
+    devices_total: u32,
+    devices_compliant: u32,
     date: Option<String>,
 }
 
@@ -333,6 +375,11 @@ pub(crate) fn date(raw: &Option<String>, field: String) -> anyhow::Result<Option
     raw.as_deref()
         .map(|d| dates::parse(d, BareDate::StartOfDay).context(field))
         .transpose()
+}
+
+/// A date the item must give.
+fn required_date(raw: &str, field: String) -> anyhow::Result<i64> {
+    dates::parse(raw, BareDate::StartOfDay).context(field)
 }
 
 /// Reads the list under `kind` and turns each item into events, naming `kind[n]` in errors.
@@ -510,6 +557,52 @@ pub fn events_of(value: &serde_norway::Value, text: &str) -> anyhow::Result<Opti
                     controls: controls(&at("controls"), &t.controls)?,
                 },
                 date(&t.date, at("date"))?,
+            )])
+        })?,
+        "access_reviews" => list(value, kind, |r: AccessReviewYaml, at| {
+            let completed = date(&r.completed, at("completed"))?.map(Timestamp);
+            Ok(vec![(
+                Event::AccessReviewRecorded {
+                    review_id: AccessReviewId::parse(&at("id"), &r.id)?,
+                    system: r.system,
+                    reviewer: r.reviewer,
+                    due: Timestamp(required_date(&r.due, at("due"))?),
+                    completed,
+                    accounts_reviewed: r.accounts_reviewed,
+                    accounts_removed: r.accounts_removed,
+                },
+                // Recorded as of its completion when done, else as of the date given.
+                date(&r.date, at("date"))?.or(completed.map(|t| t.0)),
+            )])
+        })?,
+        "vulnerabilities" => list(value, kind, |v: VulnerabilityYaml, at| {
+            let detected = Timestamp(required_date(&v.detected, at("detected"))?);
+            let remediated = date(&v.remediated, at("remediated"))?.map(Timestamp);
+            Ok(vec![(
+                Event::VulnerabilityRecorded {
+                    vulnerability_id: VulnerabilityId::parse(&at("id"), &v.id)?,
+                    title: v.title,
+                    severity: severity(&at("severity"), &v.severity)?,
+                    asset: v
+                        .asset
+                        .as_deref()
+                        .map(|a| AssetId::parse(&at("asset"), a))
+                        .transpose()?,
+                    detected,
+                    remediated,
+                    due: date(&v.due, at("due"))?.map(Timestamp),
+                },
+                date(&v.date, at("date"))?.or(Some(remediated.unwrap_or(detected).0)),
+            )])
+        })?,
+        "patch_compliance" => list(value, kind, |p: PatchComplianceYaml, at| {
+            Ok(vec![(
+                Event::PatchComplianceMeasured {
+                    scope: p.scope,
+                    devices_total: p.devices_total,
+                    devices_compliant: p.devices_compliant,
+                },
+                date(&p.date, at("date"))?,
             )])
         })?,
         "management_reviews" => list(value, kind, |r: ReviewYaml, at| {

@@ -57,6 +57,12 @@ pub enum RegisterName {
     ContinuityTests,
     /// Legal, regulatory and contractual requirements, with their latest compliance review.
     Legal,
+    /// Access reviews: due, completed (on time or late), accounts reviewed and removed.
+    AccessReviews,
+    /// Technical vulnerabilities: severity, remediation deadline, remediated or overdue.
+    Vulnerabilities,
+    /// Patch compliance, the latest measurement of each population of devices.
+    PatchCompliance,
 }
 
 impl RegisterName {
@@ -84,6 +90,9 @@ impl RegisterName {
             RegisterName::Objectives => "objectives",
             RegisterName::ContinuityTests => "continuity_tests",
             RegisterName::Legal => "legal_requirements",
+            RegisterName::AccessReviews => "access_reviews",
+            RegisterName::Vulnerabilities => "vulnerabilities",
+            RegisterName::PatchCompliance => "patch_compliance",
         }
     }
 }
@@ -111,6 +120,9 @@ pub fn id_column_of(table: &str) -> &'static str {
         "objectives" => "objective",
         "continuity_tests" => "test",
         "legal_requirements" => "requirement",
+        "access_reviews" => "review",
+        "vulnerabilities" => "vulnerability",
+        "patch_compliance" => "scope",
         _ => "id",
     }
 }
@@ -189,7 +201,10 @@ impl PointArgs {
         isms register policies --key auditor.key\n  \
         isms register objectives --key admin.key\n  \
         isms register continuity-tests --key auditor.key\n  \
-        isms register legal --key auditor.key --as-of 2025-12-31\n\n\
+        isms register legal --key auditor.key --as-of 2025-12-31\n  \
+        isms register access-reviews --key auditor.key --as-of 2025-09-30\n  \
+        isms register vulnerabilities --key admin.key --csv\n  \
+        isms register patch-compliance --key admin.key --as-of 2025-06-30\n\n\
         Only what a quorum of witnesses had cosigned by a date:\n  \
         isms register risks --key auditor.key --as-of 2025-03-31 --witnessed --witness-key w1.vkey")]
 pub struct RegisterArgs {

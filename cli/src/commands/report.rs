@@ -67,6 +67,9 @@ pub async fn build(
         ("Suppliers", RegisterName::Suppliers),
         ("Business continuity tests", RegisterName::ContinuityTests),
         ("Legal and regulatory requirements", RegisterName::Legal),
+        ("Access reviews", RegisterName::AccessReviews),
+        ("Vulnerabilities", RegisterName::Vulnerabilities),
+        ("Patch compliance", RegisterName::PatchCompliance),
     ] {
         more.push((
             title.to_string(),

@@ -333,6 +333,24 @@ const RECORD_SHEETS: &[RecordSheet] = &[
         flags: &[],
     },
     RecordSheet {
+        kind: "vulnerabilities",
+        marker: "remediated",
+        lists: &[],
+        flags: &[],
+    },
+    RecordSheet {
+        kind: "access_reviews",
+        marker: "system",
+        lists: &[],
+        flags: &[],
+    },
+    RecordSheet {
+        kind: "patch_compliance",
+        marker: "devices_total",
+        lists: &[],
+        flags: &[],
+    },
+    RecordSheet {
         kind: "incidents",
         marker: "severity",
         lists: &["controls"],

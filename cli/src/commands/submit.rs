@@ -49,6 +49,9 @@ const IMPORT_SLICE: usize = 256;
   training: [{id, person, course, campaign, completed, due, date}]\n  \
   suppliers: [{id, name, result, notes, criticality, next_assessment, date}]\n  \
   continuity_tests: [{id, plan, result, controls, date}]\n  \
+  access_reviews: [{id, system, reviewer, due, completed, accounts_reviewed, accounts_removed}]\n  \
+  vulnerabilities: [{id, title, severity, asset, detected, remediated, due}]   (due: SLA by severity)\n  \
+  patch_compliance: [{scope, devices_total, devices_compliant, date}]\n  \
   management_reviews: [{id, attendees, inputs_covered, decisions: [{output, decision}], date}]\n  \
   review_decisions_closed: [{review_id, decision, resolution, date}]   (management; decision from 1)\n  \
   legal_requirements: [{id, title, jurisdiction, owner, controls, date}]\n  \

@@ -51,7 +51,7 @@ impl<'a> Frame<'a> {
 
 /// The registers the navigation names, with their titles, in the order the query engine
 /// lists them (`projections::registers::REGISTER_NAMES`).
-const REGISTERS: [(&str, &str); 21] = [
+const REGISTERS: [(&str, &str); 24] = [
     ("risk_register", "Risks"),
     ("soa", "SoA"),
     ("corrective_actions", "Corrective actions"),
@@ -69,6 +69,9 @@ const REGISTERS: [(&str, &str); 21] = [
     ("incidents", "Incidents"),
     ("training", "Training"),
     ("suppliers", "Suppliers"),
+    ("access_reviews", "Access reviews"),
+    ("vulnerabilities", "Vulnerabilities"),
+    ("patch_compliance", "Patch compliance"),
     ("management_reviews", "Management reviews"),
     ("review_actions", "Review actions"),
     ("kpis", "KPIs"),
