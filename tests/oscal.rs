@@ -300,3 +300,28 @@ fn oscal_written_to_a_file_is_the_same_document() {
         "the file and the printed document differ"
     );
 }
+
+#[test]
+fn a_certification_audits_result_carries_the_nonconformities_recorded_against_it() {
+    let demo = demo();
+    let ar = demo.oscal("assessment-results", &[]);
+    let stage2 = ar["assessment-results"]["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| prop(r, "audit-id") == Some("CB-2025-S2"))
+        .expect("the stage 2 audit's result")
+        .clone();
+    assert_eq!(prop(&stage2, "audit-kind"), Some("stage_2"));
+    let ids: Vec<&str> = stage2["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| prop(f, "finding-id"))
+        .collect();
+    assert_eq!(ids, ["F-CB-2025-01", "F-CB-2025-02"]);
+    assert!(
+        stage2.get("remarks").is_none(),
+        "all stated NCs are recorded: {stage2}"
+    );
+}

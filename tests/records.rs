@@ -318,7 +318,10 @@ fn vulnerabilities_kept_as_a_sheet_are_open_until_their_remediated_cell_is_fille
     assert_eq!(out.code, 0, "{out:?}");
     let vulnerabilities = rows(d, &server.url, "vulnerabilities");
     let v1 = row_with(&vulnerabilities, "vulnerability", "V-1");
-    assert_eq!((v1["status"].clone(), v1["due"].clone()), ("done".into(), "2025-02-25".into()));
+    assert_eq!(
+        (v1["status"].clone(), v1["due"].clone()),
+        ("done".into(), "2025-02-25".into())
+    );
     let v2 = row_with(&vulnerabilities, "vulnerability", "V-2");
     assert_eq!(v2["status"], "overdue", "{v2}");
 }

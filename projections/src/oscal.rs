@@ -185,14 +185,54 @@ impl Writer<'_> {
         }))
     }
 
-    fn internal_result(&self, id: &str, audit: &Audit) -> Result<Value, OscalError> {
-        let findings: Vec<(&str, &Finding)> = self
-            .state
+    /// The findings raised in one audit, internal or external.
+    fn findings_of(&self, audit_id: &str) -> Vec<(&str, &Finding)> {
+        self.state
             .findings
             .iter()
-            .filter(|(_, f)| f.audit_id.0 == id)
+            .filter(|(_, f)| f.audit_id.0 == audit_id)
             .map(|(fid, f)| (fid.0.as_str(), f))
-            .collect();
+            .collect()
+    }
+
+    /// A finding and the observation it rests on.
+    fn finding_and_observation(
+        &self,
+        fid: &str,
+        finding: &Finding,
+    ) -> Result<(Value, Value), OscalError> {
+        let observation = self.uuid(&format!("observation/finding/{fid}"));
+        let mut props = vec![
+            ns_prop("finding-id", fid),
+            ns_prop("grade", finding.grade.name()),
+            ns_prop("area", &finding.area),
+            ns_prop("auditee", &finding.auditee),
+        ];
+        props.extend(self.entry_props(&finding.raised, None)?);
+        props.retain(|p| p["value"] != "");
+        Ok((
+            json!({
+                "uuid": self.finding_uuid(fid),
+                "title": format!("{fid} ({})", grade_words(finding.grade)),
+                "description": finding.description,
+                "props": props,
+                "target": finding_target(finding),
+                "related-observations": [{"observation-uuid": observation}],
+            }),
+            json!({
+                "uuid": observation,
+                "title": format!("{fid}: {}", finding.area),
+                "description": finding.description,
+                "props": self.entry_props(&finding.raised, None)?,
+                "methods": ["EXAMINE"],
+                "types": ["finding"],
+                "collected": rfc3339(finding.raised.effective_at),
+            }),
+        ))
+    }
+
+    fn internal_result(&self, id: &str, audit: &Audit) -> Result<Value, OscalError> {
+        let findings = self.findings_of(id);
         let mut texts = vec![audit.scope.as_str()];
         texts.extend(audit.areas.iter().map(|a| a.area.as_str()));
         let mut controls: BTreeSet<ControlId> =
@@ -254,32 +294,9 @@ impl Writer<'_> {
         }
         let mut oscal_findings = Vec::new();
         for (fid, finding) in &findings {
-            let observation = self.uuid(&format!("observation/finding/{fid}"));
-            let mut props = vec![
-                ns_prop("finding-id", fid),
-                ns_prop("grade", finding.grade.name()),
-                ns_prop("area", &finding.area),
-                ns_prop("auditee", &finding.auditee),
-            ];
-            props.extend(self.entry_props(&finding.raised, None)?);
-            props.retain(|p| p["value"] != "");
-            observations.push(json!({
-                "uuid": observation,
-                "title": format!("{fid}: {}", finding.area),
-                "description": finding.description,
-                "props": self.entry_props(&finding.raised, None)?,
-                "methods": ["EXAMINE"],
-                "types": ["finding"],
-                "collected": rfc3339(finding.raised.effective_at),
-            }));
-            oscal_findings.push(json!({
-                "uuid": self.finding_uuid(fid),
-                "title": format!("{fid} ({})", grade_words(finding.grade)),
-                "description": finding.description,
-                "props": props,
-                "target": finding_target(finding),
-                "related-observations": [{"observation-uuid": observation}],
-            }));
+            let (finding, observation) = self.finding_and_observation(fid, finding)?;
+            oscal_findings.push(finding);
+            observations.push(observation);
         }
 
         let mut result = Map::new();
@@ -339,12 +356,30 @@ impl Writer<'_> {
             "props": props,
             "reviewed-controls": {"control-selections": [{"include-all": {}}]},
         });
-        if audit.major_nonconformities + audit.minor_nonconformities > 0 {
+        let mut findings = Vec::new();
+        let mut observations = Vec::new();
+        for (fid, finding) in self.findings_of(id) {
+            let (finding, observation) = self.finding_and_observation(fid, finding)?;
+            findings.push(finding);
+            observations.push(observation);
+        }
+        let stated = audit.major_nonconformities + audit.minor_nonconformities;
+        let recorded = findings
+            .iter()
+            .filter(|f| f["target"]["status"]["state"] == "not-satisfied")
+            .count();
+        if stated as usize > recorded {
             result["remarks"] = json!(format!(
-                "The certification body raised {} major and {} minor nonconformities; the \
-                 ledger records their number, not each one.",
-                audit.major_nonconformities, audit.minor_nonconformities
+                "The certification body raised {} major and {} minor nonconformities; {} of \
+                 them are recorded one by one in the ledger.",
+                audit.major_nonconformities, audit.minor_nonconformities, recorded
             ));
+        }
+        if !observations.is_empty() {
+            result["observations"] = json!(observations);
+        }
+        if !findings.is_empty() {
+            result["findings"] = json!(findings);
         }
         Ok(result)
     }
@@ -360,6 +395,7 @@ impl Writer<'_> {
         };
         let rows = registers.corrective_actions();
         let mut findings = Vec::new();
+        let mut observations = Vec::new();
         let mut risks = Vec::new();
         let mut items = Vec::new();
         let mut findings_listed = BTreeSet::new();
@@ -372,18 +408,9 @@ impl Writer<'_> {
             let finding = self.state.findings.get(&action.finding_id);
             if let Some(finding) = finding {
                 if findings_listed.insert(fid.clone()) {
-                    let mut props = vec![
-                        ns_prop("finding-id", fid),
-                        ns_prop("grade", finding.grade.name()),
-                    ];
-                    props.extend(self.entry_props(&finding.raised, None)?);
-                    findings.push(json!({
-                        "uuid": self.finding_uuid(fid),
-                        "title": format!("{fid} ({})", grade_words(finding.grade)),
-                        "description": finding.description,
-                        "props": props,
-                        "target": finding_target(finding),
-                    }));
+                    let (finding, observation) = self.finding_and_observation(fid, finding)?;
+                    findings.push(finding);
+                    observations.push(observation);
                 }
             }
             let risk_uuid = self.uuid(&format!("risk/action/{aid}"));
@@ -435,6 +462,9 @@ impl Writer<'_> {
         });
         if !risks.is_empty() {
             poam["risks"] = json!(risks);
+        }
+        if !observations.is_empty() {
+            poam["observations"] = json!(observations);
         }
         if !findings.is_empty() {
             poam["findings"] = json!(findings);

@@ -572,6 +572,22 @@ impl Registers<'_> {
                     ("major_nonconformities", a.major_nonconformities.to_string()),
                     ("minor_nonconformities", a.minor_nonconformities.to_string()),
                     ("certified", a.certified.to_string()),
+                    (
+                        "nonconformities_recorded",
+                        format!(
+                            "{} of {}",
+                            s.findings
+                                .values()
+                                .filter(|f| &f.audit_id == id
+                                    && matches!(
+                                        f.grade,
+                                        FindingGrade::MajorNonconformity
+                                            | FindingGrade::MinorNonconformity
+                                    ))
+                                .count(),
+                            a.major_nonconformities + a.minor_nonconformities
+                        ),
+                    ),
                     ("status", "held".to_string()),
                     ("due", String::new()),
                 ],
@@ -1179,7 +1195,10 @@ impl Registers<'_> {
                                     .max(0)
                                     .to_string(),
                             ),
-                            ("status", self.deadline_status(v.due, remediated).to_string()),
+                            (
+                                "status",
+                                self.deadline_status(v.due, remediated).to_string(),
+                            ),
                         ],
                     )
                 })

@@ -334,15 +334,22 @@ fn check_event(
                     "it already exists",
                 ));
             }
-            let audit = state.audits.get(audit_id).ok_or_else(|| {
-                transition(
-                    "finding_raised.audit_id",
-                    "raise a finding in",
-                    format!("audit {audit_id}"),
-                    "it was never planned",
-                )
-            })?;
-            check_auditor_independence(state, who, audit, area, controls, auditee)?;
+            // A certification body's finding names its external audit: the body is
+            // independent by definition, so only internal audits check the auditor.
+            match state.audits.get(audit_id) {
+                Some(audit) => {
+                    check_auditor_independence(state, who, audit, area, controls, auditee)?;
+                }
+                None if state.external_audits.contains_key(audit_id) => {}
+                None => {
+                    return Err(transition(
+                        "finding_raised.audit_id",
+                        "raise a finding in",
+                        format!("audit {audit_id}"),
+                        "it was neither planned nor recorded as an external audit",
+                    ))
+                }
+            }
         }
         E::CorrectiveActionOpened {
             action_id,

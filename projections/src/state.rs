@@ -1380,9 +1380,7 @@ pub fn apply(state: &mut State, meta: Meta, event: &Event) {
                     asset: asset.clone(),
                     detected: *detected,
                     remediated: *remediated,
-                    due: due.unwrap_or_else(|| {
-                        detected.plus_days(remediation_sla_days(*severity))
-                    }),
+                    due: due.unwrap_or_else(|| detected.plus_days(remediation_sla_days(*severity))),
                     recorded: meta,
                 },
             );

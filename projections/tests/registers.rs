@@ -815,7 +815,8 @@ fn the_latest_record_of_an_access_review_is_its_state() {
     let (mut h, who) = world();
     h.append(&who, access_review(&h, "AR-1", 5, None)).unwrap();
     h.advance_days(3);
-    h.append(&who, access_review(&h, "AR-1", 2, Some(0))).unwrap();
+    h.append(&who, access_review(&h, "AR-1", 2, Some(0)))
+        .unwrap();
     let row = row_of(&h, "access_reviews", "AR-1");
     assert_eq!(cell(&row, "status"), "done");
     assert_eq!(table(&h, "access_reviews").len(), 1);
@@ -845,7 +846,8 @@ fn a_vulnerability_without_a_deadline_gets_the_sla_of_its_severity() {
     ] {
         // Detected at the harness's clock, which moves with every append.
         expected.push((id, h.now.plus_days(days).to_string()));
-        h.append(&who, vulnerability(&h, id, severity, None)).unwrap();
+        h.append(&who, vulnerability(&h, id, severity, None))
+            .unwrap();
     }
     for (id, due) in expected {
         assert_eq!(cell(&row_of(&h, "vulnerabilities", id), "due"), due, "{id}");
@@ -858,7 +860,10 @@ fn an_open_vulnerability_past_its_deadline_is_overdue() {
     h.append(&who, vulnerability(&h, "V-1", Severity::Critical, None))
         .unwrap();
     h.advance_days(14);
-    assert_eq!(cell(&row_of(&h, "vulnerabilities", "V-1"), "status"), "open");
+    assert_eq!(
+        cell(&row_of(&h, "vulnerabilities", "V-1"), "status"),
+        "open"
+    );
     h.advance_days(2);
     assert_eq!(
         cell(&row_of(&h, "vulnerabilities", "V-1"), "status"),
@@ -902,20 +907,23 @@ fn kpi(h: &Harness, name: &str) -> String {
 #[test]
 fn vulnerability_sla_compliance_counts_fixes_within_the_deadline_among_those_due_or_fixed() {
     let (mut h, who) = world();
-    h.append(&who, vulnerability(&h, "V-FAST", Severity::Critical, Some(3)))
-        .unwrap();
-    h.append(&who, vulnerability(&h, "V-SLOW", Severity::Critical, Some(20)))
-        .unwrap();
+    h.append(
+        &who,
+        vulnerability(&h, "V-FAST", Severity::Critical, Some(3)),
+    )
+    .unwrap();
+    h.append(
+        &who,
+        vulnerability(&h, "V-SLOW", Severity::Critical, Some(20)),
+    )
+    .unwrap();
     h.append(&who, vulnerability(&h, "V-OPEN", Severity::Critical, None))
         .unwrap();
     h.append(&who, vulnerability(&h, "V-NOT-DUE", Severity::Low, None))
         .unwrap();
     h.advance_days(25);
     // Judged: the two fixed and the open one past its 15 days; not the low one, not yet due.
-    assert_eq!(
-        kpi(&h, "Vulnerability remediation SLA compliance"),
-        "33.3%"
-    );
+    assert_eq!(kpi(&h, "Vulnerability remediation SLA compliance"), "33.3%");
 }
 
 #[test]
@@ -935,8 +943,7 @@ fn access_review_completion_counts_reviews_done_among_those_due() {
 #[test]
 fn patch_compliance_is_the_latest_measurement_of_each_population_together() {
     let (mut h, who) = world();
-    for (scope, total, compliant) in [("servers", 10, 5), ("laptops", 30, 27), ("servers", 10, 9)]
-    {
+    for (scope, total, compliant) in [("servers", 10, 5), ("laptops", 30, 27), ("servers", 10, 9)] {
         h.append(
             &who,
             Event::PatchComplianceMeasured {
@@ -984,4 +991,44 @@ fn without_patch_records_the_kpi_is_computed_from_patching_evidence_until_one_is
     )
     .unwrap();
     assert_eq!(kpi(&h, "Patch compliance percentage"), "75.0%");
+}
+
+fn finding_in(audit: &str, id: &str) -> Event {
+    Event::FindingRaised {
+        finding_id: FindingId::parse("id", id).unwrap(),
+        audit_id: AuditId::parse("id", audit).unwrap(),
+        grade: FindingGrade::MinorNonconformity,
+        area: "Logging (A.8.15)".into(),
+        description: "retention too short".into(),
+        controls: vec![c("A.8.15")],
+        auditee: "Infra".into(),
+    }
+}
+
+#[test]
+fn a_certification_bodys_nonconformity_is_recorded_against_its_external_audit() {
+    let (mut h, who) = world();
+    let start = h.now;
+    h.append(
+        &who,
+        external("CB-1", ExternalAuditKind::Stage2, start, true),
+    )
+    .unwrap();
+    let cells = row_of(&h, "certification_cycle", "CB-1");
+    assert_eq!(cell(&cells, "nonconformities_recorded"), "0 of 1");
+    h.append(&who, finding_in("CB-1", "F-CB-1")).unwrap();
+    let cells = row_of(&h, "certification_cycle", "CB-1");
+    assert_eq!(cell(&cells, "nonconformities_recorded"), "1 of 1");
+    assert_eq!(cell(&row_of(&h, "findings", "F-CB-1"), "audit"), "CB-1");
+}
+
+#[test]
+fn a_finding_in_an_audit_neither_planned_nor_held_is_refused() {
+    let (mut h, who) = world();
+    let err = h.append(&who, finding_in("CB-404", "F-1")).unwrap_err();
+    assert!(
+        err.to_string().starts_with("finding_raised.audit_id:")
+            && err.to_string().contains("neither planned nor recorded"),
+        "{err}"
+    );
 }

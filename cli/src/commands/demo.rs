@@ -959,8 +959,77 @@ fn story() -> anyhow::Result<Vec<Step>> {
         },
     ));
     access_reviews_vulnerabilities_and_patching(&mut s);
+    certification_body_findings(&mut s);
     s.sort_by_key(|x| x.at);
     Ok(s)
+}
+
+/// The stage 2 audit's two minor nonconformities, recorded one by one, each answered by a
+/// corrective action closed before the year ends (verified at the first surveillance audit).
+fn certification_body_findings(s: &mut Vec<Step>) {
+    use Actor::{Auditor, Infra};
+    for (n, (id, area, control, description, action, resolution)) in [
+        (
+            "F-CB-2025-01",
+            "Supplier relationships (A.5.21)",
+            "A.5.21",
+            "Security review of one cloud provider not evidenced",
+            "CA-CB-2025-01",
+            "Provider's SOC 2 report reviewed and filed",
+        ),
+        (
+            "F-CB-2025-02",
+            "Logging (A.8.15)",
+            "A.8.15",
+            "Log retention for the payment API below the policy's 12 months",
+            "CA-CB-2025-02",
+            "Retention raised to 13 months; alert on shorter retention",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let hour = 18 + n as i64;
+        s.push(step(
+            at("2025-11-19", hour),
+            Auditor,
+            Event::FindingRaised {
+                finding_id: FindingId(id.into()),
+                audit_id: AuditId("CB-2025-S2".into()),
+                grade: FindingGrade::MinorNonconformity,
+                area: area.into(),
+                description: description.into(),
+                controls: ids(&[control]),
+                auditee: "Head of Infrastructure".into(),
+            },
+        ));
+        s.push(step(
+            at("2025-11-24", 10 + n as i64),
+            Auditor,
+            Event::CorrectiveActionOpened {
+                action_id: ActionId(action.into()),
+                finding_id: FindingId(id.into()),
+                description: format!("Correct: {description}"),
+                owner: "Head of Infrastructure".into(),
+            },
+        ));
+        s.push(step(
+            at("2025-11-26", 10 + n as i64),
+            Infra,
+            Event::RootCauseRecorded {
+                action_id: ActionId(action.into()),
+                root_cause: "The control was operated without a named owner".into(),
+            },
+        ));
+        s.push(step(
+            at("2025-12-08", 10 + n as i64),
+            Infra,
+            Event::CorrectiveActionClosed {
+                action_id: ActionId(action.into()),
+                resolution: resolution.into(),
+            },
+        ));
+    }
 }
 
 /// The raw facts behind three of the seed's KPIs: quarterly access reviews (one done late,
@@ -970,9 +1039,30 @@ fn access_reviews_vulnerabilities_and_patching(s: &mut Vec<Step>) {
     use Actor::{Infra, Scanner};
     let day = |d: &str| projections::Timestamp(at(d, 0));
     for (id, system, due, completed, reviewed, removed) in [
-        ("AR-2025-Q1", "Production AWS", "2025-03-31", Some("2025-03-27"), 42, 3),
-        ("AR-2025-Q2", "HR system", "2025-06-30", Some("2025-07-09"), 120, 7),
-        ("AR-2025-Q3", "Production AWS", "2025-09-30", Some("2025-09-24"), 44, 2),
+        (
+            "AR-2025-Q1",
+            "Production AWS",
+            "2025-03-31",
+            Some("2025-03-27"),
+            42,
+            3,
+        ),
+        (
+            "AR-2025-Q2",
+            "HR system",
+            "2025-06-30",
+            Some("2025-07-09"),
+            120,
+            7,
+        ),
+        (
+            "AR-2025-Q3",
+            "Production AWS",
+            "2025-09-30",
+            Some("2025-09-24"),
+            44,
+            2,
+        ),
         ("AR-2025-Q4", "Finance ERP", "2025-12-31", None, 0, 0),
     ] {
         let record = |completed: Option<&str>| Event::AccessReviewRecorded {
