@@ -372,3 +372,48 @@ fn patch_compliance_keeps_the_latest_measurement_of_each_population() {
         "96.0%"
     );
 }
+
+#[test]
+fn audit_evidence_received_in_yaml_leaves_the_rest_outstanding() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = Server::start(d, "data");
+    std::fs::copy(
+        repo().join("fixtures/seed/internal_audit.yaml"),
+        d.join("audit.yaml"),
+    )
+    .unwrap();
+    enrol_key(d, &server.url, "auditor.key", "ada@example.com", "auditor");
+    let auditor = |file: &str| {
+        run(
+            d,
+            &[
+                "submit",
+                "--server",
+                &server.url,
+                "--key",
+                "auditor.key",
+                file,
+            ],
+        )
+    };
+    let out = auditor("audit.yaml");
+    assert_eq!(out.code, 0, "{out:?}");
+    std::fs::write(
+        d.join("received.yaml"),
+        "audit_evidence_received:\n  \
+         - {audit_id: IA-2025-Q1, area: Access Control (A.5.15), item: Joiner/mover/leaver process records, reference: JML-1..118, date: 2025-03-11}\n",
+    )
+    .unwrap();
+    let out = auditor("received.yaml");
+    assert_eq!(out.code, 0, "{out:?}");
+    let audits = rows(d, &server.url, "audits");
+    let audit = row_with(&audits, "audit", "IA-2025-Q1");
+    assert_eq!(audit["evidence_received"], "1 of 6", "{audit}");
+    let outstanding = audit["evidence_outstanding"].as_str().expect("text");
+    assert!(
+        outstanding.contains("Access review records from last quarter")
+            && !outstanding.contains("Joiner/mover/leaver"),
+        "{outstanding}"
+    );
+}

@@ -844,6 +844,12 @@ pub enum Event {
         devices_total: u32,
         devices_compliant: u32,
     },
+    AuditEvidenceReceived {
+        audit_id: AuditId,
+        area: String,
+        item: String,
+        reference: String,
+    },
 }
 
 /// The seed's `isms_scope.template`.
@@ -917,11 +923,12 @@ pub enum EventKind {
     AccessReviewRecorded,
     VulnerabilityRecorded,
     PatchComplianceMeasured,
+    AuditEvidenceReceived,
 }
 
 impl EventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EventKind; 41] = [
+    pub const ALL: [EventKind; 42] = [
         EventKind::Genesis,
         EventKind::KeyEnrolled,
         EventKind::KeyRevoked,
@@ -963,6 +970,7 @@ impl EventKind {
         EventKind::AccessReviewRecorded,
         EventKind::VulnerabilityRecorded,
         EventKind::PatchComplianceMeasured,
+        EventKind::AuditEvidenceReceived,
     ];
 
     /// The snake_case name, as in the proto oneof.
@@ -1010,6 +1018,7 @@ impl EventKind {
             AccessReviewRecorded => "access_review_recorded",
             VulnerabilityRecorded => "vulnerability_recorded",
             PatchComplianceMeasured => "patch_compliance_measured",
+            AuditEvidenceReceived => "audit_evidence_received",
         }
     }
 
@@ -1032,6 +1041,7 @@ impl EventKind {
             ImplementationStatusChanged => &[ControlOwner],
             EvidenceSubmitted => &[Agent, ControlOwner, Auditor],
             AuditPlanned | AuditCompleted => &[Auditor, Management],
+            AuditEvidenceReceived => &[Auditor],
             ExternalAuditHeld => &[Management, Auditor],
             LegalRequirementRecorded => &[Management, RiskOwner, ControlOwner],
             ComplianceReviewed => &[Management, ControlOwner, Auditor],
@@ -1097,6 +1107,7 @@ impl Event {
             E::AccessReviewRecorded { .. } => K::AccessReviewRecorded,
             E::VulnerabilityRecorded { .. } => K::VulnerabilityRecorded,
             E::PatchComplianceMeasured { .. } => K::PatchComplianceMeasured,
+            E::AuditEvidenceReceived { .. } => K::AuditEvidenceReceived,
         }
     }
 }

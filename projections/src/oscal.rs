@@ -276,6 +276,18 @@ impl Writer<'_> {
                     area.evidence_requested.join("; ")
                 ));
             }
+            let received: Vec<String> = audit
+                .received
+                .iter()
+                .filter(|r| r.area == area.area)
+                .map(|r| match r.reference.trim() {
+                    "" => r.item.clone(),
+                    reference => format!("{} ({reference})", r.item),
+                })
+                .collect();
+            if !received.is_empty() {
+                description.push_str(&format!(" Evidence received: {}.", received.join("; ")));
+            }
             let mut props = vec![
                 ns_prop("area", &area.area),
                 ns_prop("auditee", &area.auditee),

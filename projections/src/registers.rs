@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use crate::{
     catalog::{catalog, ControlId},
     model::*,
-    state::{AccessReview, ActionStatus, Meta, RiskHistory, RiskStatus, State, Vulnerability},
+    state::{
+        AccessReview, ActionStatus, Audit, Meta, RiskHistory, RiskStatus, State, Vulnerability,
+    },
 };
 
 /// A register rendered as rows of named cells, keyed by the row's id.
@@ -94,6 +96,26 @@ pub fn meets_target(target: &str, value: &str) -> Option<bool> {
     } else {
         return None;
     })
+}
+
+/// The evidence an audit's areas requested and the auditor has not received, as
+/// `area: item`.
+pub fn outstanding_evidence(audit: &Audit) -> Vec<String> {
+    audit
+        .areas
+        .iter()
+        .flat_map(|area| {
+            area.evidence_requested
+                .iter()
+                .filter(|item| {
+                    !audit
+                        .received
+                        .iter()
+                        .any(|r| r.area == area.area && &r.item == *item)
+                })
+                .map(move |item| format!("{}: {item}", area.area))
+        })
+        .collect()
 }
 
 /// Every register [`Registers::tables`] produces, in its order.
@@ -981,6 +1003,18 @@ impl Registers<'_> {
                                     .join("; "),
                             ),
                             ("completed", a.completed.is_some().to_string()),
+                            (
+                                "evidence_received",
+                                format!(
+                                    "{} of {}",
+                                    a.received.len(),
+                                    a.areas
+                                        .iter()
+                                        .map(|x| x.evidence_requested.len())
+                                        .sum::<usize>()
+                                ),
+                            ),
+                            ("evidence_outstanding", outstanding_evidence(a).join("; ")),
                         ],
                     )
                 })

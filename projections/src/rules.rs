@@ -300,6 +300,57 @@ fn check_event(
                 ));
             }
         }
+        E::AuditEvidenceReceived {
+            audit_id,
+            area,
+            item,
+            ..
+        } => {
+            let audit = state.audits.get(audit_id).ok_or_else(|| {
+                transition(
+                    "audit_evidence_received.audit_id",
+                    "receive evidence for",
+                    format!("audit {audit_id}"),
+                    "it was never planned",
+                )
+            })?;
+            let planned = audit
+                .areas
+                .iter()
+                .find(|a| a.area == *area)
+                .ok_or_else(|| {
+                    transition(
+                        "audit_evidence_received.area",
+                        "receive evidence for",
+                        format!("area {area:?} of audit {audit_id}"),
+                        format!(
+                            "the audit plans only {}",
+                            audit
+                                .areas
+                                .iter()
+                                .map(|a| format!("{:?}", a.area))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                })?;
+            if !planned.evidence_requested.iter().any(|r| r == item) {
+                return Err(transition(
+                    "audit_evidence_received.item",
+                    "receive",
+                    format!("{item:?} for area {area:?}"),
+                    format!(
+                        "the area requested only {}",
+                        planned
+                            .evidence_requested
+                            .iter()
+                            .map(|r| format!("{r:?}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+        }
         E::AuditCompleted { audit_id, .. } => {
             let audit = state.audits.get(audit_id).ok_or_else(|| {
                 transition(

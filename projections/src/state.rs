@@ -198,6 +198,18 @@ pub struct Audit {
     pub completed: Option<(String, Meta)>,
     pub version: u64,
     pub planned: Meta,
+    /// The requested evidence received so far.
+    pub received: Vec<EvidenceReceived>,
+}
+
+/// An item of requested audit evidence, received.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct EvidenceReceived {
+    pub area: String,
+    pub item: String,
+    pub reference: String,
+    pub received: Meta,
 }
 
 /// An audit finding.
@@ -1044,7 +1056,16 @@ pub fn apply(state: &mut State, meta: Meta, event: &Event) {
             end,
             areas,
         } => {
-            let version = state.audits.get(audit_id).map_or(0, |a| a.version) + 1;
+            let earlier = state.audits.get(audit_id);
+            let version = earlier.map_or(0, |a| a.version) + 1;
+            // A re-planned audit keeps what was received for the areas it still has.
+            let received = earlier.map_or_else(Vec::new, |a| {
+                a.received
+                    .iter()
+                    .filter(|r| areas.iter().any(|x| x.area == r.area))
+                    .cloned()
+                    .collect()
+            });
             state.audits.insert(
                 audit_id.clone(),
                 Audit {
@@ -1056,8 +1077,25 @@ pub fn apply(state: &mut State, meta: Meta, event: &Event) {
                     completed: None,
                     version,
                     planned: meta,
+                    received,
                 },
             );
+        }
+        E::AuditEvidenceReceived {
+            audit_id,
+            area,
+            item,
+            reference,
+        } => {
+            if let Some(a) = state.audits.get_mut(audit_id) {
+                a.received.retain(|r| !(r.area == *area && r.item == *item));
+                a.received.push(EvidenceReceived {
+                    area: area.clone(),
+                    item: item.clone(),
+                    reference: reference.clone(),
+                    received: meta,
+                });
+            }
         }
         E::AuditCompleted { audit_id, summary } => {
             if let Some(a) = state.audits.get_mut(audit_id) {

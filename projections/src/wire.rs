@@ -495,6 +495,12 @@ fn isms(e: pb::IsmsEvent) -> Result<Event, Error> {
                     .collect(),
             }
         }
+        K::AuditEvidenceReceived(r) => Event::AuditEvidenceReceived {
+            audit_id: AuditId::parse("audit_evidence_received.audit_id", &r.audit_id)?,
+            area: required_text("audit_evidence_received.area", r.area)?,
+            item: required_text("audit_evidence_received.item", r.item)?,
+            reference: r.reference,
+        },
         K::AuditCompleted(a) => Event::AuditCompleted {
             audit_id: AuditId::parse("audit_completed.audit_id", &a.audit_id)?,
             summary: a.summary,
@@ -1072,6 +1078,17 @@ fn isms_pb(event: &Event) -> pb::isms_event::Kind {
                     evidence_requested: a.evidence_requested,
                 })
                 .collect(),
+        }),
+        Event::AuditEvidenceReceived {
+            audit_id,
+            area,
+            item,
+            reference,
+        } => K::AuditEvidenceReceived(pb::AuditEvidenceReceived {
+            audit_id: audit_id.0,
+            area,
+            item,
+            reference,
         }),
         Event::AuditCompleted { audit_id, summary } => K::AuditCompleted(pb::AuditCompleted {
             audit_id: audit_id.0,

@@ -1032,3 +1032,68 @@ fn a_finding_in_an_audit_neither_planned_nor_held_is_refused() {
         "{err}"
     );
 }
+
+/// An internal audit whose one area requests two items.
+fn audit_requesting_evidence(h: &mut Harness, who: &Actor) {
+    let now = h.now;
+    h.append(
+        who,
+        Event::AuditPlanned {
+            audit_id: AuditId::parse("id", "IA-1").unwrap(),
+            scope: "Clauses 4-10".into(),
+            auditor: "ada".into(),
+            start: now,
+            end: now.plus_days(2),
+            areas: vec![AuditArea {
+                area: "Access Control (A.5.15)".into(),
+                auditee: "IT".into(),
+                evidence_requested: vec!["access review records".into(), "JML tickets".into()],
+            }],
+        },
+    )
+    .unwrap();
+}
+
+fn received(area: &str, item: &str) -> Event {
+    Event::AuditEvidenceReceived {
+        audit_id: AuditId::parse("id", "IA-1").unwrap(),
+        area: area.into(),
+        item: item.into(),
+        reference: "EV-1".into(),
+    }
+}
+
+#[test]
+fn an_audit_shows_the_evidence_requested_and_not_yet_received() {
+    let (mut h, who) = world();
+    audit_requesting_evidence(&mut h, &who);
+    let audit = row_of(&h, "audits", "IA-1");
+    assert_eq!(cell(&audit, "evidence_received"), "0 of 2");
+    h.append(&who, received("Access Control (A.5.15)", "JML tickets"))
+        .unwrap();
+    let audit = row_of(&h, "audits", "IA-1");
+    assert_eq!(cell(&audit, "evidence_received"), "1 of 2");
+    assert_eq!(
+        cell(&audit, "evidence_outstanding"),
+        "Access Control (A.5.15): access review records"
+    );
+}
+
+#[test]
+fn evidence_an_area_never_requested_is_refused_naming_what_it_did_request() {
+    let (mut h, who) = world();
+    audit_requesting_evidence(&mut h, &who);
+    let err = h
+        .append(&who, received("Access Control (A.5.15)", "payroll"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("audit_evidence_received.item:") && err.contains("\"JML tickets\""),
+        "{err}"
+    );
+    let err = h
+        .append(&who, received("Physical security", "JML tickets"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("audit_evidence_received.area:"), "{err}");
+}

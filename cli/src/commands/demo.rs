@@ -960,8 +960,71 @@ fn story() -> anyhow::Result<Vec<Step>> {
     ));
     access_reviews_vulnerabilities_and_patching(&mut s);
     certification_body_findings(&mut s);
+    audit_evidence_received(&mut s);
     s.sort_by_key(|x| x.at);
     Ok(s)
+}
+
+/// What the internal audits' areas requested and the auditor received: in Q1 everything but
+/// last quarter's access review records (the gap finding F-2025-01 names).
+fn audit_evidence_received(s: &mut Vec<Step>) {
+    for (n, (audit, area, item, reference)) in [
+        (
+            "IA-2025-Q1",
+            "Access Control (A.5.15)",
+            "Joiner/mover/leaver process records",
+            "HR tickets JML-2025-001..118",
+        ),
+        (
+            "IA-2025-Q1",
+            "Access Control (A.5.15)",
+            "Privileged access management logs",
+            "PAM export, January-February",
+        ),
+        (
+            "IA-2025-Q1",
+            "Risk Management (Clause 6.1)",
+            "Current risk register",
+            "isms register risks --as-of 2025-03-10",
+        ),
+        (
+            "IA-2025-Q1",
+            "Risk Management (Clause 6.1)",
+            "Risk assessment methodology document",
+            "POL-RISK v1.0",
+        ),
+        (
+            "IA-2025-Q1",
+            "Risk Management (Clause 6.1)",
+            "Management risk review meeting minutes",
+            "Minutes of 2025-01-20",
+        ),
+        (
+            "IA-2025-Q3",
+            "Configuration management (A.8.9)",
+            "AWS Config compliance report",
+            "AWS Config report, 2025-09-09",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let day = if audit == "IA-2025-Q1" {
+            "2025-03-11"
+        } else {
+            "2025-09-09"
+        };
+        s.push(step(
+            at(day, 9 + n as i64),
+            Actor::Auditor,
+            Event::AuditEvidenceReceived {
+                audit_id: AuditId(audit.into()),
+                area: area.into(),
+                item: item.into(),
+                reference: reference.into(),
+            },
+        ));
+    }
 }
 
 /// The stage 2 audit's two minor nonconformities, recorded one by one, each answered by a

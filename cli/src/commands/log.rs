@@ -118,6 +118,7 @@ pub fn entity_of(event: &Event) -> String {
             vulnerability_id, ..
         } => vulnerability_id.0.clone(),
         E::PatchComplianceMeasured { scope, .. } => scope.clone(),
+        E::AuditEvidenceReceived { audit_id, .. } => audit_id.0.clone(),
         E::LegalRequirementRecorded { requirement_id, .. }
         | E::ComplianceReviewed { requirement_id, .. } => requirement_id.0.clone(),
     }

@@ -1,7 +1,7 @@
 //! The rest of the ISMS as YAML lists `isms submit` and `isms apply` take (and, through
 //! `spreadsheet.rs`, as sheets): the guide's `isms_scope`, and `policies`, `objectives`,
 //! `assets`, `incidents`, `training`, `suppliers`, `continuity_tests`, `access_reviews`,
-//! `vulnerabilities`, `patch_compliance` and `management_reviews`. Every error names the list, the item and the field
+//! `vulnerabilities`, `patch_compliance`, `audit_evidence_received` and `management_reviews`. Every error names the list, the item and the field
 //! (`incidents[2].severity`).
 
 use anyhow::Context as _;
@@ -15,7 +15,7 @@ use crate::dates::{self, BareDate};
 pub type Dated = Vec<(Event, Option<i64>)>;
 
 /// The top-level keys this module reads.
-pub const KINDS: [&str; 17] = [
+pub const KINDS: [&str; 18] = [
     "isms_scope",
     "policies",
     "objectives",
@@ -33,6 +33,7 @@ pub const KINDS: [&str; 17] = [
     "access_reviews",
     "vulnerabilities",
     "patch_compliance",
+    "audit_evidence_received",
 ];
 
 #[derive(Deserialize)]
@@ -217,6 +218,16 @@ struct PatchComplianceYaml {
     scope: String,
     devices_total: u32,
     devices_compliant: u32,
+    date: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct EvidenceReceivedYaml {
+    audit_id: String,
+    area: String,
+    item: String,
+    #[serde(default)]
+    reference: String,
     date: Option<String>,
 }
 
@@ -603,6 +614,17 @@ pub fn events_of(value: &serde_norway::Value, text: &str) -> anyhow::Result<Opti
                     devices_compliant: p.devices_compliant,
                 },
                 date(&p.date, at("date"))?,
+            )])
+        })?,
+        "audit_evidence_received" => list(value, kind, |r: EvidenceReceivedYaml, at| {
+            Ok(vec![(
+                Event::AuditEvidenceReceived {
+                    audit_id: AuditId::parse(&at("audit_id"), &r.audit_id)?,
+                    area: r.area,
+                    item: r.item,
+                    reference: r.reference,
+                },
+                date(&r.date, at("date"))?,
             )])
         })?,
         "management_reviews" => list(value, kind, |r: ReviewYaml, at| {

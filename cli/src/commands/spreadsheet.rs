@@ -333,6 +333,12 @@ const RECORD_SHEETS: &[RecordSheet] = &[
         flags: &[],
     },
     RecordSheet {
+        kind: "audit_evidence_received",
+        marker: "item",
+        lists: &[],
+        flags: &[],
+    },
+    RecordSheet {
         kind: "vulnerabilities",
         marker: "remediated",
         lists: &[],

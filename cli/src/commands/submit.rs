@@ -52,6 +52,7 @@ const IMPORT_SLICE: usize = 256;
   access_reviews: [{id, system, reviewer, due, completed, accounts_reviewed, accounts_removed}]\n  \
   vulnerabilities: [{id, title, severity, asset, detected, remediated, due}]   (due: SLA by severity)\n  \
   patch_compliance: [{scope, devices_total, devices_compliant, date}]\n  \
+  audit_evidence_received: [{audit_id, area, item, reference, date}]   (auditor; an item the area requested)\n  \
   management_reviews: [{id, attendees, inputs_covered, decisions: [{output, decision}], date}]\n  \
   review_decisions_closed: [{review_id, decision, resolution, date}]   (management; decision from 1)\n  \
   legal_requirements: [{id, title, jurisdiction, owner, controls, date}]\n  \
