@@ -642,6 +642,8 @@ pub enum Event {
         asset_type: String,
         owner: String,
         classification: String,
+        location: String,
+        retired: bool,
     },
     RiskIdentified {
         risk_id: RiskId,

@@ -1059,10 +1059,16 @@ impl Registers<'_> {
                 .iter()
                 .map(|(id, a)| {
                     // The asset-based approach: which risks name this asset (by id or name).
-                    let risks: Vec<&str> = s
+                    let named: Vec<_> = s
                         .risks
                         .iter()
                         .filter(|(_, r)| r.asset == id.0 || r.asset == a.name)
+                        .collect();
+                    let risks: Vec<&str> = named.iter().map(|(rid, _)| rid.0.as_str()).collect();
+                    // A retired asset whose risks are still open: the register is stale.
+                    let open_on_retired: Vec<&str> = named
+                        .iter()
+                        .filter(|(_, r)| a.retired && r.status != RiskStatus::Closed)
                         .map(|(rid, _)| rid.0.as_str())
                         .collect();
                     (
@@ -1072,7 +1078,13 @@ impl Registers<'_> {
                             ("type", a.asset_type.clone()),
                             ("owner", a.owner.clone()),
                             ("classification", a.classification.clone()),
+                            ("location", a.location.clone()),
+                            (
+                                "status",
+                                if a.retired { "retired" } else { "in use" }.to_string(),
+                            ),
                             ("risks", risks.join(" ")),
+                            ("open_risks_on_retired_asset", open_on_retired.join(" ")),
                             (
                                 "risk_assessed",
                                 if risks.is_empty() { "no" } else { "yes" }.to_string(),

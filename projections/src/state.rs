@@ -395,6 +395,8 @@ pub struct Asset {
     pub asset_type: String,
     pub owner: String,
     pub classification: String,
+    pub location: String,
+    pub retired: bool,
     pub registered: Meta,
 }
 
@@ -830,6 +832,8 @@ pub fn apply(state: &mut State, meta: Meta, event: &Event) {
             asset_type,
             owner,
             classification,
+            location,
+            retired,
         } => {
             state.assets.insert(
                 asset_id.clone(),
@@ -838,6 +842,8 @@ pub fn apply(state: &mut State, meta: Meta, event: &Event) {
                     asset_type: asset_type.clone(),
                     owner: owner.clone(),
                     classification: classification.clone(),
+                    location: location.clone(),
+                    retired: *retired,
                     registered: meta,
                 },
             );

@@ -125,6 +125,8 @@ pub fn sample_events() -> Vec<Event> {
             asset_type: "data".into(),
             owner: "CTO".into(),
             classification: "confidential".into(),
+            location: "AWS eu-west-1".into(),
+            retired: false,
         },
         Event::RiskIdentified {
             risk_id: id(RiskId::parse, "RISK-001"),

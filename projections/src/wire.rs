@@ -344,6 +344,8 @@ fn isms(e: pb::IsmsEvent) -> Result<Event, Error> {
             asset_type: a.asset_type,
             owner: a.owner,
             classification: a.classification,
+            location: a.location,
+            retired: a.retired,
         },
         K::RiskIdentified(r) => Event::RiskIdentified {
             risk_id: RiskId::parse("risk_identified.risk_id", &r.risk_id)?,
@@ -915,12 +917,16 @@ fn isms_pb(event: &Event) -> pb::isms_event::Kind {
             asset_type,
             owner,
             classification,
+            location,
+            retired,
         } => K::AssetRegistered(pb::AssetRegistered {
             asset_id: asset_id.0,
             name,
             asset_type,
             owner,
             classification,
+            location,
+            retired,
         }),
         Event::RiskIdentified {
             risk_id,

@@ -53,6 +53,8 @@ fn asset(id: &str, name: &str) -> Event {
         asset_type: "data".into(),
         owner: "CTO".into(),
         classification: "confidential".into(),
+        location: "AWS eu-west-1".into(),
+        retired: false,
     }
 }
 
@@ -1096,4 +1098,35 @@ fn evidence_an_area_never_requested_is_refused_naming_what_it_did_request() {
         .unwrap_err()
         .to_string();
     assert!(err.starts_with("audit_evidence_received.area:"), "{err}");
+}
+
+#[test]
+fn a_retired_asset_whose_risk_is_still_open_is_flagged() {
+    let (mut h, who) = world();
+    h.append(&who, asset("AS-1", "Old file server")).unwrap();
+    h.append(
+        &who,
+        Event::RiskIdentified {
+            risk_id: RiskId("RISK-001".into()),
+            asset: "AS-1".into(),
+            threat: "disk theft".into(),
+            vulnerability: "unencrypted disks".into(),
+            risk_owner: "CTO".into(),
+        },
+    )
+    .unwrap();
+    let flagged = |h: &Harness| {
+        let row = row_of(h, "assets", "AS-1");
+        (
+            cell(&row, "status").to_string(),
+            cell(&row, "open_risks_on_retired_asset").to_string(),
+        )
+    };
+    assert_eq!(flagged(&h), ("in use".into(), String::new()));
+    let mut retired = asset("AS-1", "Old file server");
+    if let Event::AssetRegistered { retired: r, .. } = &mut retired {
+        *r = true;
+    }
+    h.append(&who, retired).unwrap();
+    assert_eq!(flagged(&h), ("retired".into(), "RISK-001".into()));
 }

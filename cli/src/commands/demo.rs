@@ -254,17 +254,24 @@ fn story() -> anyhow::Result<Vec<Step>> {
             "internal",
         ),
     ] {
-        s.push(step(
-            at("2025-01-10", 10),
-            Ciso,
-            Event::AssetRegistered {
-                asset_id: AssetId(id.into()),
-                name: name.into(),
-                asset_type: kind.into(),
-                owner: owner.into(),
-                classification: classification.into(),
-            },
-        ));
+        let registered = |retired: bool| Event::AssetRegistered {
+            asset_id: AssetId(id.into()),
+            name: name.into(),
+            asset_type: kind.into(),
+            owner: owner.into(),
+            classification: classification.into(),
+            location: match kind {
+                "hardware" | "network" => "London office",
+                _ => "AWS eu-west-1",
+            }
+            .into(),
+            retired,
+        };
+        s.push(step(at("2025-01-10", 10), Ciso, registered(false)));
+        // The office Wi-Fi is replaced by the new office's network in November.
+        if id == "AS-007" {
+            s.push(step(at("2025-11-03", 10), Ciso, registered(true)));
+        }
     }
     // The certification body's stage 1 and stage 2 audits: certified, with two minors.
     for (id, kind, start, end, minors, certified, summary) in [

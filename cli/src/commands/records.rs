@@ -117,6 +117,11 @@ struct AssetYaml {
     owner: String,
     #[serde(default)]
     classification: String,
+    #[serde(default)]
+    location: String,
+    /// No longer in use.
+    #[serde(default)]
+    retired: bool,
     date: Option<String>,
 }
 
@@ -483,6 +488,8 @@ pub fn events_of(value: &serde_norway::Value, text: &str) -> anyhow::Result<Opti
                     asset_type: a.asset_type,
                     owner: a.owner,
                     classification: a.classification,
+                    location: a.location,
+                    retired: a.retired,
                 },
                 date(&a.date, at("date"))?,
             )])
