@@ -417,3 +417,27 @@ fn audit_evidence_received_in_yaml_leaves_the_rest_outstanding() {
         "{outstanding}"
     );
 }
+
+#[test]
+fn a_management_review_input_can_say_where_it_was_presented() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = Server::start(d, "data");
+    std::fs::write(
+        d.join("reviews.yaml"),
+        "management_reviews:\n  - id: MR-1\n    attendees: [CEO, CISO]\n    inputs_covered:\n      - {input: audit_results, reference: IA-2025-Q1 report}\n      - risk_results\n",
+    )
+    .unwrap();
+    let out = submit(d, &server.url, "reviews.yaml");
+    assert_eq!(out.code, 0, "{out:?}");
+    let reviews = rows(d, &server.url, "reviews");
+    let unreferenced = row_with(&reviews, "review", "MR-1")["inputs_without_reference"]
+        .as_str()
+        .expect("text")
+        .to_string();
+    assert!(
+        unreferenced.to_lowercase().contains("risk"),
+        "{unreferenced}"
+    );
+    assert!(!unreferenced.contains("Audit results"), "{unreferenced}");
+}

@@ -785,6 +785,8 @@ pub enum Event {
         attendees: Vec<String>,
         inputs_covered: Vec<ReviewInput>,
         decisions: Vec<(ReviewOutput, String)>,
+        /// Where covered inputs were presented.
+        references: Vec<InputReference>,
     },
     TrainingRecorded {
         training_id: TrainingId,
@@ -867,6 +869,16 @@ pub struct Scope {
     pub excluded: Vec<String>,
     pub exclusion_justification: String,
     pub interfaces: Vec<String>,
+}
+
+/// Where a management review's input was presented ("Q3 KPI report", "risk register as of
+/// 2025-09-30").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputReference {
+    /// The mandatory input.
+    pub input: ReviewInput,
+    /// The document, export or minutes that covered it.
+    pub reference: String,
 }
 
 /// One area of an audit plan.

@@ -325,6 +325,8 @@ pub struct ReviewRow {
     pub outputs_missing: Vec<&'static str>,
     /// The guide's required attendees no one present stood for.
     pub attendees_missing: Vec<&'static str>,
+    /// Inputs covered without saying where they were presented.
+    pub inputs_without_reference: Vec<&'static str>,
     /// The entry.
     pub seq: u64,
 }
@@ -711,6 +713,11 @@ impl Registers<'_> {
                     .map(|(_, name)| *name)
                     .collect(),
                 attendees_missing: attendees_missing(&r.attendees),
+                inputs_without_reference: ReviewInput::ALL
+                    .iter()
+                    .filter(|(i, _)| r.inputs.contains(i) && !r.references.contains_key(i))
+                    .map(|(_, name)| *name)
+                    .collect(),
                 seq: r.held.seq,
             })
             .collect()
@@ -1365,6 +1372,10 @@ impl Registers<'_> {
                             ("inputs_missing", r.inputs_missing.join("; ")),
                             ("outputs_missing", r.outputs_missing.join("; ")),
                             ("required_attendees_missing", r.attendees_missing.join("; ")),
+                            (
+                                "inputs_without_reference",
+                                r.inputs_without_reference.join("; "),
+                            ),
                         ],
                     )
                 })

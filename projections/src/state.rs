@@ -273,6 +273,8 @@ pub struct Review {
     pub attendees: Vec<String>,
     pub inputs: BTreeSet<ReviewInput>,
     pub decisions: Vec<(ReviewOutput, String)>,
+    /// Where covered inputs were presented.
+    pub references: BTreeMap<ReviewInput, String>,
     /// Decisions carried out, by their number (from 1).
     pub closed: BTreeMap<u32, DecisionClosure>,
     pub held: Meta,
@@ -1193,6 +1195,7 @@ pub fn apply(state: &mut State, meta: Meta, event: &Event) {
             attendees,
             inputs_covered,
             decisions,
+            references,
         } => {
             state.reviews.insert(
                 review_id.clone(),
@@ -1200,6 +1203,10 @@ pub fn apply(state: &mut State, meta: Meta, event: &Event) {
                     attendees: attendees.clone(),
                     inputs: inputs_covered.iter().copied().collect(),
                     decisions: decisions.clone(),
+                    references: references
+                        .iter()
+                        .map(|r| (r.input, r.reference.clone()))
+                        .collect(),
                     closed: BTreeMap::new(),
                     held: meta,
                 },

@@ -248,6 +248,10 @@ pub fn sample_events() -> Vec<Event> {
             attendees: vec!["CEO".into()],
             inputs_covered: vec![ReviewInput::AuditResults, ReviewInput::RiskResults],
             decisions: vec![(ReviewOutput::Resources, "hire".into())],
+            references: vec![InputReference {
+                input: ReviewInput::AuditResults,
+                reference: "IA-1 report".into(),
+            }],
         },
         Event::LegalRequirementRecorded {
             requirement_id: id(RequirementId::parse, "LEG-GDPR"),

@@ -182,6 +182,14 @@ fn enum_value<T: TryFrom<i32>>(field: &str, raw: i32) -> Result<T, Error> {
     T::try_from(raw).map_err(|_| Error::malformed(field, format!("unknown enum value {raw}")))
 }
 
+/// A review input's number on the wire (the domain lists them in proto order, from 1).
+fn review_input_pb(input: ReviewInput) -> i32 {
+    1 + model::ReviewInput::ALL
+        .iter()
+        .position(|(x, _)| *x == input)
+        .unwrap_or(0) as i32
+}
+
 /// A text that must say something.
 fn required_text(field: &str, text: String) -> Result<String, Error> {
     if text.trim().is_empty() {
@@ -572,6 +580,26 @@ fn isms(e: pb::IsmsEvent) -> Result<Event, Error> {
                         model::ReviewOutput::ALL[(output as usize) - 1].0,
                         d.decision,
                     ))
+                })
+                .collect::<Result<_, Error>>()?,
+            references: m
+                .input_references
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let field = format!("management_review_held.input_references[{i}].input");
+                    let input = enum_value::<pb::ReviewInput>(&field, r.input)?;
+                    let input = model::ReviewInput::ALL[(input as usize) - 1].0;
+                    if !m.inputs_covered.contains(&r.input) {
+                        return Err(Error::malformed(
+                            &field,
+                            "an input referenced must be among inputs_covered",
+                        ));
+                    }
+                    Ok(InputReference {
+                        input,
+                        reference: r.reference,
+                    })
                 })
                 .collect::<Result<_, Error>>()?,
         },
@@ -1161,17 +1189,17 @@ fn isms_pb(event: &Event) -> pb::isms_event::Kind {
             attendees,
             inputs_covered,
             decisions,
+            references,
         } => K::ManagementReviewHeld(pb::ManagementReviewHeld {
             review_id: review_id.0,
             attendees,
             // The domain enums list the inputs and outputs in proto order, from 1.
-            inputs_covered: inputs_covered
-                .iter()
-                .map(|i| {
-                    1 + model::ReviewInput::ALL
-                        .iter()
-                        .position(|(x, _)| x == i)
-                        .unwrap_or(0) as i32
+            inputs_covered: inputs_covered.iter().map(|i| review_input_pb(*i)).collect(),
+            input_references: references
+                .into_iter()
+                .map(|r| pb::InputReference {
+                    input: review_input_pb(r.input),
+                    reference: r.reference,
                 })
                 .collect(),
             decisions: decisions
@@ -1399,6 +1427,25 @@ mod tests {
             "patch_compliance_measured.devices_total: must be at least 1"
         );
         assert!(decode_body(&body(measured(10, 10))).is_ok());
+    }
+
+    #[test]
+    fn given_a_reference_to_an_input_not_covered_when_decoded_then_refused() {
+        let review = |covered: Vec<i32>| {
+            pb::isms_event::Kind::ManagementReviewHeld(pb::ManagementReviewHeld {
+                review_id: "MR-1".into(),
+                attendees: vec!["CEO".into()],
+                inputs_covered: covered,
+                decisions: Vec::new(),
+                input_references: vec![pb::InputReference {
+                    input: 1,
+                    reference: "minutes".into(),
+                }],
+            })
+        };
+        assert!(refusal(review(vec![2]))
+            .starts_with("management_review_held.input_references[0].input:"));
+        assert!(decode_body(&body(review(vec![1, 2]))).is_ok());
     }
 
     #[test]

@@ -189,6 +189,7 @@ fn review(id: &str, inputs: &[ReviewInput], outputs: &[ReviewOutput]) -> Event {
         attendees: vec!["CEO".into(), "CISO".into(), "Head of Engineering".into()],
         inputs_covered: inputs.to_vec(),
         decisions: outputs.iter().map(|o| (*o, "decided".into())).collect(),
+        references: Vec::new(),
     }
 }
 

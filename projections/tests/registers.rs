@@ -567,6 +567,10 @@ fn review(id: &str, previous_actions: bool) -> Event {
             (ReviewOutput::Resources, "hire an engineer".into()),
             (ReviewOutput::Improvement, "security champions".into()),
         ],
+        references: vec![InputReference {
+            input: ReviewInput::AuditResults,
+            reference: "IA-1 report".into(),
+        }],
     }
 }
 
@@ -1129,4 +1133,19 @@ fn a_retired_asset_whose_risk_is_still_open_is_flagged() {
     }
     h.append(&who, retired).unwrap();
     assert_eq!(flagged(&h), ("retired".into(), "RISK-001".into()));
+}
+
+#[test]
+fn a_management_review_names_the_inputs_it_covered_without_saying_where() {
+    let (mut h, who) = world();
+    h.append(&who, review("MR-1", true)).unwrap();
+    let row = row_of(&h, "management_reviews", "MR-1");
+    let unreferenced = cell(&row, "inputs_without_reference");
+    // Audit results were referenced; every other covered input was not.
+    assert!(!unreferenced.contains("Audit results"), "{unreferenced}");
+    assert_eq!(
+        unreferenced.split("; ").count(),
+        ReviewInput::ALL.len() - 1,
+        "{unreferenced}"
+    );
 }

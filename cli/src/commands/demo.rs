@@ -736,6 +736,7 @@ fn story() -> anyhow::Result<Vec<Step>> {
                 "Head of Infrastructure".into(),
             ],
             inputs_covered: ReviewInput::ALL.iter().map(|(i, _)| *i).collect(),
+            references: review_pack("MR-2025-1"),
             decisions: vec![
                 (
                     ReviewOutput::Improvement,
@@ -948,6 +949,7 @@ fn story() -> anyhow::Result<Vec<Step>> {
             review_id: ReviewId("MR-2025-2".into()),
             attendees: vec!["CEO".into(), "CISO".into(), "CTO".into()],
             inputs_covered: ReviewInput::ALL.iter().map(|(i, _)| *i).collect(),
+            references: review_pack("MR-2025-2"),
             decisions: vec![
                 (
                     ReviewOutput::Improvement,
@@ -970,6 +972,18 @@ fn story() -> anyhow::Result<Vec<Step>> {
     audit_evidence_received(&mut s);
     s.sort_by_key(|x| x.at);
     Ok(s)
+}
+
+/// Each mandatory input of a management review, referenced to its section of the review pack.
+fn review_pack(review: &str) -> Vec<InputReference> {
+    ReviewInput::ALL
+        .iter()
+        .enumerate()
+        .map(|(n, (input, _))| InputReference {
+            input: *input,
+            reference: format!("{review} pack, section {}", n + 1),
+        })
+        .collect()
 }
 
 /// What the internal audits' areas requested and the auditor received: in Q1 everything but

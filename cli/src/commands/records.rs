@@ -242,10 +242,18 @@ struct ReviewYaml {
     #[serde(default)]
     attendees: Vec<String>,
     #[serde(default)]
-    inputs_covered: Vec<String>,
+    inputs_covered: Vec<CoveredInputYaml>,
     #[serde(default)]
     decisions: Vec<DecisionYaml>,
     date: Option<String>,
+}
+
+/// A mandatory input covered: its name, or its name with where it was presented.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum CoveredInputYaml {
+    Named(String),
+    Referenced { input: String, reference: String },
 }
 
 #[derive(Deserialize)]
@@ -639,8 +647,28 @@ pub fn events_of(value: &serde_norway::Value, text: &str) -> anyhow::Result<Opti
                 .inputs_covered
                 .iter()
                 .enumerate()
-                .map(|(i, raw)| review_input(&at(&format!("inputs_covered[{i}]")), raw))
+                .map(|(i, covered)| {
+                    let (raw, field) = match covered {
+                        CoveredInputYaml::Named(raw) => (raw, format!("inputs_covered[{i}]")),
+                        CoveredInputYaml::Referenced { input, .. } => {
+                            (input, format!("inputs_covered[{i}].input"))
+                        }
+                    };
+                    review_input(&at(&field), raw)
+                })
                 .collect::<anyhow::Result<Vec<_>>>()?;
+            let references = r
+                .inputs_covered
+                .iter()
+                .zip(&inputs_covered)
+                .filter_map(|(covered, input)| match covered {
+                    CoveredInputYaml::Referenced { reference, .. } => Some(InputReference {
+                        input: *input,
+                        reference: reference.clone(),
+                    }),
+                    CoveredInputYaml::Named(_) => None,
+                })
+                .collect();
             let decisions = r
                 .decisions
                 .into_iter()
@@ -658,6 +686,7 @@ pub fn events_of(value: &serde_norway::Value, text: &str) -> anyhow::Result<Opti
                     attendees: r.attendees,
                     inputs_covered,
                     decisions,
+                    references,
                 },
                 date(&r.date, at("date"))?,
             )])

@@ -54,6 +54,7 @@ const IMPORT_SLICE: usize = 256;
   patch_compliance: [{scope, devices_total, devices_compliant, date}]\n  \
   audit_evidence_received: [{audit_id, area, item, reference, date}]   (auditor; an item the area requested)\n  \
   management_reviews: [{id, attendees, inputs_covered, decisions: [{output, decision}], date}]\n  \
+                      (an input covered may be {input, reference}: where it was presented)\n  \
   review_decisions_closed: [{review_id, decision, resolution, date}]   (management; decision from 1)\n  \
   legal_requirements: [{id, title, jurisdiction, owner, controls, date}]\n  \
   compliance_reviews: [{requirement_id, result, note, next_review, date}]\n  \
