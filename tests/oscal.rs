@@ -325,3 +325,50 @@ fn a_certification_audits_result_carries_the_nonconformities_recorded_against_it
         "all stated NCs are recorded: {stage2}"
     );
 }
+
+#[test]
+fn an_auditor_builds_the_same_document_offline_from_the_verified_bundle() {
+    let demo = demo();
+    for model in ["assessment-results", "poam"] {
+        let offline: Value = serde_json::from_str(&ok(
+            demo.dir.path(),
+            &[
+                "oscal",
+                model,
+                "--offline",
+                "demo/ledger.bundle",
+                "--ledger-key",
+                "demo/ledger.vkey",
+                "--as-of",
+                "2025-12-31",
+            ],
+        ))
+        .expect("JSON");
+        let online = demo.oscal(model, &["--as-of", "2025-12-31"]);
+        assert_eq!(offline, online, "{model}");
+    }
+}
+
+#[test]
+fn a_bundle_that_does_not_verify_gives_no_document() {
+    let demo = demo();
+    let path = demo.dir.path().join("demo/ledger.bundle");
+    let mut bytes = std::fs::read(&path).expect("bundle");
+    // Flip one byte in the middle of the entries.
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(demo.dir.path().join("tampered.bundle"), bytes).expect("write");
+    let r = cli_util::run(
+        demo.dir.path(),
+        &[
+            "oscal",
+            "poam",
+            "--offline",
+            "tampered.bundle",
+            "--ledger-key",
+            "demo/ledger.vkey",
+        ],
+    );
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stdout.is_empty(), "no document: {}", r.stdout);
+}
