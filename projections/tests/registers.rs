@@ -880,22 +880,21 @@ fn an_open_vulnerability_past_its_deadline_is_overdue() {
 #[test]
 fn a_vulnerability_on_an_asset_never_registered_is_refused() {
     let (mut h, who) = world();
-    let mut event = vulnerability(&h, "V-1", Severity::High, None);
-    if let Event::VulnerabilityRecorded { asset, .. } = &mut event {
-        *asset = Some(AssetId::parse("id", "AS-404").unwrap());
-    }
-    let err = h.append(&who, event).unwrap_err();
+    let on_as_404 = |h: &Harness| {
+        let mut event = vulnerability(h, "V-1", Severity::High, None);
+        if let Event::VulnerabilityRecorded { asset, .. } = &mut event {
+            *asset = Some(AssetId::parse("id", "AS-404").unwrap());
+        }
+        event
+    };
+    let err = h.append(&who, on_as_404(&h)).unwrap_err();
     assert!(
         err.to_string()
             .starts_with("vulnerability_recorded.asset_id:"),
         "{err}"
     );
     h.append(&who, asset("AS-404", "now registered")).unwrap();
-    let mut event = vulnerability(&h, "V-1", Severity::High, None);
-    if let Event::VulnerabilityRecorded { asset, .. } = &mut event {
-        *asset = Some(AssetId::parse("id", "AS-404").unwrap());
-    }
-    h.append(&who, event).unwrap();
+    h.append(&who, on_as_404(&h)).unwrap();
 }
 
 fn kpi(h: &Harness, name: &str) -> String {
