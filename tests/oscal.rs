@@ -372,3 +372,15 @@ fn a_bundle_that_does_not_verify_gives_no_document() {
     assert_ne!(r.code, 0, "{r:?}");
     assert!(r.stdout.is_empty(), "no document: {}", r.stdout);
 }
+
+#[test]
+fn a_poam_before_any_corrective_action_is_still_valid_oscal() {
+    let demo = demo();
+    let poam = demo.oscal("poam", &["--as-of", "2025-01-31"]);
+    assert_eq!(schema_errors("poam", &poam), Vec::<String>::new());
+    let items = poam["plan-of-action-and-milestones"]["poam-items"]
+        .as_array()
+        .expect("poam-items");
+    assert_eq!(items.len(), 1, "{poam}");
+    assert_eq!(items[0]["title"], "No corrective action recorded");
+}

@@ -341,7 +341,8 @@ fn a_vulnerability_fixed_before_it_was_found_is_refused_and_nothing_is_stored() 
     let out = submit_as_control_owner(d, &server.url, "vulns.yaml");
     assert_ne!(out.code, 0, "{out:?}");
     assert!(
-        out.stderr.contains("remediated") && out.stderr.contains("before it was detected"),
+        out.stderr.contains("vulnerabilities[1].remediated")
+            && out.stderr.contains("before it was detected"),
         "{}",
         out.stderr
     );
@@ -440,4 +441,24 @@ fn a_management_review_input_can_say_where_it_was_presented() {
         "{unreferenced}"
     );
     assert!(!unreferenced.contains("Audit results"), "{unreferenced}");
+}
+
+#[test]
+fn a_sheet_of_open_vulnerabilities_without_a_remediated_column_is_not_read_as_incidents() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = Server::start(d, "data");
+    std::fs::write(
+        d.join("open.csv"),
+        "id,title,severity,detected,due\nV-9,Old TLS,high,2025-04-02,2025-04-20\n",
+    )
+    .unwrap();
+    let out = submit_as_control_owner(d, &server.url, "open.csv");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(rows(d, &server.url, "incidents").is_empty());
+    let vulnerabilities = rows(d, &server.url, "vulnerabilities");
+    assert_eq!(
+        row_with(&vulnerabilities, "vulnerability", "V-9")["due"],
+        "2025-04-20"
+    );
 }

@@ -134,7 +134,10 @@ impl Writer<'_> {
             "parties": [{
                 "uuid": self.uuid("party/organisation"),
                 "type": "organization",
-                "name": self.source.organisation,
+                "name": match one_line(self.source.organisation) {
+                    name if name.is_empty() => self.source.origin.to_string(),
+                    name => name,
+                },
             }],
         })
     }
@@ -375,12 +378,13 @@ impl Writer<'_> {
             findings.push(finding);
             observations.push(observation);
         }
-        let stated = audit.major_nonconformities + audit.minor_nonconformities;
+        let stated =
+            u64::from(audit.major_nonconformities) + u64::from(audit.minor_nonconformities);
         let recorded = findings
             .iter()
             .filter(|f| f["target"]["status"]["state"] == "not-satisfied")
-            .count();
-        if stated as usize > recorded {
+            .count() as u64;
+        if stated > recorded {
             result["remarks"] = json!(format!(
                 "The certification body raised {} major and {} minor nonconformities; {} of \
                  them are recorded one by one in the ledger.",
@@ -466,6 +470,14 @@ impl Writer<'_> {
             }
             items.push(item);
         }
+        if items.is_empty() {
+            // OSCAL requires at least one item: say, as one, that there is no action.
+            items.push(json!({
+                "uuid": self.uuid("poam-item/none"),
+                "title": "No corrective action recorded",
+                "description": "The ledger holds no corrective action at this time.",
+            }));
+        }
         let mut poam = json!({
             "uuid": self.document_uuid(Model::Poam),
             "metadata": self.metadata("ISMS corrective actions (plan of action and milestones)"),
@@ -520,9 +532,14 @@ impl Writer<'_> {
     }
 }
 
-/// A prop in the ledger's namespace.
+/// A prop in the ledger's namespace. OSCAL's string type allows no line breaks and no
+/// leading or trailing space: runs of white space become one space.
 fn ns_prop(name: &str, value: &str) -> Value {
-    json!({"name": name, "ns": NS, "value": value.trim()})
+    json!({"name": name, "ns": NS, "value": one_line(value)})
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Which control (or the ISMS as a whole) a finding is about, and whether it was met.

@@ -609,7 +609,7 @@ impl Registers<'_> {
                                             | FindingGrade::MinorNonconformity
                                     ))
                                 .count(),
-                            a.major_nonconformities + a.minor_nonconformities
+                            u64::from(a.major_nonconformities) + u64::from(a.minor_nonconformities)
                         ),
                     ),
                     ("status", "held".to_string()),

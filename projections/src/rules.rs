@@ -299,6 +299,14 @@ fn check_event(
                     "it is completed",
                 ));
             }
+            if state.external_audits.contains_key(audit_id) {
+                return Err(transition(
+                    "audit_planned.audit_id",
+                    "plan",
+                    format!("audit {audit_id}"),
+                    "an external audit has that id",
+                ));
+            }
         }
         E::AuditEvidenceReceived {
             audit_id,
@@ -495,6 +503,14 @@ fn check_event(
                     "record",
                     format!("external audit {audit_id}"),
                     "it is already recorded",
+                ));
+            }
+            if state.audits.contains_key(audit_id) {
+                return Err(transition(
+                    "external_audit_held.audit_id",
+                    "record",
+                    format!("external audit {audit_id}"),
+                    "an internal audit has that id",
                 ));
             }
         }

@@ -1066,11 +1066,15 @@ pub fn apply(state: &mut State, meta: Meta, event: &Event) {
         } => {
             let earlier = state.audits.get(audit_id);
             let version = earlier.map_or(0, |a| a.version) + 1;
-            // A re-planned audit keeps what was received for the areas it still has.
+            // A re-planned audit keeps what was received of what it still requests.
             let received = earlier.map_or_else(Vec::new, |a| {
                 a.received
                     .iter()
-                    .filter(|r| areas.iter().any(|x| x.area == r.area))
+                    .filter(|r| {
+                        areas
+                            .iter()
+                            .any(|x| x.area == r.area && x.evidence_requested.contains(&r.item))
+                    })
                     .cloned()
                     .collect()
             });

@@ -192,10 +192,10 @@ fn review_input_pb(input: ReviewInput) -> i32 {
 
 /// A text that must say something.
 fn required_text(field: &str, text: String) -> Result<String, Error> {
-    if text.trim().is_empty() {
-        return Err(Error::missing(field, "must not be empty"));
+    match text.trim() {
+        "" => Err(Error::missing(field, "must not be empty")),
+        trimmed => Ok(trimmed.to_owned()),
     }
-    Ok(text)
 }
 
 fn check_result(field: &str, raw: i32) -> Result<CheckResult, Error> {

@@ -1148,3 +1148,32 @@ fn a_management_review_names_the_inputs_it_covered_without_saying_where() {
         "{unreferenced}"
     );
 }
+
+#[test]
+fn an_internal_and_an_external_audit_cannot_share_an_id() {
+    let (mut h, who) = world();
+    let start = h.now;
+    h.append(
+        &who,
+        external("AUD-1", ExternalAuditKind::Stage1, start, false),
+    )
+    .unwrap();
+    let err = h
+        .append(
+            &who,
+            Event::AuditPlanned {
+                audit_id: AuditId::parse("id", "AUD-1").unwrap(),
+                scope: "Clauses 4-10".into(),
+                auditor: "ada".into(),
+                start,
+                end: start.plus_days(1),
+                areas: Vec::new(),
+            },
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string().starts_with("audit_planned.audit_id:")
+            && err.to_string().contains("external audit has that id"),
+        "{err}"
+    );
+}

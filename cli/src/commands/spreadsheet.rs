@@ -151,7 +151,7 @@ pub fn sheet_events(path: &Path, bytes: &[u8], skip_bad: bool) -> anyhow::Result
             .then(|| {
                 RECORD_SHEETS
                     .iter()
-                    .find(|k| names.iter().any(|n| n == k.marker))
+                    .find(|k| names.iter().any(|n| k.markers.contains(&n.as_str())))
             })
             .flatten()
     });
@@ -239,8 +239,8 @@ fn list_cell(cell: &str) -> impl Iterator<Item = &str> {
 struct RecordSheet {
     /// The YAML key of the list.
     kind: &'static str,
-    /// A column only this kind has.
-    marker: &'static str,
+    /// Columns only this kind has: a sheet with any of them is this kind.
+    markers: &'static [&'static str],
     /// Columns holding a list (`;`-separated in one cell).
     lists: &'static [&'static str],
     /// Columns holding yes/no.
@@ -250,139 +250,140 @@ struct RecordSheet {
 const RECORD_SHEETS: &[RecordSheet] = &[
     RecordSheet {
         kind: "findings",
-        marker: "grade",
+        markers: &["grade"],
         lists: &["controls"],
         flags: &[],
     },
     RecordSheet {
         kind: "corrective_actions",
-        marker: "finding_id",
+        markers: &["finding_id"],
         lists: &[],
         flags: &[],
     },
     RecordSheet {
         kind: "verifications",
-        marker: "effective",
+        markers: &["effective"],
         lists: &[],
         flags: &["effective"],
     },
     RecordSheet {
         kind: "risk_acceptances",
-        marker: "justification",
+        markers: &["justification"],
         lists: &[],
         flags: &[],
     },
     RecordSheet {
         kind: "audit_completions",
-        marker: "summary",
+        markers: &["summary"],
         lists: &[],
         flags: &[],
     },
     RecordSheet {
         kind: "soa_approvals",
-        marker: "soa_version",
+        markers: &["soa_version"],
         lists: &["controls"],
         flags: &[],
     },
     RecordSheet {
         kind: "policies",
-        marker: "published",
+        markers: &["published"],
         lists: &[],
         flags: &["published"],
     },
     RecordSheet {
         kind: "legal_requirements",
-        marker: "jurisdiction",
+        markers: &["jurisdiction"],
         lists: &["controls"],
         flags: &[],
     },
     RecordSheet {
         kind: "compliance_reviews",
-        marker: "requirement_id",
+        markers: &["requirement_id"],
         lists: &[],
         flags: &[],
     },
     RecordSheet {
         kind: "external_audits",
-        marker: "major_nonconformities",
+        markers: &["major_nonconformities"],
         lists: &[],
         flags: &["certified"],
     },
     RecordSheet {
         kind: "review_decisions_closed",
-        marker: "review_id",
+        markers: &["review_id"],
         lists: &[],
         flags: &[],
     },
     RecordSheet {
         kind: "objective_measurements",
-        marker: "objective_id",
+        markers: &["objective_id"],
         lists: &[],
         flags: &[],
     },
     RecordSheet {
         kind: "objectives",
-        marker: "metric",
+        markers: &["metric"],
         lists: &[],
         flags: &[],
     },
     RecordSheet {
         kind: "assets",
-        marker: "classification",
+        markers: &["classification"],
         lists: &[],
         flags: &[],
     },
     RecordSheet {
         kind: "audit_evidence_received",
-        marker: "item",
+        markers: &["item"],
         lists: &[],
         flags: &[],
     },
     RecordSheet {
         kind: "vulnerabilities",
-        marker: "remediated",
+        // Before incidents, which share `severity` and `detected`.
+        markers: &["remediated", "due", "asset"],
         lists: &[],
         flags: &[],
     },
     RecordSheet {
         kind: "access_reviews",
-        marker: "system",
+        markers: &["system"],
         lists: &[],
         flags: &[],
     },
     RecordSheet {
         kind: "patch_compliance",
-        marker: "devices_total",
+        markers: &["devices_total"],
         lists: &[],
         flags: &[],
     },
     RecordSheet {
         kind: "incidents",
-        marker: "severity",
+        markers: &["severity"],
         lists: &["controls"],
         flags: &[],
     },
     RecordSheet {
         kind: "training",
-        marker: "course",
+        markers: &["course"],
         lists: &[],
         flags: &["completed"],
     },
     RecordSheet {
         kind: "suppliers",
-        marker: "notes",
+        markers: &["notes"],
         lists: &[],
         flags: &[],
     },
     RecordSheet {
         kind: "continuity_tests",
-        marker: "plan",
+        markers: &["plan"],
         lists: &["controls"],
         flags: &[],
     },
     RecordSheet {
         kind: "management_reviews",
-        marker: "inputs_covered",
+        markers: &["inputs_covered"],
         lists: &["attendees", "inputs_covered"],
         flags: &[],
     },
