@@ -462,3 +462,24 @@ fn a_sheet_of_open_vulnerabilities_without_a_remediated_column_is_not_read_as_in
         "2025-04-20"
     );
 }
+
+#[test]
+fn a_covered_input_without_its_name_is_refused_saying_the_shapes_taken() {
+    let dir = init_ledger();
+    let d = dir.path();
+    let server = Server::start(d, "data");
+    std::fs::write(
+        d.join("reviews.yaml"),
+        "management_reviews:\n  - id: MR-1\n    attendees: [CEO]\n    inputs_covered:\n      - {reference: Q3 report}\n",
+    )
+    .unwrap();
+    let out = submit(d, &server.url, "reviews.yaml");
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("management_reviews[0].inputs_covered[0]")
+            && out.stderr.contains("{input: NAME, reference:"),
+        "{}",
+        out.stderr
+    );
+}

@@ -837,18 +837,23 @@ pub fn apply(state: &mut State, meta: Meta, event: &Event) {
             location,
             retired,
         } => {
-            state.assets.insert(
-                asset_id.clone(),
-                Asset {
-                    name: name.clone(),
-                    asset_type: asset_type.clone(),
-                    owner: owner.clone(),
-                    classification: classification.clone(),
-                    location: location.clone(),
-                    retired: *retired,
-                    registered: meta,
-                },
-            );
+            // Registered again (to retire it, to change its owner): a field left empty keeps
+            // what the asset had.
+            let earlier = state.assets.get(asset_id);
+            let kept = |given: &String, was: fn(&Asset) -> &String| match (given.trim(), earlier) {
+                ("", Some(a)) => was(a).clone(),
+                _ => given.clone(),
+            };
+            let asset = Asset {
+                name: kept(name, |a| &a.name),
+                asset_type: kept(asset_type, |a| &a.asset_type),
+                owner: kept(owner, |a| &a.owner),
+                classification: kept(classification, |a| &a.classification),
+                location: kept(location, |a| &a.location),
+                retired: *retired,
+                registered: meta,
+            };
+            state.assets.insert(asset_id.clone(), asset);
         }
         E::RiskIdentified {
             risk_id,

@@ -1177,3 +1177,39 @@ fn an_internal_and_an_external_audit_cannot_share_an_id() {
         "{err}"
     );
 }
+
+#[test]
+fn registering_an_asset_again_keeps_the_fields_it_leaves_empty() {
+    let (mut h, who) = world();
+    h.append(&who, asset("AS-1", "Old file server")).unwrap();
+    h.append(
+        &who,
+        Event::AssetRegistered {
+            asset_id: AssetId::parse("id", "AS-1").unwrap(),
+            name: String::new(),
+            asset_type: String::new(),
+            owner: "Head of IT".into(),
+            classification: String::new(),
+            location: String::new(),
+            retired: true,
+        },
+    )
+    .unwrap();
+    let row = row_of(&h, "assets", "AS-1");
+    assert_eq!(
+        [
+            cell(&row, "name"),
+            cell(&row, "owner"),
+            cell(&row, "classification"),
+            cell(&row, "location"),
+            cell(&row, "status"),
+        ],
+        [
+            "Old file server",
+            "Head of IT",
+            "confidential",
+            "AWS eu-west-1",
+            "retired"
+        ]
+    );
+}

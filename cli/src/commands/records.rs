@@ -241,19 +241,12 @@ struct ReviewYaml {
     id: String,
     #[serde(default)]
     attendees: Vec<String>,
+    /// Each an input's name, or `{input, reference}`.
     #[serde(default)]
-    inputs_covered: Vec<CoveredInputYaml>,
+    inputs_covered: Vec<serde_norway::Value>,
     #[serde(default)]
     decisions: Vec<DecisionYaml>,
     date: Option<String>,
-}
-
-/// A mandatory input covered: its name, or its name with where it was presented.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum CoveredInputYaml {
-    Named(String),
-    Referenced { input: String, reference: String },
 }
 
 #[derive(Deserialize)]
@@ -378,6 +371,24 @@ fn one_of<T: Copy + std::fmt::Debug>(
 
 fn review_input(field: &str, raw: &str) -> anyhow::Result<ReviewInput> {
     one_of(field, raw, &ReviewInput::ALL, "mandatory input")
+}
+
+/// A mandatory input covered: its name, or `{input, reference}` (where it was presented).
+fn covered_input(
+    field: &str,
+    covered: &serde_norway::Value,
+) -> anyhow::Result<(ReviewInput, Option<String>)> {
+    let text = |v: Option<&serde_norway::Value>| v.and_then(|v| v.as_str()).map(str::to_owned);
+    if let Some(name) = covered.as_str() {
+        return Ok((review_input(field, name)?, None));
+    }
+    let (Some(name), Some(_)) = (text(covered.get("input")), covered.as_mapping()) else {
+        anyhow::bail!(
+            "{field}: give the input's name, or {{input: NAME, reference: WHERE IT WAS PRESENTED}}"
+        );
+    };
+    let input = review_input(&format!("{field}.input"), &name)?;
+    Ok((input, text(covered.get("reference"))))
 }
 
 fn review_output(field: &str, raw: &str) -> anyhow::Result<ReviewOutput> {
@@ -672,28 +683,19 @@ pub fn events_of(value: &serde_norway::Value, text: &str) -> anyhow::Result<Opti
                 .inputs_covered
                 .iter()
                 .enumerate()
-                .map(|(i, covered)| {
-                    let (raw, field) = match covered {
-                        CoveredInputYaml::Named(raw) => (raw, format!("inputs_covered[{i}]")),
-                        CoveredInputYaml::Referenced { input, .. } => {
-                            (input, format!("inputs_covered[{i}].input"))
-                        }
-                    };
-                    review_input(&at(&field), raw)
-                })
+                .map(|(i, covered)| covered_input(&at(&format!("inputs_covered[{i}]")), covered))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let references = r
-                .inputs_covered
+            let references: Vec<InputReference> = inputs_covered
                 .iter()
-                .zip(&inputs_covered)
-                .filter_map(|(covered, input)| match covered {
-                    CoveredInputYaml::Referenced { reference, .. } => Some(InputReference {
+                .filter_map(|(input, reference)| {
+                    reference.clone().map(|reference| InputReference {
                         input: *input,
-                        reference: reference.clone(),
-                    }),
-                    CoveredInputYaml::Named(_) => None,
+                        reference,
+                    })
                 })
                 .collect();
+            let inputs_covered: Vec<ReviewInput> =
+                inputs_covered.into_iter().map(|(input, _)| input).collect();
             let decisions = r
                 .decisions
                 .into_iter()
