@@ -148,14 +148,40 @@ impl Session {
             .expect("set a field");
     }
 
+    /// Clicks what `css` finds (a link or a submit button) and waits for the page it opens.
     async fn click(&self, css: &str) {
+        self.follow(Locator::Css(css)).await;
+    }
+
+    /// Clicks what `locator` finds and waits until the browser has left the page and loaded
+    /// the next one: a click can return before the navigation it starts.
+    async fn follow(&self, locator: Locator<'_>) {
+        let before = self.url().await;
+        let what = format!("{locator:?}");
         self.browser
-            .find(Locator::Css(css))
+            .find(locator)
             .await
-            .unwrap_or_else(|e| panic!("find {css}: {e}"))
+            .unwrap_or_else(|e| panic!("find {what}: {e}"))
             .click()
             .await
             .expect("click");
+        for _ in 0..100 {
+            if self.url().await != before {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        for _ in 0..100 {
+            let state = self
+                .browser
+                .execute("return document.readyState;", vec![])
+                .await
+                .expect("readyState");
+            if state == "complete" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     async fn text(&self, css: &str) -> String {
@@ -259,13 +285,7 @@ async fn a_row_leads_to_its_entry_whose_downloaded_proof_checks_with_isms_prove(
         return;
     };
     s.sign_in("/registers/risk_register?as_of=2025-06-30").await;
-    s.browser
-        .find(Locator::LinkText("RISK-002"))
-        .await
-        .expect("the row's link")
-        .click()
-        .await
-        .expect("click");
+    s.follow(Locator::LinkText("RISK-002")).await;
     assert!(s.url().await.contains("/history?id=RISK-002"));
     // The latest entry about the row: the April rescoring.
     s.click("main table tbody tr:last-child th a").await;
