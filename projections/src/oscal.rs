@@ -66,6 +66,9 @@ pub enum OscalError {
     /// The state names an entry the source does not hold.
     #[error("entry {0} is not in the ledger this state was folded from")]
     MissingEntry(u64),
+    /// A date OSCAL's date-time type cannot carry.
+    #[error("{0}: OSCAL date-times take the years 1900 to 2999 only")]
+    DateOutOfRange(String),
 }
 
 /// The document of `model` for `state`, judged at `now` (due dates, "overdue").
@@ -118,16 +121,16 @@ impl Writer<'_> {
         Ok(props)
     }
 
-    fn metadata(&self, title: &str) -> Value {
+    fn metadata(&self, title: &str) -> Result<Value, OscalError> {
         let mut props = vec![
             ns_prop("ledger-origin", self.source.origin),
             ns_prop("ledger-entries", &self.state.applied.to_string()),
-            ns_prop("as-of", &rfc3339(self.now)),
+            ns_prop("as-of", &rfc3339(self.now)?),
         ];
         props.retain(|p| p["value"] != "");
-        json!({
+        Ok(json!({
             "title": format!("{}: {title}", self.source.organisation),
-            "last-modified": rfc3339(self.now),
+            "last-modified": rfc3339(self.now)?,
             "version": format!("ledger entries 0..{}", self.state.applied),
             "oscal-version": OSCAL_VERSION,
             "props": props,
@@ -139,7 +142,7 @@ impl Writer<'_> {
                     name => name,
                 },
             }],
-        })
+        }))
     }
 
     /// The document's own UUID: the same for the same state, a new one when it changes.
@@ -166,7 +169,7 @@ impl Writer<'_> {
                 "uuid": self.uuid("result/none"),
                 "title": "No audit recorded",
                 "description": "The ledger holds no internal or external audit at this time.",
-                "start": rfc3339(self.now),
+                "start": rfc3339(self.now)?,
                 "reviewed-controls": {"control-selections": [{"include-all": {}}]},
             }));
         }
@@ -174,7 +177,7 @@ impl Writer<'_> {
         Ok(json!({
             "assessment-results": {
                 "uuid": self.document_uuid(Model::AssessmentResults),
-                "metadata": self.metadata("ISMS audit results"),
+                "metadata": self.metadata("ISMS audit results")?,
                 "import-ap": {"href": format!("#{programme}")},
                 "results": results,
                 "back-matter": {"resources": [{
@@ -229,7 +232,7 @@ impl Writer<'_> {
                 "props": self.entry_props(&finding.raised, None)?,
                 "methods": ["EXAMINE"],
                 "types": ["finding"],
-                "collected": rfc3339(finding.raised.effective_at),
+                "collected": rfc3339(finding.raised.effective_at)?,
             }),
         ))
     }
@@ -304,7 +307,7 @@ impl Writer<'_> {
                 "props": props,
                 "methods": ["EXAMINE", "INTERVIEW"],
                 "types": ["control-objective"],
-                "collected": rfc3339(audit.start),
+                "collected": rfc3339(audit.start)?,
             }));
         }
         let mut oscal_findings = Vec::new();
@@ -321,9 +324,9 @@ impl Writer<'_> {
             "description".into(),
             json!(format!("{} (auditor: {})", audit.scope, audit.auditor)),
         );
-        result.insert("start".into(), json!(rfc3339(audit.start)));
+        result.insert("start".into(), json!(rfc3339(audit.start)?));
         if audit.completed.is_some() {
-            result.insert("end".into(), json!(rfc3339(audit.end)));
+            result.insert("end".into(), json!(rfc3339(audit.end)?));
         }
         result.insert("props".into(), json!(props));
         result.insert("reviewed-controls".into(), reviewed_controls(&controls));
@@ -366,8 +369,8 @@ impl Writer<'_> {
             } else {
                 audit.summary.clone()
             },
-            "start": rfc3339(audit.start),
-            "end": rfc3339(audit.end),
+            "start": rfc3339(audit.start)?,
+            "end": rfc3339(audit.end)?,
             "props": props,
             "reviewed-controls": {"control-selections": [{"include-all": {}}]},
         });
@@ -451,7 +454,7 @@ impl Writer<'_> {
                 "status": risk_status(action),
             });
             if let Some(due) = row.action_due {
-                risk["deadline"] = json!(rfc3339(due));
+                risk["deadline"] = json!(rfc3339(due)?);
             }
             let log = self.risk_log(aid, action)?;
             if !log.is_empty() {
@@ -480,7 +483,7 @@ impl Writer<'_> {
         }
         let mut poam = json!({
             "uuid": self.document_uuid(Model::Poam),
-            "metadata": self.metadata("ISMS corrective actions (plan of action and milestones)"),
+            "metadata": self.metadata("ISMS corrective actions (plan of action and milestones)")?,
             "system-id": {"identifier-type": "urn:isms-ledger:origin", "id": self.source.origin},
             "poam-items": items,
         });
@@ -520,7 +523,7 @@ impl Writer<'_> {
                 let mut entry = json!({
                     "uuid": self.uuid(&format!("risk-log/{aid}/{step}")),
                     "title": title,
-                    "start": rfc3339(meta.effective_at),
+                    "start": rfc3339(meta.effective_at)?,
                     "props": self.entry_props(meta, Some(step))?,
                 });
                 if !text.trim().is_empty() {
@@ -605,13 +608,38 @@ fn external_words(kind: ExternalAuditKind) -> &'static str {
 }
 
 /// `2025-03-10T00:00:00Z`: the full date-time OSCAL requires, always with seconds and zone.
-pub fn rfc3339(t: Timestamp) -> String {
+/// OSCAL's date-time type takes only the years 1900 to 2999: a later date (which the ledger
+/// takes, up to 9999) is refused rather than written into an invalid document.
+pub fn rfc3339(t: Timestamp) -> Result<String, OscalError> {
     let date = Timestamp(t.0.div_euclid(Timestamp::DAY) * Timestamp::DAY).to_string();
+    if !date.starts_with('1') && !date.starts_with('2') {
+        return Err(OscalError::DateOutOfRange(date));
+    }
     let secs = t.0.rem_euclid(Timestamp::DAY) / 1_000_000;
-    format!(
+    Ok(format!(
         "{date}T{:02}:{:02}:{:02}Z",
         secs / 3600,
         secs / 60 % 60,
         secs % 60
-    )
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_date_time_is_written_in_full_with_its_zone() {
+        let t = Timestamp::from_date(2025, 3, 10).0 + 3_723_000_000;
+        assert_eq!(rfc3339(Timestamp(t)).unwrap(), "2025-03-10T01:02:03Z");
+    }
+
+    #[test]
+    fn a_date_after_2999_is_refused_rather_than_written_invalid() {
+        let err = rfc3339(Timestamp::from_date(3000, 1, 1)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "3000-01-01: OSCAL date-times take the years 1900 to 2999 only"
+        );
+    }
 }

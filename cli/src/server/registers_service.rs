@@ -211,7 +211,11 @@ impl RegistersService {
             if let Some(status) = lookup_failed.take() {
                 return Err(status);
             }
-            let document = document.map_err(|e| Status::internal(e.to_string()))?;
+            let document = document.map_err(|e| match e {
+                // The ledger holds a date OSCAL cannot carry: nothing wrong with the request.
+                oscal::OscalError::DateOutOfRange(_) => Status::failed_precondition(e.to_string()),
+                oscal::OscalError::MissingEntry(_) => Status::internal(e.to_string()),
+            })?;
             Ok(pb::ExportOscalResponse {
                 entries: state.applied,
                 now_us: now.0,
