@@ -77,6 +77,48 @@ impl fmt::Display for Timestamp {
     }
 }
 
+/// Rules a record's own counts and dates obey, with no state needed: the wire decoder and the
+/// file readers (`isms submit`) both call them, each naming the field its own way. Each returns
+/// the rule broken.
+pub mod field_rules {
+    use super::Timestamp;
+
+    /// An access review's `accounts_removed`.
+    pub fn accounts_removed(reviewed: u32, removed: u32) -> Result<(), &'static str> {
+        match removed > reviewed {
+            true => Err("cannot exceed accounts_reviewed"),
+            false => Ok(()),
+        }
+    }
+
+    /// A vulnerability's `remediated` time.
+    pub fn remediated(
+        detected: Timestamp,
+        remediated: Option<Timestamp>,
+    ) -> Result<(), &'static str> {
+        match remediated.is_some_and(|r| r < detected) {
+            true => Err("a vulnerability cannot be remediated before it was detected"),
+            false => Ok(()),
+        }
+    }
+
+    /// A patch compliance measurement's `devices_total`.
+    pub fn devices_total(total: u32) -> Result<(), &'static str> {
+        match total == 0 {
+            true => Err("must be at least 1"),
+            false => Ok(()),
+        }
+    }
+
+    /// A patch compliance measurement's `devices_compliant`.
+    pub fn devices_compliant(total: u32, compliant: u32) -> Result<(), &'static str> {
+        match compliant > total {
+            true => Err("cannot exceed devices_total"),
+            false => Ok(()),
+        }
+    }
+}
+
 /// Days in a month of the proleptic Gregorian calendar.
 pub fn days_in_month(year: i64, month: u32) -> u32 {
     match month {

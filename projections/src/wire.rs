@@ -654,12 +654,9 @@ fn isms(e: pb::IsmsEvent) -> Result<Event, Error> {
             controls: controls("continuity_test_held.controls", &c.controls)?,
         },
         K::AccessReviewRecorded(r) => {
-            if r.accounts_removed > r.accounts_reviewed {
-                return Err(Error::malformed(
-                    "access_review_recorded.accounts_removed",
-                    "cannot exceed accounts_reviewed",
-                ));
-            }
+            field_rules::accounts_removed(r.accounts_reviewed, r.accounts_removed).map_err(
+                |rule| Error::malformed("access_review_recorded.accounts_removed", rule),
+            )?;
             Event::AccessReviewRecorded {
                 review_id: AccessReviewId::parse("access_review_recorded.review_id", &r.review_id)?,
                 system: required_text("access_review_recorded.system", r.system)?,
@@ -679,12 +676,8 @@ fn isms(e: pb::IsmsEvent) -> Result<Event, Error> {
                 })?;
             let remediated =
                 optional_time("vulnerability_recorded.remediated_us", v.remediated_us)?;
-            if remediated.is_some_and(|r| r < detected) {
-                return Err(Error::malformed(
-                    "vulnerability_recorded.remediated_us",
-                    "a vulnerability cannot be remediated before it was detected",
-                ));
-            }
+            field_rules::remediated(detected, remediated)
+                .map_err(|rule| Error::malformed("vulnerability_recorded.remediated_us", rule))?;
             Event::VulnerabilityRecorded {
                 vulnerability_id: VulnerabilityId::parse(
                     "vulnerability_recorded.vulnerability_id",
@@ -702,18 +695,12 @@ fn isms(e: pb::IsmsEvent) -> Result<Event, Error> {
             }
         }
         K::PatchComplianceMeasured(p) => {
-            if p.devices_total == 0 {
-                return Err(Error::malformed(
-                    "patch_compliance_measured.devices_total",
-                    "must be at least 1",
-                ));
-            }
-            if p.devices_compliant > p.devices_total {
-                return Err(Error::malformed(
-                    "patch_compliance_measured.devices_compliant",
-                    "cannot exceed devices_total",
-                ));
-            }
+            field_rules::devices_total(p.devices_total).map_err(|rule| {
+                Error::malformed("patch_compliance_measured.devices_total", rule)
+            })?;
+            field_rules::devices_compliant(p.devices_total, p.devices_compliant).map_err(
+                |rule| Error::malformed("patch_compliance_measured.devices_compliant", rule),
+            )?;
             Event::PatchComplianceMeasured {
                 scope: required_text("patch_compliance_measured.scope", p.scope)?,
                 devices_total: p.devices_total,

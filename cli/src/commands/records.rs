@@ -597,13 +597,16 @@ pub fn events_of(value: &serde_norway::Value, text: &str) -> anyhow::Result<Opti
             )])
         })?,
         "access_reviews" => list(value, kind, |r: AccessReviewYaml, at| {
-            anyhow::ensure!(
-                r.accounts_removed <= r.accounts_reviewed,
-                "{}: {} removed cannot exceed accounts_reviewed ({})",
-                at("accounts_removed"),
-                r.accounts_removed,
-                r.accounts_reviewed
-            );
+            field_rules::accounts_removed(r.accounts_reviewed, r.accounts_removed).map_err(
+                |rule| {
+                    anyhow::anyhow!(
+                        "{}: {rule} ({} > {})",
+                        at("accounts_removed"),
+                        r.accounts_removed,
+                        r.accounts_reviewed
+                    )
+                },
+            )?;
             let completed = date(&r.completed, at("completed"))?.map(Timestamp);
             Ok(vec![(
                 Event::AccessReviewRecorded {
@@ -622,12 +625,8 @@ pub fn events_of(value: &serde_norway::Value, text: &str) -> anyhow::Result<Opti
         "vulnerabilities" => list(value, kind, |v: VulnerabilityYaml, at| {
             let detected = Timestamp(required_date(&v.detected, at("detected"))?);
             let remediated = date(&v.remediated, at("remediated"))?.map(Timestamp);
-            anyhow::ensure!(
-                remediated.is_none_or(|r| r >= detected),
-                "{}: a vulnerability cannot be remediated before it was detected ({})",
-                at("remediated"),
-                v.detected
-            );
+            field_rules::remediated(detected, remediated)
+                .map_err(|rule| anyhow::anyhow!("{}: {rule} ({})", at("remediated"), v.detected))?;
             Ok(vec![(
                 Event::VulnerabilityRecorded {
                     vulnerability_id: VulnerabilityId::parse(&at("id"), &v.id)?,
@@ -646,18 +645,18 @@ pub fn events_of(value: &serde_norway::Value, text: &str) -> anyhow::Result<Opti
             )])
         })?,
         "patch_compliance" => list(value, kind, |p: PatchComplianceYaml, at| {
-            anyhow::ensure!(
-                p.devices_total >= 1,
-                "{}: must be at least 1",
-                at("devices_total")
-            );
-            anyhow::ensure!(
-                p.devices_compliant <= p.devices_total,
-                "{}: {} cannot exceed devices_total ({})",
-                at("devices_compliant"),
-                p.devices_compliant,
-                p.devices_total
-            );
+            field_rules::devices_total(p.devices_total)
+                .map_err(|rule| anyhow::anyhow!("{}: {rule}", at("devices_total")))?;
+            field_rules::devices_compliant(p.devices_total, p.devices_compliant).map_err(
+                |rule| {
+                    anyhow::anyhow!(
+                        "{}: {rule} ({} > {})",
+                        at("devices_compliant"),
+                        p.devices_compliant,
+                        p.devices_total
+                    )
+                },
+            )?;
             Ok(vec![(
                 Event::PatchComplianceMeasured {
                     scope: p.scope,
