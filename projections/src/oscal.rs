@@ -214,7 +214,9 @@ impl Writer<'_> {
             ns_prop("area", &finding.area),
             ns_prop("auditee", &finding.auditee),
         ];
-        props.extend(self.entry_props(&finding.raised, None)?);
+        // The raising entry, looked up once for the finding and its observation.
+        let raised = self.entry_props(&finding.raised, None)?;
+        props.extend(raised.iter().cloned());
         props.retain(|p| p["value"] != "");
         Ok((
             json!({
@@ -229,7 +231,7 @@ impl Writer<'_> {
                 "uuid": observation,
                 "title": format!("{fid}: {}", finding.area),
                 "description": finding.description,
-                "props": self.entry_props(&finding.raised, None)?,
+                "props": raised,
                 "methods": ["EXAMINE"],
                 "types": ["finding"],
                 "collected": rfc3339(finding.raised.effective_at)?,
@@ -266,7 +268,9 @@ impl Writer<'_> {
         for clause in &clauses {
             props.push(ns_prop("clause", &clause.to_string()));
         }
-        props.extend(self.entry_props(&audit.planned, Some("planned"))?);
+        // The planning entry: the result's and every area observation's.
+        let planned = self.entry_props(&audit.planned, Some("planned"))?;
+        props.extend(planned.iter().cloned());
         if let Some((_, done)) = &audit.completed {
             props.extend(self.entry_props(done, Some("completed"))?);
         }
@@ -298,7 +302,7 @@ impl Writer<'_> {
                 ns_prop("area", &area.area),
                 ns_prop("auditee", &area.auditee),
             ];
-            props.extend(self.entry_props(&audit.planned, Some("planned"))?);
+            props.extend(planned.iter().cloned());
             props.retain(|p| p["value"] != "");
             observations.push(json!({
                 "uuid": self.uuid(&format!("observation/{id}/area/{n}")),
