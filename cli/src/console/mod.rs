@@ -232,6 +232,17 @@ pub fn url_encode(text: &str) -> String {
 
 /// The headers every console answer carries: no script, no framing, no caching of what a
 /// session may see, no referrer leaking a URL.
+/// A 200 download: `body` with the console's headers, saved by the browser as `file`.
+fn download(content_type: &'static str, body: String, file: &str) -> Response {
+    let mut response = with_headers(StatusCode::OK, content_type, body);
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{file}\"")) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_DISPOSITION, value);
+    }
+    response
+}
+
 fn with_headers(status: StatusCode, content_type: &'static str, body: String) -> Response {
     let mut response = (status, body).into_response();
     let h = response.headers_mut();
@@ -502,7 +513,6 @@ async fn register_page(
         .ok_or_else(|| Failure::internal(format!("register: {name} was not computed")))?;
     let shown = shown_table(name, table, view);
     if given(&view.format) == Some("csv") {
-        let mut response = with_headers(StatusCode::OK, "text/csv; charset=utf-8", shown.to_csv());
         let label: String = given(&view.effective)
             .or(given(&view.as_of))
             .unwrap_or("latest")
@@ -515,13 +525,11 @@ async fn register_page(
                 }
             })
             .collect();
-        let file = format!("attachment; filename=\"{name}-{label}.csv\"");
-        if let Ok(value) = HeaderValue::from_str(&file) {
-            response
-                .headers_mut()
-                .insert(header::CONTENT_DISPOSITION, value);
-        }
-        return Ok(response);
+        return Ok(download(
+            "text/csv; charset=utf-8",
+            shown.to_csv(),
+            &format!("{name}-{label}.csv"),
+        ));
     }
     let axis = axis(view, response.now_us)?;
     Ok(html(pages::register(
@@ -707,15 +715,7 @@ async fn entry_proof(
         Err(failure) => return failure.into_response(),
     };
     let body = serde_json::to_string_pretty(&data.proof).unwrap_or_default() + "\n";
-    let mut response = with_headers(StatusCode::OK, "application/json", body);
-    if let Ok(value) =
-        HeaderValue::from_str(&format!("attachment; filename=\"entry-{seq}-proof.json\""))
-    {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_DISPOSITION, value);
-    }
-    response
+    download("application/json", body, &format!("entry-{seq}-proof.json"))
 }
 
 /// `/oscal/assessment-results.json` and `/oscal/poam.json`: what `isms oscal` writes, for the
@@ -746,21 +746,11 @@ async fn oscal_document(
         Err(failure) => return failure.into_response(),
     };
     match c.registers.oscal_at(as_of, model).await {
-        Ok(exported) => {
-            let mut response =
-                with_headers(StatusCode::OK, "application/json", exported.json + "\n");
-            let disposition = format!(
-                "attachment; filename=\"oscal-{}-{}-entries.json\"",
-                model.name(),
-                exported.entries
-            );
-            if let Ok(value) = HeaderValue::from_str(&disposition) {
-                response
-                    .headers_mut()
-                    .insert(header::CONTENT_DISPOSITION, value);
-            }
-            response
-        }
+        Ok(exported) => download(
+            "application/json",
+            exported.json + "\n",
+            &format!("oscal-{}-{}-entries.json", model.name(), exported.entries),
+        ),
         Err(status) => Failure::from(status).into_response(),
     }
 }
