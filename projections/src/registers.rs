@@ -98,6 +98,11 @@ pub fn meets_target(target: &str, value: &str) -> Option<bool> {
     })
 }
 
+/// Whether something done at `done` met the deadline `due`: on the due day counts as on time.
+fn done_on_time(done: Timestamp, due: Timestamp) -> bool {
+    done.day_number() <= due.day_number()
+}
+
 /// The evidence an audit's areas requested and the auditor has not received, as
 /// `area: item`.
 pub fn outstanding_evidence(audit: &Audit) -> Vec<String> {
@@ -753,7 +758,7 @@ impl Registers<'_> {
                 .collect();
             let on_time = judged
                 .iter()
-                .filter(|v| self.deadline_status(v.due, self.remediated(v)) == "done")
+                .filter(|v| self.remediated(v).is_some_and(|r| done_on_time(r, v.due)))
                 .count() as u64;
             (on_time, judged.len() as u64 - on_time)
         };
@@ -858,7 +863,7 @@ impl Registers<'_> {
     /// (done on the due day is on time; not done is overdue once that day has ended).
     fn deadline_status(&self, due: Timestamp, done: Option<Timestamp>) -> &'static str {
         match done {
-            Some(d) if d.day_number() <= due.day_number() => "done",
+            Some(d) if done_on_time(d, due) => "done",
             Some(_) => "done late",
             None if self.past_due(due) => "overdue",
             None => "open",
