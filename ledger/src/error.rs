@@ -218,6 +218,28 @@ pub enum LedgerError {
     /// A cosignature line given to keep is not a signature line. → InvalidArgument.
     #[error(transparent)]
     Cosignature(#[from] crate::CosignatureError),
+    /// The database engine failed or could not be reached (PostgreSQL). Nothing of the
+    /// failed batch is stored. → Unavailable.
+    #[error("database ({engine}): {detail}")]
+    Database {
+        /// The engine (`postgres`).
+        engine: &'static str,
+        /// What the engine said.
+        detail: String,
+    },
+    /// This server is not (or no longer) the ledger's writer: another server holds the
+    /// writer lease, or took it over with a newer term, and the database refused this
+    /// server's batch. Nothing of it is stored. → FailedPrecondition.
+    #[error(
+        "this server is not the writer of ledger {ledger:?}: {detail}; nothing of the batch \
+         is stored"
+    )]
+    NotWriter {
+        /// The ledger's name in the database.
+        ledger: String,
+        /// Who holds the lease and since when, or which term fenced this one out.
+        detail: String,
+    },
 }
 
 impl LedgerError {
@@ -227,7 +249,8 @@ impl LedgerError {
             LedgerError::Store(sled::Error::Corruption { .. })
             | LedgerError::Corrupt { .. }
             | LedgerError::Damaged { .. } => Code::DataLoss,
-            LedgerError::Store(_) => Code::Unavailable,
+            LedgerError::Store(_) | LedgerError::Database { .. } => Code::Unavailable,
+            LedgerError::NotWriter { .. } => Code::FailedPrecondition,
             LedgerError::NoLedger => Code::NotFound,
             LedgerError::AlreadyExists(_) => Code::AlreadyExists,
             LedgerError::WrongLedgerKey { .. } => Code::PermissionDenied,

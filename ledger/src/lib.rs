@@ -7,12 +7,14 @@
 
 pub mod checkpoint;
 pub mod cosignature;
+pub mod engine;
 pub mod entry;
 pub mod envelope;
 mod error;
 mod event_index;
 pub mod keys;
 pub mod merkle;
+pub mod postgres;
 pub mod receipt;
 pub mod rules;
 pub mod sig;

@@ -1,8 +1,9 @@
-//! The sled store and its single writer: appending batches atomically, reading entries,
-//! checkpoints and proofs.
+//! The store and its single writer: appending batches atomically, reading entries,
+//! checkpoints and proofs. The bytes live in an [`Engine`] (sled by default, or PostgreSQL);
+//! this module never sees which.
 //!
-//! Layout of the `records` tree (one tree, so that a whole batch is one atomic
-//! `apply_batch`):
+//! Layout of the `records` keyspace (one keyspace, so that a whole batch is one atomic
+//! write):
 //!
 //! | key                                  | value                                   |
 //! |--------------------------------------|-----------------------------------------|
@@ -34,6 +35,7 @@ use rayon::prelude::*;
 
 use crate::checkpoint::{Checkpoint, SignedCheckpoint};
 use crate::cosignature::{add_cosignatures, SignatureLine};
+use crate::engine::{Engine, KeyRange, Keyspace, SledEngine, Space, WriteBatch};
 use crate::entry::{self, Entry, SignedEvent, RECORDED_AT_OFFSET};
 use crate::envelope::{EnvelopeView, Genesis, GenesisView, KeyGrant, RecordAction};
 use crate::event_index::{self, EventIndex};
@@ -275,11 +277,11 @@ pub struct Staged {
     pub durable_size: u64,
 }
 
-/// A ledger in a sled store.
+/// A ledger in a store (a sled folder or a PostgreSQL database).
 pub struct Ledger {
-    db: sled::Db,
-    records: sled::Tree,
-    artifacts: sled::Tree,
+    engine: Arc<dyn Engine>,
+    records: Space,
+    artifacts: Space,
     config: LedgerConfig,
     genesis: Genesis,
     signing_key: Option<SigningKey>,
@@ -303,8 +305,11 @@ pub struct Ledger {
     keys: RwLock<HashMap<KeyId, KeyRecord>>,
     /// Event id → seq, for every staged entry.
     events: RwLock<EventIndex>,
-    /// The acknowledged-head file beside sled's own (see [`ACKNOWLEDGED_FILE`]).
-    acknowledged: std::path::PathBuf,
+    /// The acknowledged-head file beside sled's own (see [`ACKNOWLEDGED_FILE`]), for an
+    /// engine with a local folder.
+    acknowledged: Option<std::path::PathBuf>,
+    /// Serialises read-modify-writes of kept cosignatures.
+    cosignatures_lock: Mutex<()>,
 }
 
 /// A file in the store's folder, beside sled's, holding the last durable head (size u64
@@ -463,7 +468,7 @@ impl NodeSource for MemoNodes<'_> {
 
 pub(crate) struct CachedNodes<'a> {
     pub(crate) cache: &'a NodeCache,
-    pub(crate) records: &'a sled::Tree,
+    pub(crate) records: &'a dyn Keyspace,
 }
 
 impl NodeSource for CachedNodes<'_> {
@@ -473,7 +478,7 @@ impl NodeSource for CachedNodes<'_> {
         if let Some(hash) = self.cache.get(level, index) {
             return Ok(hash);
         }
-        let hash = SledNodes(self.records).node(level, index)?;
+        let hash = StoredNodes(self.records).node(level, index)?;
         self.cache.remember_high(level, index, hash);
         Ok(hash)
     }
@@ -482,9 +487,9 @@ impl NodeSource for CachedNodes<'_> {
 /// Reads Merkle nodes from the node blocks (`m` keys) of the records tree. The block that
 /// holds node (level, index) is the one of the batch that appended its completing leaf: the
 /// first block whose key (the batch's last seq) is at or after that leaf.
-pub(crate) struct SledNodes<'a>(pub(crate) &'a sled::Tree);
+pub(crate) struct StoredNodes<'a>(pub(crate) &'a dyn Keyspace);
 
-impl NodeSource for SledNodes<'_> {
+impl NodeSource for StoredNodes<'_> {
     type Error = LedgerError;
 
     fn node(&self, level: u8, index: u64) -> Result<merkle::Hash, LedgerError> {
@@ -495,9 +500,11 @@ impl NodeSource for SledNodes<'_> {
         };
         let (_, block) = self
             .0
-            .range(node_block_key(seq)..=node_block_key(u64::MAX))
-            .next()
-            .ok_or_else(missing)??;
+            .first(KeyRange::inclusive(
+                node_block_key(seq),
+                node_block_key(u64::MAX),
+            ))?
+            .ok_or_else(missing)?;
         find_in_block(&block, level, index).ok_or_else(missing)
     }
 }
@@ -564,12 +571,11 @@ pub(crate) fn handover_key_record(
 
 /// The ledger key that signs checkpoints now: the last hand-over's new key, or the genesis's.
 fn current_ledger_key(
-    records: &sled::Tree,
+    records: &dyn Keyspace,
     genesis: &Genesis,
 ) -> Result<VerifyingKey, LedgerError> {
-    let raw = match records.scan_prefix([ROTATION]).next_back() {
-        Some(item) => {
-            let (k, v) = item?;
+    let raw = match records.last(KeyRange::prefix([ROTATION]))? {
+        Some((k, v)) => {
             let seq = be_u64(&k[1..]).unwrap_or(0);
             <[u8; 32]>::try_from(v.as_ref()).map_err(|_| LedgerError::Corrupt {
                 seq,
@@ -646,11 +652,22 @@ impl Ledger {
         admins: Vec<KeyGrant>,
         config: LedgerConfig,
     ) -> Result<Ledger, LedgerError> {
-        let path = path.as_ref().to_path_buf();
-        let db = open_db(&path, &config)?;
-        let records = db.open_tree("records")?;
-        if records.get(entry_key(0))?.is_some() {
-            let existing = Entry::decode(&records.get(entry_key(0))?.unwrap_or_default())
+        let engine = Arc::new(SledEngine::open(path.as_ref(), config.cache_bytes)?);
+        Self::create_in(engine, ledger_id, name, ledger_key, admins, config)
+    }
+
+    /// Creates a new ledger in `engine` (which must hold none), like [`Ledger::create_with_id`].
+    pub fn create_in(
+        engine: Arc<dyn Engine>,
+        ledger_id: LedgerId,
+        name: &str,
+        ledger_key: SigningKey,
+        admins: Vec<KeyGrant>,
+        config: LedgerConfig,
+    ) -> Result<Ledger, LedgerError> {
+        let records = engine.keyspace("records")?;
+        if let Some(raw) = records.get(&entry_key(0))? {
+            let existing = Entry::decode(&raw)
                 .map(|e| hex::encode(&e.body[..e.body.len().min(18)]))
                 .unwrap_or_default();
             return Err(LedgerError::AlreadyExists(existing));
@@ -679,8 +696,8 @@ impl Ledger {
         let encoded = entry.encode();
         let entry_hash = entry::hash_encoded(&encoded);
         let mut frontier = Frontier::new();
-        let mut batch = sled::Batch::default();
-        batch.insert(&entry_key(0), encoded);
+        let mut batch = WriteBatch::default();
+        batch.insert(entry_key(0), encoded);
         batch.insert(
             &event_index_key(0),
             event_index::encode_block(&[event_index::id_hash("genesis")]),
@@ -703,13 +720,13 @@ impl Ledger {
             time: now,
         }
         .sign(&ledger_key);
-        batch.insert(&checkpoint_key(1), checkpoint.note.as_bytes());
+        batch.insert(checkpoint_key(1), checkpoint.note.as_bytes());
         batch.insert(HEAD, encode_head(&head));
-        batch.insert(LAYOUT, &LAYOUT_VERSION.to_be_bytes());
-        records.apply_batch(batch)?;
-        db.flush()?;
-        drop((db, records));
-        Self::open(&path, config, Some(ledger_key))
+        batch.insert(LAYOUT, LAYOUT_VERSION.to_be_bytes());
+        records.apply(batch)?;
+        engine.flush()?;
+        drop(records);
+        Self::open_in(engine, config, Some(ledger_key))
     }
 
     /// Opens an existing ledger. With `signing_key` it can append (it must be the key the
@@ -721,7 +738,9 @@ impl Ledger {
         signing_key: Option<SigningKey>,
     ) -> Result<Ledger, LedgerError> {
         let path = path.as_ref();
-        Self::open_store(path, config, signing_key).map_err(|e| match e {
+        SledEngine::open(path, config.cache_bytes)
+            .and_then(|engine| Self::open_in(Arc::new(engine), config, signing_key))
+            .map_err(|e| match e {
             LedgerError::Store(sled::Error::Corruption { at, .. }) => LedgerError::Damaged {
                 path: path.to_path_buf(),
                 detail: match at {
@@ -739,14 +758,14 @@ impl Ledger {
         })
     }
 
-    fn open_store(
-        path: &Path,
+    /// Opens the ledger held in `engine`, like [`Ledger::open`].
+    pub fn open_in(
+        engine: Arc<dyn Engine>,
         config: LedgerConfig,
         signing_key: Option<SigningKey>,
     ) -> Result<Ledger, LedgerError> {
-        let db = open_db(path, &config)?;
-        let records = db.open_tree("records")?;
-        let artifacts = db.open_tree("artifacts")?;
+        let records = engine.keyspace("records")?;
+        let artifacts = engine.keyspace("artifacts")?;
         match records.get(LAYOUT)? {
             // Written before the layout was recorded: layout 1. Recorded from now on when the
             // ledger is opened to write.
@@ -769,13 +788,13 @@ impl Ledger {
                 }
             }
         }
-        let genesis_bytes = records.get(entry_key(0))?.ok_or(LedgerError::NoLedger)?;
+        let genesis_bytes = records.get(&entry_key(0))?.ok_or(LedgerError::NoLedger)?;
         let genesis_entry = Entry::decode(&genesis_bytes).map_err(|e| LedgerError::Corrupt {
             seq: 0,
             what: e.to_string(),
         })?;
         let genesis = decode_genesis(&genesis_entry)?;
-        let checkpoint_key = current_ledger_key(&records, &genesis)?;
+        let checkpoint_key = current_ledger_key(records.as_ref(), &genesis)?;
         if let Some(key) = &signing_key {
             let expected = KeyId::of_public_key(checkpoint_key.as_bytes());
             if KeyId::of_public_key(key.verifying_key().as_bytes()) != expected {
@@ -798,7 +817,7 @@ impl Ledger {
         let last_recorded_at = UnixMicros(i64::from_be_bytes(
             head_bytes[40..48].try_into().map_err(|_| corrupt_head())?,
         ));
-        let frontier = Frontier::load(&SledNodes(&records), size)?;
+        let frontier = Frontier::load(&StoredNodes(records.as_ref()), size)?;
         let head = Head {
             size,
             last_hash,
@@ -806,7 +825,7 @@ impl Ledger {
             root: frontier.root::<Blake3Hasher>(),
         };
         let mut keys = HashMap::new();
-        for item in records.scan_prefix([KEY]) {
+        for item in records.scan(KeyRange::prefix([KEY])) {
             let (k, v) = item?;
             let key_id = KeyId::from_slice(&k[1..]).ok_or_else(|| LedgerError::Corrupt {
                 seq: 0,
@@ -818,10 +837,13 @@ impl Ledger {
             })?;
             keys.insert(key_id, record);
         }
-        check_acknowledged(path, &head)?;
-        let events = load_event_index(&records, size)?;
+        let acknowledged = engine.folder().map(|folder| folder.join(ACKNOWLEDGED_FILE));
+        if let Some(file) = &acknowledged {
+            check_acknowledged(file, &head)?;
+        }
+        let events = load_event_index(records.as_ref(), size)?;
         let ledger = Ledger {
-            db,
+            engine,
             records,
             artifacts,
             config,
@@ -837,15 +859,21 @@ impl Ledger {
             nodes: NodeCache::default(),
             keys: RwLock::new(keys),
             events: RwLock::new(events),
-            acknowledged: path.join(ACKNOWLEDGED_FILE),
+            acknowledged,
+            cosignatures_lock: Mutex::new(()),
         };
         ledger.finish_erasures()?;
         Ok(ledger)
     }
 
-    /// Bytes the store takes on disk (sled's own count).
+    /// Bytes the store takes, as its engine counts them (sled: on disk).
     pub fn store_size_bytes(&self) -> Result<u64, LedgerError> {
-        Ok(self.db.size_on_disk()?)
+        self.engine.size_bytes()
+    }
+
+    /// The engine the ledger is stored in.
+    pub fn engine(&self) -> &Arc<dyn Engine> {
+        &self.engine
     }
 
     /// The key that signs this ledger's checkpoints now: the genesis's ledger key, or the new
@@ -928,10 +956,10 @@ impl Ledger {
         *self.head.read().expect("head lock")
     }
 
-    /// A sled tree for rebuildable derived data (projection snapshots, caches). It is never
-    /// part of the permanent record and `verify` ignores it.
-    pub fn derived_tree(&self, name: &str) -> Result<sled::Tree, LedgerError> {
-        Ok(self.db.open_tree(format!("derived/{name}"))?)
+    /// A keyspace for rebuildable derived data (projection snapshots, caches), in the same
+    /// engine. It is never part of the permanent record and `verify` ignores it.
+    pub fn derived(&self, name: &str) -> Result<Space, LedgerError> {
+        self.engine.keyspace(&format!("derived/{name}"))
     }
 
     /// Every key ever enrolled, revoked ones included.
@@ -958,7 +986,7 @@ impl Ledger {
             // Not there, or staged but not yet durable: readers see durable entries only.
             return Ok(None);
         }
-        let Some(bytes) = self.records.get(entry_key(seq.0))? else {
+        let Some(bytes) = self.records.get(&entry_key(seq.0))? else {
             return Ok(None);
         };
         Entry::decode(&bytes)
@@ -989,7 +1017,7 @@ impl Ledger {
         for seq in candidates {
             let entry = self
                 .records
-                .get(entry_key(seq))?
+                .get(&entry_key(seq))?
                 .and_then(|bytes| Entry::decode(&bytes).ok())
                 .ok_or_else(|| LedgerError::Corrupt {
                     seq,
@@ -1009,7 +1037,9 @@ impl Ledger {
     ) -> impl Iterator<Item = Result<Entry, LedgerError>> + '_ {
         let end = range.end.min(self.head().size);
         let start = range.start.min(end);
-        let mut rows = self.records.range(entry_key(start)..entry_key(end));
+        let mut rows = self
+            .records
+            .scan(KeyRange::half_open(entry_key(start), entry_key(end)));
         let mut next = start;
         let mut failed = false;
         // Every seq in start..end must be there, in order: a missing entry is an error at its
@@ -1067,7 +1097,7 @@ impl Ledger {
     fn recorded_at(&self, seq: u64) -> Result<UnixMicros, LedgerError> {
         let bytes = self
             .records
-            .get(entry_key(seq))?
+            .get(&entry_key(seq))?
             .ok_or_else(|| LedgerError::Corrupt {
                 seq,
                 what: "entry is missing".into(),
@@ -1155,9 +1185,11 @@ impl Ledger {
     pub fn latest_checkpoint(&self) -> Result<SignedCheckpoint, LedgerError> {
         let (_, note) = self
             .records
-            .range(checkpoint_key(0)..=checkpoint_key(self.head().size))
-            .next_back()
-            .ok_or(LedgerError::NoLedger)??;
+            .last(KeyRange::inclusive(
+                checkpoint_key(0),
+                checkpoint_key(self.head().size),
+            ))?
+            .ok_or(LedgerError::NoLedger)?;
         self.read_checkpoint(&note)
     }
 
@@ -1166,7 +1198,7 @@ impl Ledger {
         if size > self.head().size {
             return Ok(None);
         }
-        match self.records.get(checkpoint_key(size))? {
+        match self.records.get(&checkpoint_key(size))? {
             Some(note) => self.read_checkpoint(&note).map(Some),
             None => Ok(None),
         }
@@ -1185,9 +1217,11 @@ impl Ledger {
     ) -> Result<SignedCheckpoint, LedgerError> {
         let (_, note) = self
             .records
-            .range(checkpoint_key(seq.0 + 1)..=checkpoint_key(limit))
-            .next()
-            .ok_or_else(|| LedgerError::OutOfRange(format!("no checkpoint covers seq {seq}")))??;
+            .first(KeyRange::inclusive(
+                checkpoint_key(seq.0 + 1),
+                checkpoint_key(limit),
+            ))?
+            .ok_or_else(|| LedgerError::OutOfRange(format!("no checkpoint covers seq {seq}")))?;
         self.read_checkpoint(&note)
     }
 
@@ -1217,9 +1251,9 @@ impl Ledger {
         let from = (*sizes.start()).min(to.saturating_add(1));
         let range = if from <= to {
             self.records
-                .range(checkpoint_key(from)..=checkpoint_key(to))
+                .scan(KeyRange::inclusive(checkpoint_key(from), checkpoint_key(to)))
         } else {
-            self.records.range(checkpoint_key(0)..checkpoint_key(0))
+            Box::new(std::iter::empty())
         };
         until_first_error(range.map(move |item| {
             let (key, note) = item.map_err(|e| LedgerError::Corrupt {
@@ -1384,7 +1418,7 @@ impl Ledger {
         let head = *self.staged_head.read().expect("head lock");
         let now = self.config.clock.now().max(head.last_recorded_at);
         let mut frontier = writer.frontier.clone();
-        let mut batch = sled::Batch::default();
+        let mut batch = WriteBatch::default();
         let mut results: Vec<Option<Result<Appended, AppendError>>> =
             Vec::with_capacity(events.len());
         let mut in_batch: HashMap<String, usize> = HashMap::new();
@@ -1612,18 +1646,19 @@ impl Ledger {
             time: now,
         }
         .sign(ledger_key);
-        batch.insert(&checkpoint_key(next), checkpoint.note.as_bytes());
+        batch.insert(checkpoint_key(next), checkpoint.note.as_bytes());
         let node_block = encode_node_block(&new_nodes);
-        batch.insert(&node_block_key(next - 1), node_block.clone());
+        batch.insert(node_block_key(next - 1), node_block.clone());
         batch.insert(
-            &event_index_key(head.size),
+            event_index_key(head.size),
             event_index::encode_block(&id_hashes),
         );
         batch.insert(HEAD, encode_head(&new_head));
 
-        if let Err(e) = self.records.apply_batch(batch) {
-            // Nothing is acknowledged. sled's batch is atomic, so after a crash or reopen the
-            // store holds either all of it or none; in this process we keep the old head.
+        if let Err(e) = self.records.apply(batch) {
+            // Nothing is acknowledged. The engine's batch is atomic, so after a crash or
+            // reopen the store holds either all of it or none; in this process we keep the
+            // old head. (A PostgreSQL writer fenced out by a newer term lands here too.)
             let message = e.to_string();
             for r in results.iter_mut() {
                 if matches!(r, Ok(a) if !a.duplicate && a.seq.0 >= head.size) {
@@ -1675,9 +1710,9 @@ impl Ledger {
         }
         // Everything staged before this read is in sled's log before the flush starts.
         let target = *self.staged_head.read().expect("head lock");
-        if let Err(e) = self.db.flush() {
+        if let Err(e) = self.engine.flush() {
             *self.poisoned.lock().expect("poison lock") = Some(e.to_string());
-            return Err(e.into());
+            return Err(e);
         }
         *self.head.write().expect("head lock") = target;
         self.record_acknowledged(&target);
@@ -1920,22 +1955,22 @@ impl Ledger {
     /// Stores an artifact's bytes under their blake3 hash (durably) and returns the hash.
     pub fn put_artifact(&self, bytes: &[u8]) -> Result<ArtifactHash, LedgerError> {
         let hash = ArtifactHash::of(bytes);
-        self.artifacts.insert(hash.0, bytes)?;
-        self.artifacts.flush()?;
+        self.artifacts.insert(&hash.0, bytes)?;
+        self.engine.flush()?;
         Ok(hash)
     }
 
     /// The bytes of an artifact, if present.
     pub fn get_artifact(&self, hash: &ArtifactHash) -> Result<Option<Vec<u8>>, LedgerError> {
-        Ok(self.artifacts.get(hash.0)?.map(|v| v.to_vec()))
+        self.artifacts.get(&hash.0)
     }
 
     /// Whether an artifact is present, erased, or unknown.
     pub fn artifact_state(&self, hash: &ArtifactHash) -> Result<ArtifactState, LedgerError> {
-        if let Some(seq) = self.records.get(prefixed(ERASED, &hash.0))? {
+        if let Some(seq) = self.records.get(&prefixed(ERASED, &hash.0))? {
             return Ok(ArtifactState::Erased(Seq(be_u64(&seq).unwrap_or(0))));
         }
-        Ok(if self.artifacts.contains_key(hash.0)? {
+        Ok(if self.artifacts.contains(&hash.0)? {
             ArtifactState::Present
         } else {
             ArtifactState::Unknown
@@ -1943,21 +1978,22 @@ impl Ledger {
     }
 
     fn remove_artifacts(&self, hashes: &[ArtifactHash]) -> Result<(), LedgerError> {
+        let mut batch = WriteBatch::default();
         for hash in hashes {
-            self.artifacts.remove(hash.0)?;
+            batch.remove(hash.0);
         }
-        self.artifacts.flush()?;
-        Ok(())
+        self.artifacts.apply(batch)?;
+        self.engine.flush()
     }
 
     /// Removes the bytes of artifacts whose erasure entry is committed (after a crash between
     /// the entry and the removal).
     fn finish_erasures(&self) -> Result<(), LedgerError> {
         let mut pending = Vec::new();
-        for item in self.records.scan_prefix([ERASED]) {
+        for item in self.records.scan(KeyRange::prefix([ERASED])) {
             let (k, _) = item?;
             if let Some(hash) = ArtifactHash::from_slice(&k[1..]) {
-                if self.artifacts.contains_key(hash.0)? {
+                if self.artifacts.contains(&hash.0)? {
                     pending.push(hash);
                 }
             }
@@ -1971,7 +2007,7 @@ impl Ledger {
     fn cached_nodes(&self) -> CachedNodes<'_> {
         CachedNodes {
             cache: &self.nodes,
-            records: &self.records,
+            records: self.records.as_ref(),
         }
     }
 
@@ -1980,8 +2016,8 @@ impl Ledger {
         self.staged_head.read().expect("head lock").size
     }
 
-    pub(crate) fn records_tree(&self) -> &sled::Tree {
-        &self.records
+    pub(crate) fn records_space(&self) -> &dyn Keyspace {
+        self.records.as_ref()
     }
 
     /// Keeps witness cosignature lines (`lines`: one `— <name> <base64>` per line, as a
@@ -2001,28 +2037,27 @@ impl Ledger {
         for line in lines.lines().filter(|l| !l.is_empty()) {
             new.push(SignatureLine::parse(line)?.to_line());
         }
-        self.records
-            .fetch_and_update(cosignatures_key(size), |old| {
-                let mut kept = old
-                    .map(|v| String::from_utf8_lossy(v).into_owned())
-                    .unwrap_or_default();
-                for line in &new {
-                    if !kept.lines().any(|l| format!("{l}\n") == *line) {
-                        kept.push_str(line);
-                    }
-                }
-                Some(kept.into_bytes())
-            })?;
-        self.db.flush()?;
-        Ok(())
+        let _writing = self.cosignatures_lock.lock().expect("cosignatures lock");
+        let mut kept = self
+            .records
+            .get(&cosignatures_key(size))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+            .unwrap_or_default();
+        for line in &new {
+            if !kept.lines().any(|l| format!("{l}\n") == *line) {
+                kept.push_str(line);
+            }
+        }
+        self.records.insert(&cosignatures_key(size), kept.as_bytes())?;
+        self.engine.flush()
     }
 
     /// The witness cosignature lines kept for the checkpoint of `size` entries, each ending in
     /// a newline; empty when none was kept.
     pub fn cosignatures(&self, size: u64) -> Result<String, LedgerError> {
-        match self.records.get(cosignatures_key(size))? {
+        match self.records.get(&cosignatures_key(size))? {
             None => Ok(String::new()),
-            Some(v) => String::from_utf8(v.to_vec()).map_err(|_| LedgerError::Corrupt {
+            Some(v) => String::from_utf8(v).map_err(|_| LedgerError::Corrupt {
                 seq: size.saturating_sub(1),
                 what: format!("the cosignatures of checkpoint {size} are not UTF-8"),
             }),
@@ -2051,11 +2086,10 @@ impl Ledger {
         &self,
         by: impl Fn(&SignatureLine) -> bool,
     ) -> Result<Option<(u64, SignatureLine)>, LedgerError> {
-        for item in self
-            .records
-            .range(cosignatures_key(0)..=cosignatures_key(u64::MAX))
-            .rev()
-        {
+        for item in self.records.scan_rev(KeyRange::inclusive(
+            cosignatures_key(0),
+            cosignatures_key(u64::MAX),
+        )) {
             let (key, value) = item?;
             let size = be_u64(&key[1..]).unwrap_or(0);
             let text = String::from_utf8_lossy(&value);
@@ -2070,43 +2104,43 @@ impl Ledger {
         Ok(None)
     }
 
-    /// Flushes everything to disk (appends already do; this is for derived trees).
+    /// Flushes everything to disk (appends already do; this is for derived keyspaces).
     pub fn flush(&self) -> Result<(), LedgerError> {
-        self.db.flush()?;
-        Ok(())
+        self.engine.flush()
     }
 
     /// Rewrites the acknowledged-head file. A failure here costs only the check at the next
     /// open (the store itself is durable), so it does not fail the append.
     fn record_acknowledged(&self, head: &Head) {
-        if self.signing_key.is_none() {
+        let (Some(file), Some(_)) = (&self.acknowledged, &self.signing_key) else {
             return;
-        }
+        };
         let mut bytes = head.size.to_be_bytes().to_vec();
         bytes.extend_from_slice(&head.last_hash.0);
-        let temporary = self.acknowledged.with_extension("new");
+        let temporary = file.with_extension("new");
         if std::fs::write(&temporary, &bytes).is_ok() {
-            let _ = std::fs::rename(&temporary, &self.acknowledged);
+            let _ = std::fs::rename(&temporary, file);
         }
     }
 }
 
 /// Refuses a store that ends before the head it last acknowledged (see
 /// [`ACKNOWLEDGED_FILE`]).
-fn check_acknowledged(path: &Path, head: &Head) -> Result<(), LedgerError> {
-    let bytes = match std::fs::read(path.join(ACKNOWLEDGED_FILE)) {
+fn check_acknowledged(file: &Path, head: &Head) -> Result<(), LedgerError> {
+    let folder = file.parent().unwrap_or(file);
+    let bytes = match std::fs::read(file) {
         Ok(bytes) => bytes,
         // A store written before the file existed, or never appended to: nothing to compare.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => {
             return Err(LedgerError::Damaged {
-                path: path.to_path_buf(),
+                path: folder.to_path_buf(),
                 detail: format!("the acknowledged-head file cannot be read: {e}"),
             })
         }
     };
     let damaged = |detail: String| LedgerError::Damaged {
-        path: path.to_path_buf(),
+        path: folder.to_path_buf(),
         detail,
     };
     // The last entry's hash (bytes 8..40) is kept for outside tools; a store holding the
@@ -2132,16 +2166,13 @@ fn check_acknowledged(path: &Path, head: &Head) -> Result<(), LedgerError> {
     Ok(())
 }
 
-/// Opens the sled database. When a `Ledger` in this process was just dropped, sled's
-/// background flusher may hold the folder's file lock for a few milliseconds more, so a lock
-/// conflict is retried for up to two seconds before it is reported.
 /// The event-id index from its blocks. A ledger written before the index was kept in blocks,
 /// or one whose blocks do not tile `0..size`, has its index rebuilt from the entries (and the
 /// blocks rewritten); an entry that cannot be read is skipped here and left to `verify` to
 /// name.
-fn load_event_index(records: &sled::Tree, size: u64) -> Result<EventIndex, LedgerError> {
+fn load_event_index(records: &dyn Keyspace, size: u64) -> Result<EventIndex, LedgerError> {
     let mut index = EventIndex::default();
-    for item in records.scan_prefix([EVENT_INDEX]) {
+    for item in records.scan(KeyRange::prefix([EVENT_INDEX])) {
         let (key, block) = item?;
         match be_u64(&key[1..]) {
             Some(first) if index.extend_from_block(first, &block) => {}
@@ -2151,9 +2182,9 @@ fn load_event_index(records: &sled::Tree, size: u64) -> Result<EventIndex, Ledge
     if index.len() == size {
         return Ok(index);
     }
-    let mut batch = sled::Batch::default();
+    let mut batch = WriteBatch::default();
     for prefix in [EVENT_INDEX, LEGACY_EVENT_ID] {
-        for item in records.scan_prefix([prefix]) {
+        for item in records.scan(KeyRange::prefix([prefix])) {
             batch.remove(item?.0);
         }
     }
@@ -2163,35 +2194,17 @@ fn load_event_index(records: &sled::Tree, size: u64) -> Result<EventIndex, Ledge
         let mut hashes = Vec::with_capacity(REBUILD_BLOCK as usize);
         for seq in first..size.min(first + REBUILD_BLOCK) {
             let id = records
-                .get(entry_key(seq))?
+                .get(&entry_key(seq))?
                 .and_then(|bytes| Entry::decode(&bytes).ok())
                 .and_then(|entry| event_index::event_id_of(&entry.body));
             // An unreadable entry still takes its place, so later seqs stay where they are.
             hashes.push(id.map_or(0, |id| event_index::id_hash(&id)));
         }
-        batch.insert(&event_index_key(first), event_index::encode_block(&hashes));
+        batch.insert(event_index_key(first), event_index::encode_block(&hashes));
         index.extend(&hashes);
     }
-    records.apply_batch(batch)?;
+    records.apply(batch)?;
     Ok(index)
-}
-
-fn open_db(path: &Path, config: &LedgerConfig) -> Result<sled::Db, LedgerError> {
-    let mut attempts = 0;
-    loop {
-        let opened = sled::Config::new()
-            .path(path)
-            .cache_capacity(config.cache_bytes)
-            .mode(sled::Mode::HighThroughput)
-            .open();
-        match opened {
-            Err(sled::Error::Io(e)) if attempts < 200 && e.to_string().contains("acquire lock") => {
-                attempts += 1;
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            other => return Ok(other?),
-        }
-    }
 }
 
 /// The keys the genesis makes valid: the ledger key (it signs the genesis itself, holds no

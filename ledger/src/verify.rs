@@ -19,7 +19,8 @@ use crate::entry::{self, Entry, SignedEvent};
 use crate::envelope::{EnvelopeView, Genesis, RecordAction};
 use crate::keys::{KeyRecord, ADMIN_ROLE};
 use crate::merkle::{self, Blake3Hasher, Frontier, MerkleHasher};
-use crate::store::{self, Ledger, SledNodes};
+use crate::engine::{KeyRange, Keyspace};
+use crate::store::{self, Ledger, StoredNodes};
 use crate::{event_index, rules, sig, EntryHash, KeyId, LedgerError, Seq, UnixMicros};
 
 /// What failed.
@@ -1112,10 +1113,10 @@ impl Ledger {
         progress: &dyn Fn(u64),
     ) -> Result<VerifyReport, VerifyError> {
         let store_err = |e: LedgerError| fail(0, Failure::Store, "a readable store", e.to_string());
-        let records = self.records_tree();
+        let records = self.records_space();
         let raw_genesis = records
-            .get(store::entry_key(0))
-            .map_err(|e| store_err(e.into()))?
+            .get(&store::entry_key(0))
+            .map_err(store_err)?
             .ok_or_else(|| fail(0, Failure::Missing, "a genesis entry", "none"))?;
         let mut verifier = ChainVerifier::from_genesis(&raw_genesis)?;
         let head = self.head().size;
@@ -1126,13 +1127,13 @@ impl Ledger {
                 .entries(1..start)
                 .collect::<Result<_, _>>()
                 .map_err(store_err)?;
-            let frontier = Frontier::load(&SledNodes(records), start).map_err(store_err)?;
+            let frontier = Frontier::load(&StoredNodes(records), start).map_err(store_err)?;
             verifier.skip_to(&before, frontier);
         }
         let notes: Vec<(u64, String)> = records
-            .scan_prefix(b"c")
+            .scan(KeyRange::prefix(b"c"))
             .map(|item| {
-                let (k, v) = item.map_err(|e| store_err(e.into()))?;
+                let (k, v) = item.map_err(store_err)?;
                 let size = u64::from_be_bytes(k[1..].try_into().map_err(|_| {
                     fail(
                         0,
@@ -1141,7 +1142,7 @@ impl Ledger {
                         hex::encode(&k),
                     )
                 })?);
-                let note = String::from_utf8(v.to_vec()).map_err(|_| {
+                let note = String::from_utf8(v).map_err(|_| {
                     fail_checkpoint(size, Failure::BadCheckpoint, "a UTF-8 note", "other bytes")
                 })?;
                 Ok((size, note))
@@ -1183,8 +1184,11 @@ impl Ledger {
             chunk.clear();
             Ok::<(), VerifyError>(())
         };
-        for item in records.range(store::entry_key(start)..store::entry_key(upper)) {
-            let (k, v) = item.map_err(|e| store_err(e.into()))?;
+        for item in records.scan(KeyRange::half_open(
+            store::entry_key(start),
+            store::entry_key(upper),
+        )) {
+            let (k, v) = item.map_err(store_err)?;
             let key_seq = u64::from_be_bytes(k[1..].try_into().map_err(|_| {
                 fail(
                     0,
@@ -1193,7 +1197,7 @@ impl Ledger {
                     hex::encode(&k),
                 )
             })?);
-            chunk.push((key_seq, v.to_vec()));
+            chunk.push((key_seq, v));
             if chunk.len() == CHUNK {
                 feed(&mut chunk, &mut verifier)?;
             }
@@ -1203,11 +1207,13 @@ impl Ledger {
         }
         if range.end >= head {
             let staged = self.staged_size();
-            if let Some(item) = records
-                .range(store::entry_key(staged)..store::entry_key(u64::MAX))
-                .next()
+            if let Some((k, _)) = records
+                .first(KeyRange::half_open(
+                    store::entry_key(staged),
+                    store::entry_key(u64::MAX),
+                ))
+                .map_err(store_err)?
             {
-                let (k, _) = item.map_err(|e| store_err(e.into()))?;
                 let seq = u64::from_be_bytes(k[1..].try_into().unwrap_or([0xff; 8]));
                 return Err(fail(
                     seq,
@@ -1278,20 +1284,23 @@ fn nodes_completed(first: u64, last: u64) -> u64 {
 /// caller, node by node, with the recomputed ones.
 #[allow(clippy::type_complexity)]
 fn stored_nodes(
-    records: &sled::Tree,
+    records: &dyn Keyspace,
     first: u64,
     last: u64,
 ) -> Result<(HashMap<(u8, u64), [u8; 32]>, Option<VerifyError>), LedgerError> {
     let mut nodes = HashMap::new();
     let mut bad: Option<VerifyError> = None;
-    let mut block_first = match records
-        .range(store::node_block_key(0)..store::node_block_key(first))
-        .next_back()
-    {
-        Some(item) => be_key(&item?.0).map_or(0, |p| p + 1),
+    let mut block_first = match records.last(KeyRange::half_open(
+        store::node_block_key(0),
+        store::node_block_key(first),
+    ))? {
+        Some((key, _)) => be_key(&key).map_or(0, |p| p + 1),
         None => 0,
     };
-    for item in records.range(store::node_block_key(first)..=store::node_block_key(u64::MAX)) {
+    for item in records.scan(KeyRange::inclusive(
+        store::node_block_key(first),
+        store::node_block_key(u64::MAX),
+    )) {
         let (key, block) = item?;
         let block_last = be_key(&key).unwrap_or(u64::MAX);
         if bad.is_none() {
@@ -1396,7 +1405,7 @@ fn check_node_block(first: u64, last: u64, block: &[u8]) -> Result<(), VerifyErr
 /// blocks must tile the seqs without gap or overlap, and each record must be the index hash
 /// of its entry's event id. Returns the first disagreement.
 fn check_event_index(
-    records: &sled::Tree,
+    records: &dyn Keyspace,
     chunk: &[(u64, Vec<u8>)],
 ) -> Result<Option<VerifyError>, LedgerError> {
     let (first, last) = (chunk[0].0, chunk[chunk.len() - 1].0);
@@ -1413,14 +1422,18 @@ fn check_event_index(
         })
         .collect();
     let start = records
-        .range(store::event_index_key(0)..=store::event_index_key(first))
-        .next_back()
-        .transpose()?
+        .last(KeyRange::inclusive(
+            store::event_index_key(0),
+            store::event_index_key(first),
+        ))?
         .and_then(|(k, _)| be_key(&k))
         .unwrap_or(first);
     let mut expect_key = None;
     let mut seq = first;
-    for item in records.range(store::event_index_key(start)..=store::event_index_key(last)) {
+    for item in records.scan(KeyRange::inclusive(
+        store::event_index_key(start),
+        store::event_index_key(last),
+    )) {
         let (key, block) = item?;
         let block_first = be_key(&key).unwrap_or(u64::MAX);
         let record = Record::EventIndexBlock(block_first);

@@ -1,6 +1,6 @@
 //! Plugs the projections into the `ledger` crate: the `Validator` as the ledger writer's
 //! `Admission` hook, the ledger as an `EntrySource`, and a `Projector` whose snapshots live
-//! in `ledger.derived_tree("snapshots")` (rebuildable, never part of the permanent record).
+//! in `ledger.derived("snapshots")` (rebuildable, never part of the permanent record).
 
 use std::ops::Range;
 
@@ -90,14 +90,10 @@ impl EntrySource for ledger::Ledger {
     }
 }
 
-/// The query engine over a ledger, with snapshots in its `snapshots` derived tree.
+/// The query engine over a ledger, with snapshots in its `snapshots` derived keyspace.
 pub fn projector(
     ledger: &ledger::Ledger,
     config: ProjectorConfig,
-) -> Result<Projector<sled::Tree, &ledger::Ledger>, ledger::LedgerError> {
-    Ok(Projector::new(
-        ledger,
-        ledger.derived_tree("snapshots")?,
-        config,
-    ))
+) -> Result<Projector<ledger::engine::Space, &ledger::Ledger>, ledger::LedgerError> {
+    Ok(Projector::new(ledger, ledger.derived("snapshots")?, config))
 }

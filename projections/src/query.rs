@@ -102,6 +102,21 @@ impl SnapshotStore for MemorySnapshots {
     }
 }
 
+impl SnapshotStore for ledger::engine::Space {
+    fn floor(&self, applied: u64) -> Result<Option<(u64, Vec<u8>)>, SourceError> {
+        let found = self.last(ledger::engine::KeyRange::up_to(applied.to_be_bytes()))?;
+        Ok(found.and_then(|(k, v)| {
+            let key: [u8; 8] = k.as_slice().try_into().ok()?;
+            Some((u64::from_be_bytes(key), v))
+        }))
+    }
+
+    fn put(&self, applied: u64, bytes: Vec<u8>) -> Result<(), SourceError> {
+        self.insert(&applied.to_be_bytes(), &bytes)?;
+        Ok(())
+    }
+}
+
 impl SnapshotStore for sled::Tree {
     fn floor(&self, applied: u64) -> Result<Option<(u64, Vec<u8>)>, SourceError> {
         let found = self

@@ -15,7 +15,7 @@ use super::admission::LedgerSource;
 use super::auth::ReadAuth;
 use super::status::{ledger_status, query_status};
 
-type Engine = Projector<sled::Tree, Arc<LedgerSource>>;
+type Engine = Projector<ledger::engine::Space, Arc<LedgerSource>>;
 
 /// Method paths, as the read-request signature covers them.
 pub mod method {
@@ -40,7 +40,7 @@ pub struct RegistersService {
 impl RegistersService {
     /// A service over `ledger`.
     pub fn new(ledger: Arc<Ledger>, auth: Arc<ReadAuth>) -> Result<Self, ledger::LedgerError> {
-        let snapshots = ledger.derived_tree("projection-snapshots")?;
+        let snapshots = ledger.derived("projection-snapshots")?;
         let engine = Projector::new(
             Arc::new(LedgerSource(ledger.clone())),
             snapshots,

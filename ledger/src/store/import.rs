@@ -9,18 +9,20 @@
 //! [`crate::ChainVerifier`]); the import itself refuses anything that would not chain.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use prost::Message as _;
 
 use super::{
     checkpoint_key, cosignatures_key, decode_genesis, encode_head, encode_node_block, entry_key,
-    event_index_key, genesis_keys, handover_key_record, node_block_key, open_db, prefixed,
+    event_index_key, genesis_keys, handover_key_record, node_block_key, prefixed,
     rotation_key, Head, ERASED, HEAD, KEY, LAYOUT, LAYOUT_VERSION, ROTATION,
 };
 use crate::checkpoint::{key_hash, Checkpoint, SignedCheckpoint};
 use crate::cosignature::signature_lines;
+use crate::engine::{Engine, KeyRange, Keyspace, SledEngine, Space, WriteBatch};
 use crate::entry::{self, Entry};
 use crate::envelope::{EnvelopeView, Genesis, RecordAction};
 use crate::event_index;
@@ -29,17 +31,16 @@ use crate::merkle::{Blake3Hasher, Frontier, NewNode};
 use crate::rules;
 use crate::{ArtifactHash, EntryHash, KeyId, LedgerConfig, LedgerError, Seq};
 
-/// Entries per sled batch while importing.
+/// Entries per batch while importing.
 const IMPORT_BATCH: usize = 4096;
 
 /// A store being rebuilt: push entries in seq order (and checkpoints as the tree reaches their
 /// size), then [`Import::finish`]. Until `finish` returns, the folder is not a ledger to use;
 /// callers build it under a temporary name and rename it when done.
 pub struct Import {
-    db: sled::Db,
-    records: sled::Tree,
-    artifacts: sled::Tree,
-    path: PathBuf,
+    engine: Arc<dyn Engine>,
+    records: Space,
+    artifacts: Space,
     genesis: Genesis,
     /// The key that signs a checkpoint of the current size.
     ledger_key: VerifyingKey,
@@ -48,7 +49,7 @@ pub struct Import {
     frontier: Frontier,
     head: Head,
     keys: HashMap<KeyId, KeyRecord>,
-    batch: sled::Batch,
+    batch: WriteBatch,
     /// First seq of the entries in `batch`.
     batch_first: u64,
     batch_ids: Vec<u64>,
@@ -75,13 +76,18 @@ fn corrupt(seq: u64, what: impl Into<String>) -> LedgerError {
 }
 
 impl Import {
-    /// Starts a store in `path` (which must hold none) from the raw genesis entry.
+    /// Starts a sled store in `path` (which must hold none) from the raw genesis entry.
     pub fn begin(
         path: impl AsRef<Path>,
         raw_genesis: &[u8],
         config: &LedgerConfig,
     ) -> Result<Import, LedgerError> {
-        let path = path.as_ref().to_path_buf();
+        let engine = SledEngine::open(path.as_ref(), config.cache_bytes)?;
+        Self::begin_in(Arc::new(engine), raw_genesis)
+    }
+
+    /// Starts a store in `engine` (which must hold no ledger) from the raw genesis entry.
+    pub fn begin_in(engine: Arc<dyn Engine>, raw_genesis: &[u8]) -> Result<Import, LedgerError> {
         let entry = Entry::decode(raw_genesis).map_err(|e| corrupt(0, e.to_string()))?;
         if entry.seq != Seq(0) || entry.prev_hash != EntryHash::ZERO {
             return Err(corrupt(
@@ -92,21 +98,22 @@ impl Import {
         let genesis = decode_genesis(&entry)?;
         let ledger_key = VerifyingKey::from_bytes(&genesis.ledger_public_key)
             .map_err(|_| corrupt(0, "the genesis's ledger key is not a valid ed25519 key"))?;
-        let db = open_db(&path, config)?;
-        let records = db.open_tree("records")?;
-        let artifacts = db.open_tree("artifacts")?;
-        if records.get(entry_key(0))?.is_some() {
-            return Err(LedgerError::AlreadyExists(path.display().to_string()));
+        let records = engine.keyspace("records")?;
+        let artifacts = engine.keyspace("artifacts")?;
+        if records.get(&entry_key(0))?.is_some() {
+            return Err(LedgerError::AlreadyExists(match engine.folder() {
+                Some(folder) => folder.display().to_string(),
+                None => format!("the {} store", engine.kind()),
+            }));
         }
         let keys: HashMap<KeyId, KeyRecord> = genesis_keys(&genesis)
             .into_iter()
             .map(|k| (k.key_id, k))
             .collect();
         let mut import = Import {
-            db,
+            engine,
             records,
             artifacts,
-            path,
             genesis,
             ledger_key,
             next_key: None,
@@ -118,7 +125,7 @@ impl Import {
                 root: [0; 32],
             },
             keys: HashMap::new(),
-            batch: sled::Batch::default(),
+            batch: WriteBatch::default(),
             batch_first: 0,
             batch_ids: Vec::new(),
             batch_nodes: Vec::new(),
@@ -194,7 +201,7 @@ impl Import {
             RecordAction::ArtifactErased(hash) => {
                 self.batch
                     .insert(prefixed(ERASED, &hash.0), &seq.to_be_bytes());
-                self.artifacts.remove(hash.0)?;
+                self.artifacts.remove(&hash.0)?;
                 self.erased.insert(hash);
             }
             RecordAction::LedgerKeyRotated(handover) => {
@@ -253,7 +260,7 @@ impl Import {
             );
         }
         batch.insert(HEAD, encode_head(&self.head));
-        self.records.apply_batch(batch)?;
+        self.records.apply(batch)?;
         self.batch_first = self.head.size;
         self.batch_ids.clear();
         self.batch_nodes.clear();
@@ -339,7 +346,7 @@ impl Import {
     /// last thing pushed must have been a checkpoint: a ledger always ends at one.
     pub fn finish(mut self) -> Result<Head, LedgerError> {
         // `checkpoint` writes its batch at once, so a checkpoint at the head is in the tree.
-        if self.records.get(checkpoint_key(self.head.size))?.is_none() {
+        if self.records.get(&checkpoint_key(self.head.size))?.is_none() {
             return Err(corrupt(
                 self.head.size.saturating_sub(1),
                 format!(
@@ -351,11 +358,13 @@ impl Import {
         }
         self.batch.insert(LAYOUT, &LAYOUT_VERSION.to_be_bytes());
         self.write_batch()?;
-        self.db.flush()?;
-        let mut acknowledged = self.head.size.to_be_bytes().to_vec();
-        acknowledged.extend_from_slice(&self.head.last_hash.0);
-        std::fs::write(self.path.join(super::ACKNOWLEDGED_FILE), acknowledged)
-            .map_err(|e| corrupt(0, format!("writing the acknowledged-head file: {e}")))?;
+        self.engine.flush()?;
+        if let Some(folder) = self.engine.folder() {
+            let mut acknowledged = self.head.size.to_be_bytes().to_vec();
+            acknowledged.extend_from_slice(&self.head.last_hash.0);
+            std::fs::write(folder.join(super::ACKNOWLEDGED_FILE), acknowledged)
+                .map_err(|e| corrupt(0, format!("writing the acknowledged-head file: {e}")))?;
+        }
         Ok(self.head)
     }
 }
@@ -393,7 +402,7 @@ pub fn salvage(
     ledger_key: &SigningKey,
     config: &LedgerConfig,
 ) -> Result<Salvaged, LedgerError> {
-    let db = open_db(from, config).map_err(|e| match e {
+    let engine = SledEngine::open(from, config.cache_bytes).map_err(|e| match e {
         LedgerError::Store(sled::Error::Corruption { .. } | sled::Error::Unsupported(_)) => {
             LedgerError::Damaged {
                 path: from.to_path_buf(),
@@ -402,8 +411,9 @@ pub fn salvage(
         }
         other => other,
     })?;
-    let records = db.open_tree("records")?;
-    let raw_genesis = records.get(entry_key(0))?.ok_or(LedgerError::NoLedger)?;
+    let records = engine.keyspace("records")?;
+    let records = records.as_ref();
+    let raw_genesis = records.get(&entry_key(0))?.ok_or(LedgerError::NoLedger)?;
     let genesis = Entry::decode(&raw_genesis)
         .map_err(|e| corrupt(0, e.to_string()))
         .and_then(|e| decode_genesis(&e))?;
@@ -411,7 +421,7 @@ pub fn salvage(
     // checkpoint is known only once it is saved (`sign_checkpoint` checks it then).
     let given = ledger_key.verifying_key().to_bytes();
     let mut known = vec![genesis.ledger_public_key];
-    for (_, key) in records.scan_prefix([ROTATION]).flatten() {
+    for (_, key) in records.scan(KeyRange::prefix([ROTATION])).flatten() {
         if let Ok(key) = <[u8; 32]>::try_from(key.as_ref()) {
             known.push(key);
         }
@@ -426,7 +436,7 @@ pub fn salvage(
     let mut end = u64::MAX;
     let mut first_lost = None;
     loop {
-        match verified_prefix(&records, &raw_genesis, end)? {
+        match verified_prefix(records, &raw_genesis, end)? {
             (size, None) => {
                 end = size;
                 break;
@@ -439,11 +449,11 @@ pub fn salvage(
     }
     // Checkpoints and their cosignatures, by size, within what is saved.
     let mut notes = std::collections::BTreeMap::new();
-    for item in records.range(checkpoint_key(1)..=checkpoint_key(end)) {
+    for item in records.scan(KeyRange::inclusive(checkpoint_key(1), checkpoint_key(end))) {
         let Ok((key, value)) = item else { break };
         let size = u64::from_be_bytes(key[1..9].try_into().expect("9-byte key"));
         let mut note = String::from_utf8_lossy(&value).into_owned();
-        if let Ok(Some(lines)) = records.get(cosignatures_key(size)) {
+        if let Ok(Some(lines)) = records.get(&cosignatures_key(size)) {
             if let Ok(with) =
                 crate::cosignature::add_cosignatures(&note, &String::from_utf8_lossy(&lines))
             {
@@ -465,7 +475,7 @@ pub fn salvage(
     keep_checkpoint(&mut import)?;
     for seq in 1..end {
         let raw = records
-            .get(entry_key(seq))?
+            .get(&entry_key(seq))?
             .ok_or_else(|| corrupt(seq, "the entry vanished while salvaging"))?;
         import.push(&raw)?;
         keep_checkpoint(&mut import)?;
@@ -478,7 +488,7 @@ pub fn salvage(
     };
     let checkpoints = import.checkpoints() - u64::from(signed_checkpoint);
     let (mut artifacts, mut damaged_artifacts) = (0, 0);
-    for item in db.open_tree("artifacts")?.iter() {
+    for item in engine.keyspace("artifacts")?.scan(KeyRange::all()) {
         let Ok((key, bytes)) = item else {
             damaged_artifacts += 1;
             continue;
@@ -504,14 +514,14 @@ pub fn salvage(
 }
 
 fn records_has_checkpoint(import: &Import) -> Result<bool, LedgerError> {
-    Ok(import.records.get(checkpoint_key(import.size()))?.is_some())
+    Ok(import.records.get(&checkpoint_key(import.size()))?.is_some())
 }
 
 /// Verifies the stored entries from the genesis up to `end` (or the first missing one):
 /// `(entries that verified, the first failure)`.
 #[allow(clippy::type_complexity)]
 fn verified_prefix(
-    records: &sled::Tree,
+    records: &dyn Keyspace,
     raw_genesis: &[u8],
     end: u64,
 ) -> Result<(u64, Option<(u64, String)>), LedgerError> {
@@ -522,13 +532,14 @@ fn verified_prefix(
     let mut chunk = Vec::with_capacity(IMPORT_BATCH);
     let mut stopped = None;
     while seq < end {
-        match records.get(entry_key(seq)) {
-            Ok(Some(raw)) => chunk.push((seq, raw.to_vec())),
+        match records.get(&entry_key(seq)) {
+            Ok(Some(raw)) => chunk.push((seq, raw)),
             Ok(None) => {
                 // The end of the store, or a hole before later entries.
                 let later = records
-                    .range(entry_key(seq)..=entry_key(u64::MAX))
-                    .next()
+                    .first(KeyRange::inclusive(entry_key(seq), entry_key(u64::MAX)))
+                    .ok()
+                    .flatten()
                     .is_some();
                 if later {
                     stopped = Some((seq, "the entry is missing from the store".to_string()));

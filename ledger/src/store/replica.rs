@@ -7,7 +7,7 @@
 //! root recomputed from this replica's own entries and the new ones, with the last entry's
 //! recorded time. Since the root covers this replica's whole history, a checkpoint from a
 //! server whose past differs (a fork, a rewritten entry) can never match; the error names the
-//! seq. The batch is then one atomic sled batch, flushed, and only then visible to readers.
+//! seq. The batch is then one atomic batch, flushed, and only then visible to readers.
 //!
 //! Checking and storing are two steps ([`Ledger::check_replica`], [`Ledger::store_replica`]) so
 //! that a [`Replicator`] can check the next batch on all cores while the previous one is being
@@ -32,6 +32,7 @@ use crate::entry::{self, Entry, SignedEvent};
 use crate::envelope::{EnvelopeView, RecordAction};
 use crate::event_index;
 use crate::keys::KeyRecord;
+use crate::engine::WriteBatch;
 use crate::merkle::{Blake3Hasher, Frontier};
 use crate::{rules, sig, ArtifactHash, KeyId, LedgerError, Seq};
 
@@ -67,7 +68,7 @@ pub struct ReplicaTip {
 pub struct CheckedBatch {
     /// The head the batch extends.
     base: Head,
-    batch: sled::Batch,
+    batch: WriteBatch,
     erased: Vec<ArtifactHash>,
     id_hashes: Vec<u64>,
     node_block: Vec<u8>,
@@ -130,7 +131,7 @@ impl Ledger {
         }
         let head = tip.head;
         let mut frontier = tip.frontier.clone();
-        let mut batch = sled::Batch::default();
+        let mut batch = WriteBatch::default();
         let mut new_keys: HashMap<KeyId, KeyRecord> = HashMap::new();
         let mut id_hashes = Vec::with_capacity(raw.len());
         let mut new_nodes = Vec::new();
@@ -361,7 +362,7 @@ impl Ledger {
         })
     }
 
-    /// Writes a batch [`Ledger::check_replica`] passed, as one atomic sled batch, flushes it,
+    /// Writes a batch [`Ledger::check_replica`] passed, as one atomic batch, flushes it,
     /// and only then shows it to readers. Refused when the ledger's head is no longer the one
     /// the batch was checked against (another batch was stored in between).
     pub fn store_replica(&self, checked: CheckedBatch) -> Result<Head, LedgerError> {
@@ -381,10 +382,10 @@ impl Ledger {
         if new_head.size == head.size {
             return Ok(head);
         }
-        self.records.apply_batch(checked.batch)?;
-        self.db.flush()?;
+        self.records.apply(checked.batch)?;
+        self.engine.flush()?;
         for hash in checked.erased {
-            self.artifacts.remove(hash.0)?;
+            self.artifacts.remove(&hash.0)?;
         }
         writer.frontier = checked.tip.frontier;
         self.events
