@@ -98,6 +98,16 @@ impl KeyRange {
     }
 }
 
+/// The first bytes of `bytes` in hex, for messages.
+fn hex_prefix(bytes: &[u8]) -> String {
+    let shown = &bytes[..bytes.len().min(16)];
+    let mut out = hex::encode(shown);
+    if bytes.len() > shown.len() {
+        out.push('…');
+    }
+    out
+}
+
 /// The smallest key greater than every key that starts with `prefix`, if there is one.
 fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut next = prefix.to_vec();
@@ -119,13 +129,29 @@ pub enum Write {
     Delete(Vec<u8>),
 }
 
-/// Writes applied all or nothing, in order (a later write to the same key wins).
+/// Writes applied all or nothing, in order (a later write to the same key wins), and only if
+/// every precondition holds when they are applied.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WriteBatch {
     writes: Vec<Write>,
+    expected: Vec<(Vec<u8>, Option<Vec<u8>>)>,
 }
 
 impl WriteBatch {
+    /// Applies the batch only if `key` holds exactly `value` (`None`: is absent) at that
+    /// moment; otherwise [`Keyspace::apply`] writes nothing and fails with
+    /// [`LedgerError::Conflict`]. The ledger's writer expects the head it extends, so a batch
+    /// can never overwrite one it did not know was committed (after a commit whose answer was
+    /// lost, or by another server).
+    pub fn expect(&mut self, key: impl AsRef<[u8]>, value: Option<Vec<u8>>) {
+        self.expected.push((key.as_ref().to_vec(), value));
+    }
+
+    /// The preconditions, in order.
+    pub fn expectations(&self) -> &[(Vec<u8>, Option<Vec<u8>>)] {
+        &self.expected
+    }
+
     /// Sets `key` to `value`.
     pub fn insert(&mut self, key: impl AsRef<[u8]>, value: impl Into<Vec<u8>>) {
         self.writes
@@ -145,6 +171,25 @@ impl WriteBatch {
     /// Takes the writes.
     pub fn into_writes(self) -> Vec<Write> {
         self.writes
+    }
+
+    /// Checks the preconditions against `current` (the value a key holds now).
+    pub fn check_expectations(
+        &self,
+        mut current: impl FnMut(&[u8]) -> Result<Option<Vec<u8>>, LedgerError>,
+    ) -> Result<(), LedgerError> {
+        for (key, expected) in &self.expected {
+            let found = current(key)?;
+            if found != *expected {
+                return Err(LedgerError::Conflict(format!(
+                    "key {} holds {}, but the batch expected {}",
+                    hex_prefix(key),
+                    found.as_deref().map_or("nothing".into(), hex_prefix),
+                    expected.as_deref().map_or("nothing".into(), hex_prefix),
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The number of writes.
@@ -182,8 +227,9 @@ pub trait Keyspace: Send + Sync + Debug {
     /// The pairs in `range`, largest key first.
     fn scan_rev(&self, range: KeyRange) -> Pairs<'_>;
 
-    /// Applies `batch` all or nothing. On an engine whose writes are not durable at once
-    /// (sled), they become durable with [`Engine::flush`].
+    /// Applies `batch` all or nothing, if its preconditions ([`WriteBatch::expect`]) hold.
+    /// On an engine whose writes are not durable at once (sled), they become durable with
+    /// [`Engine::flush`].
     fn apply(&self, batch: WriteBatch) -> Result<(), LedgerError>;
 
     /// The pair with the smallest key in `range`.
@@ -346,6 +392,9 @@ impl Keyspace for SledSpace {
     }
 
     fn apply(&self, batch: WriteBatch) -> Result<(), LedgerError> {
+        // One process holds a sled folder (its lock), and the ledger's writer lock orders its
+        // batches, so checking before applying is not racing another writer.
+        batch.check_expectations(|key| self.get(key))?;
         let mut sled_batch = sled::Batch::default();
         for write in batch.into_writes() {
             match write {
@@ -403,5 +452,16 @@ mod tests {
         let last = batch.last_per_key();
         assert_eq!(last.get(b"k".as_slice()), Some(&None));
         assert_eq!(last.get(b"j".as_slice()), Some(&Some(b"2".to_vec())));
+    }
+
+    #[test]
+    fn a_batch_whose_expectation_fails_names_the_key_and_both_values() {
+        let mut batch = WriteBatch::default();
+        batch.expect(b"h", Some(vec![1]));
+        let err = batch
+            .check_expectations(|_| Ok(Some(vec![2])))
+            .expect_err("the value differs");
+        let text = err.to_string();
+        assert!(text.contains("68") && text.contains("01") && text.contains("02"), "{text}");
     }
 }

@@ -227,6 +227,12 @@ pub enum LedgerError {
         /// What the engine said.
         detail: String,
     },
+    /// A batch's precondition did not hold: the store's head is not the one the writer
+    /// extended (a batch whose commit was not acknowledged did commit, or another writer
+    /// wrote). Nothing of the batch is stored; the writer reads the store's head again before
+    /// its next batch. → Unavailable (retry).
+    #[error("the store changed under the writer: {0}; nothing of the batch is stored")]
+    Conflict(String),
     /// This server is not (or no longer) the ledger's writer: another server holds the
     /// writer lease, or took it over with a newer term, and the database refused this
     /// server's batch. Nothing of it is stored. → FailedPrecondition.
@@ -249,7 +255,9 @@ impl LedgerError {
             LedgerError::Store(sled::Error::Corruption { .. })
             | LedgerError::Corrupt { .. }
             | LedgerError::Damaged { .. } => Code::DataLoss,
-            LedgerError::Store(_) | LedgerError::Database { .. } => Code::Unavailable,
+            LedgerError::Store(_) | LedgerError::Database { .. } | LedgerError::Conflict(_) => {
+                Code::Unavailable
+            }
             LedgerError::NotWriter { .. } => Code::FailedPrecondition,
             LedgerError::NoLedger => Code::NotFound,
             LedgerError::AlreadyExists(_) => Code::AlreadyExists,

@@ -26,6 +26,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ops::{Range, RangeInclusive};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
@@ -310,6 +311,9 @@ pub struct Ledger {
     acknowledged: Option<std::path::PathBuf>,
     /// Serialises read-modify-writes of kept cosignatures.
     cosignatures_lock: Mutex<()>,
+    /// Set when a batch's commit was neither confirmed nor refused (a database connection
+    /// lost in the middle): the next batch first reads the store's head again.
+    uncertain: AtomicBool,
 }
 
 /// A file in the store's folder, beside sled's, holding the last durable head (size u64
@@ -723,6 +727,8 @@ impl Ledger {
         batch.insert(checkpoint_key(1), checkpoint.note.as_bytes());
         batch.insert(HEAD, encode_head(&head));
         batch.insert(LAYOUT, LAYOUT_VERSION.to_be_bytes());
+        // Two `init`s racing for one database ledger: one genesis wins, whole.
+        batch.expect(HEAD, None);
         records.apply(batch)?;
         engine.flush()?;
         drop(records);
@@ -801,42 +807,9 @@ impl Ledger {
                 return Err(LedgerError::WrongLedgerKey { expected });
             }
         }
-        let head_bytes = records.get(HEAD)?.ok_or(LedgerError::Corrupt {
-            seq: 0,
-            what: "head record is missing".into(),
-        })?;
-        let corrupt_head = || LedgerError::Corrupt {
-            seq: 0,
-            what: "head record is damaged".into(),
-        };
-        if head_bytes.len() != 48 {
-            return Err(corrupt_head());
-        }
-        let size = be_u64(&head_bytes[..8]).ok_or_else(corrupt_head)?;
-        let last_hash = EntryHash::from_slice(&head_bytes[8..40]).ok_or_else(corrupt_head)?;
-        let last_recorded_at = UnixMicros(i64::from_be_bytes(
-            head_bytes[40..48].try_into().map_err(|_| corrupt_head())?,
-        ));
-        let frontier = Frontier::load(&StoredNodes(records.as_ref()), size)?;
-        let head = Head {
-            size,
-            last_hash,
-            last_recorded_at,
-            root: frontier.root::<Blake3Hasher>(),
-        };
-        let mut keys = HashMap::new();
-        for item in records.scan(KeyRange::prefix([KEY])) {
-            let (k, v) = item?;
-            let key_id = KeyId::from_slice(&k[1..]).ok_or_else(|| LedgerError::Corrupt {
-                seq: 0,
-                what: "key index entry has a bad key id".into(),
-            })?;
-            let record = KeyRecord::decode(key_id, &v).ok_or_else(|| LedgerError::Corrupt {
-                seq: 0,
-                what: format!("key index record for {key_id} is damaged"),
-            })?;
-            keys.insert(key_id, record);
-        }
+        let (head, frontier) = read_head(records.as_ref())?;
+        let size = head.size;
+        let keys = read_keys(records.as_ref())?;
         let acknowledged = engine.folder().map(|folder| folder.join(ACKNOWLEDGED_FILE));
         if let Some(file) = &acknowledged {
             check_acknowledged(file, &head)?;
@@ -861,6 +834,7 @@ impl Ledger {
             events: RwLock::new(events),
             acknowledged,
             cosignatures_lock: Mutex::new(()),
+            uncertain: AtomicBool::new(false),
         };
         ledger.finish_erasures()?;
         Ok(ledger)
@@ -949,6 +923,78 @@ impl Ledger {
     /// The configuration in force.
     pub fn config(&self) -> &LedgerConfig {
         &self.config
+    }
+
+    /// Reads the head, indexes and checkpoint key from the store again (after a batch whose
+    /// commit was not confirmed) and publishes them; whether the head moved. Clears the
+    /// uncertainty once read.
+    fn reload_from_store(&self, writer: &mut Writer) -> Result<bool, LedgerError> {
+        let before = *self.staged_head.read().expect("head lock");
+        let (head, frontier) = read_head(self.records.as_ref())?;
+        let moved = head != before;
+        if moved {
+            let keys = read_keys(self.records.as_ref())?;
+            let checkpoint_key = current_ledger_key(self.records.as_ref(), &self.genesis)?;
+            let events = load_event_index(self.records.as_ref(), head.size)?;
+            *self.keys.write().expect("keys lock") = keys;
+            *self.checkpoint_key.write().expect("key lock") = checkpoint_key;
+            *self.events.write().expect("index lock") = events;
+            writer.frontier = frontier;
+            *self.staged_head.write().expect("head lock") = head;
+            *self.head.write().expect("head lock") = head;
+        }
+        self.uncertain.store(false, Ordering::SeqCst);
+        Ok(moved)
+    }
+
+    /// For a read-only ledger whose store another server writes (a PostgreSQL ledger served
+    /// by several servers): catches up with the store's head — the head readers see, the key
+    /// index, the event-id index and the checkpoint key. Returns the new size. Refused on a
+    /// ledger opened to write (its head is its own) and on a store whose head went back.
+    pub fn refresh(&self) -> Result<u64, LedgerError> {
+        if self.signing_key.is_some() {
+            return Err(LedgerError::OutOfRange(
+                "a ledger opened with its signing key is its store's only writer; it has \
+                 nothing to catch up with"
+                    .into(),
+            ));
+        }
+        let mut writer = self.writer.lock().expect("writer lock");
+        let current = self.head();
+        let (head, frontier) = read_head(self.records.as_ref())?;
+        if head.size == current.size {
+            return Ok(head.size);
+        }
+        if head.size < current.size {
+            return Err(LedgerError::Corrupt {
+                seq: head.size,
+                what: format!(
+                    "the store's head went back from {} to {} entries",
+                    current.size, head.size
+                ),
+            });
+        }
+        let keys = read_keys(self.records.as_ref())?;
+        let checkpoint_key = current_ledger_key(self.records.as_ref(), &self.genesis)?;
+        {
+            let mut events = self.events.write().expect("index lock");
+            for item in self.records.scan(KeyRange::inclusive(
+                event_index_key(events.len()),
+                event_index_key(head.size.saturating_sub(1)),
+            )) {
+                let (key, block) = item?;
+                match be_u64(&key[1..]) {
+                    Some(first) if events.extend_from_block(first, &block) => {}
+                    _ => break,
+                }
+            }
+        }
+        *self.keys.write().expect("keys lock") = keys;
+        *self.checkpoint_key.write().expect("key lock") = checkpoint_key;
+        writer.frontier = frontier;
+        *self.staged_head.write().expect("head lock") = head;
+        *self.head.write().expect("head lock") = head;
+        Ok(head.size)
     }
 
     /// The latest committed head.
@@ -1415,6 +1461,21 @@ impl Ledger {
         }
 
         let mut writer = self.writer.lock().expect("writer lock");
+        if self.uncertain.load(Ordering::SeqCst) {
+            // The last batch's fate is unknown: read the store again. When it moved, these
+            // events were checked by rules that had not seen what it holds now, so they are
+            // refused (the caller rebuilds its rules state and they can be sent again).
+            let message = match self.reload_from_store(&mut writer) {
+                Ok(false) => None,
+                Ok(true) => Some(
+                    "the store held a batch this writer had not seen; send again".to_string(),
+                ),
+                Err(e) => Some(format!("the store cannot be read: {e}")),
+            };
+            if let Some(message) = message {
+                return refuse_all(&|| AppendError::Store(message.clone()));
+            }
+        }
         let head = *self.staged_head.read().expect("head lock");
         let now = self.config.clock.now().max(head.last_recorded_at);
         let mut frontier = writer.frontier.clone();
@@ -1654,8 +1715,28 @@ impl Ledger {
             event_index::encode_block(&id_hashes),
         );
         batch.insert(HEAD, encode_head(&new_head));
+        // The batch extends exactly this head: it can never overwrite a batch this writer
+        // did not know was committed.
+        batch.expect(HEAD, Some(encode_head(&head)));
 
-        if let Err(e) = self.records.apply(batch) {
+        let applied = match self.records.apply(batch) {
+            // A database may lose the answer to a commit that happened: the store's head
+            // tells which.
+            Err(e) if self.engine.durable_on_apply() => {
+                match self.records.get(HEAD) {
+                    Ok(Some(stored)) if stored == encode_head(&new_head) => Ok(()),
+                    Ok(Some(stored)) if stored == encode_head(&head) => Err(e),
+                    _ => {
+                        // Unknown, or moved by someone else: read the store again before the
+                        // next batch.
+                        self.uncertain.store(true, Ordering::SeqCst);
+                        Err(e)
+                    }
+                }
+            }
+            other => other,
+        };
+        if let Err(e) = applied {
             // Nothing is acknowledged. The engine's batch is atomic, so after a crash or
             // reopen the store holds either all of it or none; in this process we keep the
             // old head. (A PostgreSQL writer fenced out by a newer term lands here too.)
@@ -2122,6 +2203,52 @@ impl Ledger {
             let _ = std::fs::rename(&temporary, file);
         }
     }
+}
+
+/// The stored head and the Merkle frontier at its size.
+fn read_head(records: &dyn Keyspace) -> Result<(Head, Frontier), LedgerError> {
+    let head_bytes = records.get(HEAD)?.ok_or(LedgerError::Corrupt {
+        seq: 0,
+        what: "head record is missing".into(),
+    })?;
+    let corrupt_head = || LedgerError::Corrupt {
+        seq: 0,
+        what: "head record is damaged".into(),
+    };
+    if head_bytes.len() != 48 {
+        return Err(corrupt_head());
+    }
+    let size = be_u64(&head_bytes[..8]).ok_or_else(corrupt_head)?;
+    let last_hash = EntryHash::from_slice(&head_bytes[8..40]).ok_or_else(corrupt_head)?;
+    let last_recorded_at = UnixMicros(i64::from_be_bytes(
+        head_bytes[40..48].try_into().map_err(|_| corrupt_head())?,
+    ));
+    let frontier = Frontier::load(&StoredNodes(records), size)?;
+    let head = Head {
+        size,
+        last_hash,
+        last_recorded_at,
+        root: frontier.root::<Blake3Hasher>(),
+    };
+    Ok((head, frontier))
+}
+
+/// Every key record of the key index.
+fn read_keys(records: &dyn Keyspace) -> Result<HashMap<KeyId, KeyRecord>, LedgerError> {
+    let mut keys = HashMap::new();
+    for item in records.scan(KeyRange::prefix([KEY])) {
+        let (k, v) = item?;
+        let key_id = KeyId::from_slice(&k[1..]).ok_or_else(|| LedgerError::Corrupt {
+            seq: 0,
+            what: "key index entry has a bad key id".into(),
+        })?;
+        let record = KeyRecord::decode(key_id, &v).ok_or_else(|| LedgerError::Corrupt {
+            seq: 0,
+            what: format!("key index record for {key_id} is damaged"),
+        })?;
+        keys.insert(key_id, record);
+    }
+    Ok(keys)
 }
 
 /// Refuses a store that ends before the head it last acknowledged (see

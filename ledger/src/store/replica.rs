@@ -382,7 +382,9 @@ impl Ledger {
         if new_head.size == head.size {
             return Ok(head);
         }
-        self.records.apply(checked.batch)?;
+        let mut batch = checked.batch;
+        batch.expect(HEAD, Some(encode_head(&head)));
+        self.records.apply(batch)?;
         self.engine.flush()?;
         for hash in checked.erased {
             self.artifacts.remove(&hash.0)?;
