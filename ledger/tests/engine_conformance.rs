@@ -1,0 +1,486 @@
+//! The storage engines' conformance suite: every behaviour the ledger relies on, written once
+//! and run against both engines — sled in a temp folder, and a real PostgreSQL server from
+//! Debian's packages started by `tests/support/postgres.rs` — then what only PostgreSQL has
+//! (many ledgers in one database, the writer lease and its fencing, a database that stops),
+//! and the promise that both store the same bytes.
+
+mod common;
+#[path = "../../tests/support/postgres.rs"]
+mod pg;
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::atomic::AtomicI64;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use common::{config, grant, key, ManualClock, T0};
+use ledger::engine::{Engine, KeyRange, SledEngine, WriteBatch};
+use ledger::postgres::PostgresEngine;
+use ledger::{Ledger, LedgerError, LedgerId};
+use rand::{Rng, SeedableRng};
+
+/// The PostgreSQL server this test binary shares; each test uses its own ledger name.
+fn cluster() -> &'static pg::PgCluster {
+    static CLUSTER: OnceLock<pg::PgCluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        let cluster = pg::PgCluster::start();
+        cluster.create_database("conformance");
+        cluster
+    })
+}
+
+fn url() -> String {
+    cluster().url("conformance")
+}
+
+fn postgres(ledger: &str) -> Arc<dyn Engine> {
+    Arc::new(PostgresEngine::connect(&url(), &ledger.replace('_', "-")).expect("connect"))
+}
+
+fn sled() -> (tempfile::TempDir, Arc<dyn Engine>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let engine = SledEngine::open(dir.path(), 8 << 20).expect("open sled");
+    (dir, Arc::new(engine))
+}
+
+fn put(pairs: &[(&[u8], &[u8])]) -> WriteBatch {
+    let mut batch = WriteBatch::default();
+    for (k, v) in pairs {
+        batch.insert(k, v.to_vec());
+    }
+    batch
+}
+
+fn keys_of(pairs: impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), LedgerError>>) -> Vec<Vec<u8>> {
+    pairs.map(|p| p.expect("read").0).collect()
+}
+
+// ---- The behaviours, each written once. ----
+
+fn a_batch_is_applied_whole(engine: &Arc<dyn Engine>) {
+    let space = engine.keyspace("records").expect("keyspace");
+    space
+        .apply(put(&[(b"a", b"1"), (b"b", b"2"), (b"c", b"3")]))
+        .expect("apply");
+    for (k, v) in [(b"a", b"1"), (b"b", b"2"), (b"c", b"3")] {
+        assert_eq!(space.get(k).expect("get"), Some(v.to_vec()));
+    }
+}
+
+fn the_last_write_to_a_key_in_a_batch_wins(engine: &Arc<dyn Engine>) {
+    let space = engine.keyspace("records").expect("keyspace");
+    let mut batch = put(&[(b"k", b"first"), (b"k", b"second")]);
+    batch.insert(b"gone", b"x".to_vec());
+    batch.remove(b"gone");
+    space.apply(batch).expect("apply");
+    assert_eq!(space.get(b"k").expect("get"), Some(b"second".to_vec()));
+    assert_eq!(space.get(b"gone").expect("get"), None);
+}
+
+fn a_deleted_key_is_gone(engine: &Arc<dyn Engine>) {
+    let space = engine.keyspace("records").expect("keyspace");
+    space.insert(b"k", b"v").expect("insert");
+    space.remove(b"k").expect("remove");
+    assert_eq!(space.get(b"k").expect("get"), None);
+    assert!(!space.contains(b"k").expect("contains"));
+}
+
+fn a_scan_returns_keys_in_unsigned_byte_order(engine: &Arc<dyn Engine>) {
+    let space = engine.keyspace("records").expect("keyspace");
+    let keys: Vec<&[u8]> = vec![
+        b"\xff",
+        b"\x00",
+        b"a",
+        b"a\x00",
+        b"\x7f\xff",
+        b"\x80",
+        b"ab",
+        b"",
+    ];
+    let mut batch = WriteBatch::default();
+    for k in &keys {
+        batch.insert(k, b"v".to_vec());
+    }
+    space.apply(batch).expect("apply");
+    let mut expected: Vec<Vec<u8>> = keys.iter().map(|k| k.to_vec()).collect();
+    expected.sort();
+    assert_eq!(keys_of(space.scan(KeyRange::all())), expected);
+}
+
+fn a_reverse_scan_is_the_exact_reverse(engine: &Arc<dyn Engine>) {
+    let space = engine.keyspace("records").expect("keyspace");
+    let mut batch = WriteBatch::default();
+    for i in 0u16..300 {
+        batch.insert(i.to_be_bytes(), vec![1]);
+    }
+    space.apply(batch).expect("apply");
+    let range = KeyRange::half_open(10u16.to_be_bytes(), 290u16.to_be_bytes());
+    let mut forward = keys_of(space.scan(range.clone()));
+    forward.reverse();
+    assert_eq!(keys_of(space.scan_rev(range)), forward);
+    assert_eq!(forward.len(), 280);
+}
+
+fn every_bound_returns_exactly_the_keys_its_range_contains(engine: &Arc<dyn Engine>) {
+    let space = engine.keyspace("records").expect("keyspace");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut model = BTreeMap::new();
+    let mut batch = WriteBatch::default();
+    let random_key = |rng: &mut rand::rngs::StdRng| -> Vec<u8> {
+        let len = rng.gen_range(0..4);
+        (0..len)
+            .map(|_| {
+                *[0u8, 1, 0x7f, 0x80, 0xfe, 0xff]
+                    .get(rng.gen_range(0..6))
+                    .expect("byte")
+            })
+            .collect()
+    };
+    for _ in 0..300 {
+        let k = random_key(&mut rng);
+        model.insert(k.clone(), ());
+        batch.insert(&k, vec![0]);
+    }
+    space.apply(batch).expect("apply");
+    let bound = |rng: &mut rand::rngs::StdRng, k: Vec<u8>| match rng.gen_range(0..3) {
+        0 => Bound::Included(k),
+        1 => Bound::Excluded(k),
+        _ => Bound::Unbounded,
+    };
+    for _ in 0..60 {
+        let (a, b) = (random_key(&mut rng), random_key(&mut rng));
+        let range = KeyRange {
+            start: bound(&mut rng, a.min(b.clone())),
+            end: bound(&mut rng, b),
+        };
+        let expected: Vec<Vec<u8>> = model
+            .keys()
+            .filter(|k| range.contains(k))
+            .cloned()
+            .collect();
+        assert_eq!(keys_of(space.scan(range.clone())), expected, "{range:?}");
+        let mut reversed = expected;
+        reversed.reverse();
+        assert_eq!(
+            keys_of(space.scan_rev(range.clone())),
+            reversed,
+            "{range:?}"
+        );
+    }
+}
+
+fn a_scan_reads_past_many_pages(engine: &Arc<dyn Engine>) {
+    let space = engine.keyspace("records").expect("keyspace");
+    let mut batch = WriteBatch::default();
+    for i in 0u32..5_000 {
+        batch.insert(i.to_be_bytes(), i.to_le_bytes().to_vec());
+    }
+    space.apply(batch).expect("apply");
+    let read: Vec<u32> = space
+        .scan(KeyRange::all())
+        .map(|p| u32::from_be_bytes(p.expect("read").0.try_into().expect("4 bytes")))
+        .collect();
+    assert_eq!(read, (0..5_000).collect::<Vec<_>>());
+    assert_eq!(space.scan_rev(KeyRange::all()).count(), 5_000);
+}
+
+fn keyspaces_are_separate(engine: &Arc<dyn Engine>) {
+    let records = engine.keyspace("records").expect("keyspace");
+    let artifacts = engine.keyspace("artifacts").expect("keyspace");
+    records.insert(b"k", b"record").expect("insert");
+    artifacts.insert(b"k", b"artifact").expect("insert");
+    assert_eq!(records.get(b"k").expect("get"), Some(b"record".to_vec()));
+    assert_eq!(
+        artifacts.get(b"k").expect("get"),
+        Some(b"artifact".to_vec())
+    );
+    assert_eq!(artifacts.scan(KeyRange::all()).count(), 1);
+}
+
+fn a_batch_whose_expectation_fails_writes_nothing(engine: &Arc<dyn Engine>) {
+    let space = engine.keyspace("records").expect("keyspace");
+    space.insert(b"h", b"head-1").expect("insert");
+    let mut batch = put(&[(b"e1", b"entry"), (b"h", b"head-2")]);
+    batch.expect(b"h", Some(b"head-0".to_vec()));
+    let err = space
+        .apply(batch)
+        .expect_err("the head is not the one expected");
+    assert!(matches!(err, LedgerError::Conflict(_)), "{err}");
+    assert_eq!(space.get(b"e1").expect("get"), None);
+    assert_eq!(space.get(b"h").expect("get"), Some(b"head-1".to_vec()));
+}
+
+fn an_expectation_of_absence_holds_only_once(engine: &Arc<dyn Engine>) {
+    let space = engine.keyspace("records").expect("keyspace");
+    let genesis = |v: &[u8]| {
+        let mut batch = put(&[(b"h", v)]);
+        batch.expect(b"h", None);
+        batch
+    };
+    space.apply(genesis(b"first")).expect("the first genesis");
+    let err = space
+        .apply(genesis(b"second"))
+        .expect_err("a second genesis");
+    assert!(matches!(err, LedgerError::Conflict(_)), "{err}");
+    assert_eq!(space.get(b"h").expect("get"), Some(b"first".to_vec()));
+}
+
+fn a_ledger_appends_and_verifies(engine: &Arc<dyn Engine>) {
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let admin = key(2);
+    let ledger = Ledger::create_in(
+        engine.clone(),
+        LedgerId([7; 16]),
+        "Example Ltd",
+        key(1),
+        vec![grant(&admin, "ciso@example.com", &["admin"])],
+        config(&clock),
+    );
+    let ledger = ledger.expect("create");
+    append_some(&ledger, &admin, &clock, 40);
+    assert_eq!(ledger.head().size, 41);
+    let report = ledger.verify(&|_| {}).expect("verifies");
+    assert_eq!(report.entries, 41, "the genesis and the 40 appended");
+    let proof = ledger.inclusion_proof(ledger::Seq(17), 41).expect("proof");
+    assert!(!proof.is_empty());
+}
+
+/// Appends `n` enrolments of fresh keys, one per second, in batches of 10.
+fn append_some(ledger: &Ledger, admin: &ed25519_dalek::SigningKey, clock: &ManualClock, n: u8) {
+    use prost::Message as _;
+    for chunk in (0..n).collect::<Vec<_>>().chunks(10) {
+        let events = chunk
+            .iter()
+            .map(|i| {
+                let new = key(100 + i);
+                let view = ledger::envelope::EnvelopeView {
+                    ledger_id: ledger.ledger_id().0.to_vec(),
+                    event_id: format!("enroll-{i}"),
+                    effective_at_us: T0,
+                    client_time_us: T0,
+                    key_enrolled: Some(ledger::envelope::KeyEnrolledView {
+                        public_key: new.verifying_key().to_bytes().to_vec(),
+                        subject: format!("agent-{i}"),
+                        roles: vec!["agent".into()],
+                    }),
+                    ..Default::default()
+                };
+                ledger::SignedEvent::sign(admin, view.encode_to_vec())
+            })
+            .collect();
+        for result in ledger.append(events) {
+            result.expect("append");
+        }
+        clock.advance(1_000_000);
+    }
+}
+
+macro_rules! on_every_engine {
+    ($($name:ident),* $(,)?) => {
+        mod on_sled {
+            $(
+                #[test]
+                fn $name() {
+                    let (_dir, engine) = super::sled();
+                    super::$name(&engine);
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[test]
+                fn $name() {
+                    let engine = super::postgres(stringify!($name));
+                    super::$name(&engine);
+                }
+            )*
+        }
+    };
+}
+
+on_every_engine!(
+    a_batch_is_applied_whole,
+    the_last_write_to_a_key_in_a_batch_wins,
+    a_deleted_key_is_gone,
+    a_scan_returns_keys_in_unsigned_byte_order,
+    a_reverse_scan_is_the_exact_reverse,
+    every_bound_returns_exactly_the_keys_its_range_contains,
+    a_scan_reads_past_many_pages,
+    keyspaces_are_separate,
+    a_batch_whose_expectation_fails_writes_nothing,
+    an_expectation_of_absence_holds_only_once,
+    a_ledger_appends_and_verifies,
+);
+
+// ---- Both engines, one history. ----
+
+#[test]
+fn the_same_appends_store_the_same_bytes_on_both_engines() {
+    let (_dir, on_sled) = sled();
+    let on_postgres = postgres("same-bytes");
+    let build = |engine: Arc<dyn Engine>| {
+        let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+        let admin = key(2);
+        let ledger = Ledger::create_in(
+            engine.clone(),
+            LedgerId([7; 16]),
+            "Example Ltd",
+            key(1),
+            vec![grant(&admin, "ciso@example.com", &["admin"])],
+            config(&clock),
+        )
+        .expect("create");
+        append_some(&ledger, &admin, &clock, 30);
+        let records: Vec<(Vec<u8>, Vec<u8>)> = engine
+            .keyspace("records")
+            .expect("records")
+            .scan(KeyRange::all())
+            .map(|p| p.expect("read"))
+            .collect();
+        records
+    };
+    let sled_records = build(on_sled);
+    let postgres_records = build(on_postgres);
+    assert!(sled_records.len() > 60, "entries, checkpoints, indexes");
+    assert_eq!(sled_records, postgres_records);
+}
+
+// ---- What only PostgreSQL has. ----
+
+#[test]
+fn two_ledgers_in_one_database_are_separate() {
+    let a = postgres("separate-a");
+    let b = postgres("separate-b");
+    a.keyspace("records")
+        .expect("a")
+        .insert(b"k", b"a")
+        .expect("insert");
+    assert_eq!(
+        b.keyspace("records").expect("b").get(b"k").expect("get"),
+        None
+    );
+    b.keyspace("records")
+        .expect("b")
+        .insert(b"k", b"b")
+        .expect("insert");
+    assert_eq!(
+        a.keyspace("records").expect("a").get(b"k").expect("get"),
+        Some(b"a".to_vec())
+    );
+    let names = PostgresEngine::ledgers(&url()).expect("ledgers");
+    assert!(names.contains(&"separate-a".to_string()) && names.contains(&"separate-b".to_string()));
+}
+
+#[test]
+fn a_second_writer_cannot_take_a_held_lease() {
+    let first = PostgresEngine::connect(&url(), "held").expect("connect");
+    let second = PostgresEngine::connect(&url(), "held").expect("connect");
+    let term = first
+        .acquire_writer(Duration::from_secs(30), Duration::ZERO)
+        .expect("the first takes it");
+    let err = second
+        .acquire_writer(Duration::from_secs(30), Duration::from_millis(300))
+        .expect_err("held");
+    let text = err.to_string();
+    assert!(matches!(err, LedgerError::NotWriter { .. }), "{text}");
+    assert!(
+        text.contains(&format!("term {term}")),
+        "names the holder's term: {text}"
+    );
+}
+
+#[test]
+fn a_writer_whose_lease_was_taken_over_is_fenced_by_the_database() {
+    let old = PostgresEngine::connect(&url(), "fenced").expect("connect");
+    let old_term = old
+        .acquire_writer(Duration::from_secs(60), Duration::ZERO)
+        .expect("take");
+    // As if the old writer had been paused past its lease: it ran out.
+    cluster().query(
+        "conformance",
+        "UPDATE isms_writer_lease SET expires_at = now() - interval '1 second' \
+         WHERE ledger = 'fenced'",
+    );
+    let new = PostgresEngine::connect(&url(), "fenced").expect("connect");
+    let new_term = new
+        .acquire_writer(Duration::from_secs(60), Duration::ZERO)
+        .expect("the new writer takes the lease");
+    assert_eq!(new_term, old_term + 1);
+    let err = old
+        .keyspace("records")
+        .expect("records")
+        .apply(put(&[(b"late", b"batch")]))
+        .expect_err("the old writer's late batch");
+    assert!(matches!(err, LedgerError::NotWriter { .. }), "{err}");
+    assert!(
+        err.to_string().contains(&format!("term {new_term}")),
+        "{err}"
+    );
+    assert_eq!(
+        new.keyspace("records")
+            .expect("records")
+            .get(b"late")
+            .expect("get"),
+        None
+    );
+}
+
+#[test]
+fn a_released_lease_is_taken_at_once() {
+    let first = PostgresEngine::connect(&url(), "released").expect("connect");
+    first
+        .acquire_writer(Duration::from_secs(60), Duration::ZERO)
+        .expect("take");
+    first.release_writer().expect("release");
+    let second = PostgresEngine::connect(&url(), "released").expect("connect");
+    second
+        .acquire_writer(Duration::from_secs(60), Duration::ZERO)
+        .expect("taken without waiting for the old lease to run out");
+}
+
+#[test]
+fn a_batch_against_a_stopped_database_fails_and_stores_nothing() {
+    let mut cluster = pg::PgCluster::start();
+    cluster.create_database("stopped");
+    let engine = PostgresEngine::connect(&cluster.url("stopped"), "stopped").expect("connect");
+    let space = engine.keyspace("records").expect("records");
+    space.insert(b"before", b"1").expect("insert");
+    cluster.stop();
+    let err = space
+        .apply(put(&[(b"during", b"2")]))
+        .expect_err("no database");
+    assert!(matches!(err, LedgerError::Database { .. }), "{err}");
+    cluster.restart();
+    assert_eq!(space.get(b"during").expect("read after restart"), None);
+    assert_eq!(space.get(b"before").expect("read"), Some(b"1".to_vec()));
+    space
+        .insert(b"after", b"3")
+        .expect("the engine connects again");
+}
+
+#[test]
+fn a_read_only_ledger_follows_what_another_writes() {
+    let engine = postgres("follow");
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let admin = key(2);
+    let writer = Ledger::create_in(
+        engine,
+        LedgerId([7; 16]),
+        "Example Ltd",
+        key(1),
+        vec![grant(&admin, "ciso@example.com", &["admin"])],
+        config(&clock),
+    )
+    .expect("create");
+    let reader = Ledger::open_in(postgres("follow"), config(&clock), None).expect("open");
+    append_some(&writer, &admin, &clock, 20);
+    assert_eq!(reader.head().size, 1, "not yet refreshed");
+    assert_eq!(reader.refresh().expect("refresh"), 21);
+    assert_eq!(reader.head(), writer.head());
+    assert!(reader.get_by_event_id("enroll-19").expect("read").is_some());
+    assert_eq!(
+        reader.latest_checkpoint().expect("checkpoint"),
+        writer.latest_checkpoint().expect("checkpoint")
+    );
+}
