@@ -7,7 +7,8 @@ use anyhow::Context as _;
 use ed25519_dalek::SigningKey;
 use ledger::{KeyGrant, Ledger, LedgerConfig, LedgerId};
 
-use crate::server::{LEDGER_KEY_FILE, STORE_DIR};
+use crate::server::LEDGER_KEY_FILE;
+use crate::store::{StoreLocation, WriterLease, STORE_DIR, STORE_FILE};
 
 /// The admin key file `init` writes beside the ledger key. Move it off the server.
 pub const ADMIN_KEY_FILE: &str = "admin.key";
@@ -49,13 +50,35 @@ fn new_key() -> SigningKey {
 /// Creates a ledger in `data_dir`: a fresh ledger key and admin key (files, mode 0600) and the
 /// genesis entry enrolling the admin as `admin_subject` with the admin and management roles.
 pub fn init(data_dir: &Path, name: &str, admin_subject: &str) -> anyhow::Result<Initialized> {
+    init_in(data_dir, None, name, admin_subject)
+}
+
+/// Like [`init`], with the records in `store` (the folder's own sled store when `None`). A
+/// PostgreSQL store is recorded in the folder's `store.url` (mode 0600: the URL may hold a
+/// password) so that `isms serve --data` finds it.
+pub fn init_in(
+    data_dir: &Path,
+    store: Option<&StoreLocation>,
+    name: &str,
+    admin_subject: &str,
+) -> anyhow::Result<Initialized> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let ledger_key_path = data_dir.join(LEDGER_KEY_FILE);
     let admin_key_path = data_dir.join(ADMIN_KEY_FILE);
-    if ledger_key_path.exists() || data_dir.join(STORE_DIR).exists() {
+    if ledger_key_path.exists()
+        || data_dir.join(STORE_DIR).exists()
+        || data_dir.join(STORE_FILE).exists()
+    {
         anyhow::bail!("{} already holds a ledger", data_dir.display());
     }
+    let store = store
+        .cloned()
+        .unwrap_or_else(|| StoreLocation::Sled(data_dir.join(STORE_DIR)));
+    let config = LedgerConfig::default();
+    // Connect (and take the writer lease) before any key file is written, so that an
+    // unreachable database or a ledger name already taken leaves the folder empty.
+    let engine = store.writer_engine(&config, &WriterLease::default())?;
     let ledger_key = new_key();
     let admin_key = new_key();
     write_secret(
@@ -66,8 +89,11 @@ pub fn init(data_dir: &Path, name: &str, admin_subject: &str) -> anyhow::Result<
         &admin_key_path,
         &format!("{}\n", hex::encode(admin_key.to_bytes())),
     )?;
-    let ledger = Ledger::create(
-        data_dir.join(STORE_DIR),
+    let mut id = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
+    let ledger = Ledger::create_in(
+        engine,
+        LedgerId(id),
         name,
         ledger_key,
         vec![KeyGrant {
@@ -75,9 +101,24 @@ pub fn init(data_dir: &Path, name: &str, admin_subject: &str) -> anyhow::Result<
             subject: admin_subject.to_string(),
             roles: vec!["admin".into(), "management".into()],
         }],
-        LedgerConfig::default(),
+        config,
     )
-    .context("creating the genesis")?;
+    .with_context(|| format!("creating the genesis in {}", store.describe()));
+    let ledger = match ledger {
+        Ok(ledger) => ledger,
+        Err(e) => {
+            // No ledger was made: leave no key behind that would claim one.
+            let _ = std::fs::remove_file(&ledger_key_path);
+            let _ = std::fs::remove_file(&admin_key_path);
+            return Err(e);
+        }
+    };
+    if !store.is_sled() {
+        write_secret(
+            &data_dir.join(STORE_FILE),
+            &format!("{}\n", store.to_text()),
+        )?;
+    }
     Ok(Initialized {
         ledger_id: ledger.ledger_id(),
         ledger_key_path,

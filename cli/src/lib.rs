@@ -11,6 +11,7 @@ pub mod mirror;
 pub mod output;
 pub mod report;
 pub mod server;
+pub mod store;
 pub mod witness;
 pub mod witness_policy;
 

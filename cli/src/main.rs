@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use isms_cli::server::limits::Limits;
 use isms_cli::server::witnesses::{parse_duration, WitnessConfig, WitnessSchedule};
 use isms_cli::server::{self, ServeOptions, TlsFiles, Witnessing};
+use isms_cli::store::{StoreLocation, WriterLease};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -28,12 +29,19 @@ struct Cli {
 enum Command {
     /// Create a ledger folder: ledger key, first admin key (files, mode 0600) and genesis.
     #[command(
-        after_help = "Example:\n  isms init --data ./isms-data --name 'Example Ltd' --admin-subject ciso@example.com"
+        after_help = "Examples:\n  isms init --data ./isms-data --name 'Example Ltd' --admin-subject ciso@example.com\n  \
+                      isms init --data ./acme --name 'Acme plc' \\\n    \
+                      --store 'postgres://isms@db.example.org:5432/isms#acme'"
     )]
     Init {
-        /// The data folder to create.
+        /// The data folder to create (it holds the keys, and the sled store by default).
         #[arg(long, default_value = "./isms-data")]
         data: PathBuf,
+        /// Keep the records in PostgreSQL instead of the folder's sled store:
+        /// `postgres://USER[:PASSWORD]@HOST:PORT/DATABASE#LEDGER` (LEDGER names this ledger
+        /// among the database's; `default` when absent). Recorded in the folder's `store.url`.
+        #[arg(long, value_name = "URL")]
+        store: Option<String>,
         /// The organisation's name, recorded in the genesis.
         #[arg(long, default_value = "ISMS")]
         name: String,
@@ -52,6 +60,29 @@ enum Command {
         /// The data folder made by `isms init`.
         #[arg(long, default_value = "./isms-data")]
         data: PathBuf,
+        /// Host many ledgers: every data folder directly inside ROOT (each made by `isms init
+        /// --data ROOT/NAME`, on sled or PostgreSQL), served under its folder's NAME. A
+        /// request names its ledger in the `x-isms-ledger` metadata (`isms --ledger NAME`).
+        #[arg(long, value_name = "ROOT", conflicts_with_all = ["data", "store"])]
+        ledgers: Option<PathBuf>,
+        /// The store, when not the one `isms init` recorded in the data folder: a sled folder
+        /// or `postgres://USER@HOST:PORT/DATABASE#LEDGER`.
+        #[arg(long, value_name = "URL")]
+        store: Option<String>,
+        /// On PostgreSQL: how long this server's writer lease lasts unless renewed (renewed
+        /// every third of it, and by every batch). A server that dies is replaced by a waiting
+        /// one after at most this long.
+        #[arg(long, default_value = "10s", value_parser = parse_duration)]
+        writer_lease: Duration,
+        /// On PostgreSQL: how long to wait for another server's writer lease to end before
+        /// giving up. A standby server waits here, then takes over.
+        #[arg(long, default_value = "1440m", value_parser = parse_duration)]
+        writer_wait: Duration,
+        /// Serve reads only, from a store another server writes (PostgreSQL): entries, proofs,
+        /// checkpoints and registers as of any time, following the writer's head. Appends are
+        /// refused with FAILED_PRECONDITION. Needs no ledger key.
+        #[arg(long)]
+        read_only: bool,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:50051")]
         listen: SocketAddr,
@@ -195,11 +226,21 @@ fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Init {
             data,
+            store,
             name,
             admin_subject,
         } => {
-            let made = isms_cli::init::init(&data, &name, &admin_subject)?;
-            println!("ledger {} created in {}", made.ledger_id, data.display());
+            let store = store.as_deref().map(StoreLocation::parse);
+            let made = isms_cli::init::init_in(&data, store.as_ref(), &name, &admin_subject)?;
+            match &store {
+                Some(store) if !store.is_sled() => println!(
+                    "ledger {} created in {} (keys in {})",
+                    made.ledger_id,
+                    store.describe(),
+                    data.display()
+                ),
+                _ => println!("ledger {} created in {}", made.ledger_id, data.display()),
+            }
             println!("ledger key: {}", made.ledger_key_path.display());
             println!(
                 "admin key:  {} (move it off the server)",
@@ -219,6 +260,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }),
         Command::Serve {
             data,
+            ledgers,
+            store,
+            writer_lease,
+            writer_wait,
+            read_only,
             listen,
             allow_anonymous_reads,
             tls_cert,
@@ -265,7 +311,19 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     },
                 },
             };
-            serve(data, options).map_err(Failure::Error)
+            let role = if read_only {
+                server::Role::Reader
+            } else {
+                server::Role::Writer(WriterLease {
+                    duration: writer_lease,
+                    wait: writer_wait,
+                })
+            };
+            let folders = match ledgers {
+                Some(root) => server::data_folders(&root).map_err(Failure::Error)?,
+                None => vec![(server::DEFAULT_LEDGER_NAME.to_string(), data)],
+            };
+            serve(folders, store.as_deref(), role, options).map_err(Failure::Error)
         }
         Command::Mirror {
             from,
@@ -333,14 +391,37 @@ fn init_logging(format: &str) {
     };
 }
 
-fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
+fn serve(
+    folders: Vec<(String, PathBuf)>,
+    store: Option<&str>,
+    role: server::Role,
+    options: ServeOptions,
+) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
-        let ledger = Arc::new(server::open_ledger(&data, ledger::LedgerConfig::default())?);
-        let running = server::start(ledger, options).await?;
+        let mut ledgers = Vec::with_capacity(folders.len());
+        for (name, data) in folders {
+            let store = StoreLocation::of_data_folder(&data, store)?;
+            if !store.is_sled() && matches!(role, server::Role::Writer(_)) {
+                println!("isms: waiting to become the writer of {}", store.describe());
+            }
+            let ledger =
+                tokio::task::spawn_blocking(move || server::open_role(&data, &store, role))
+                    .await??;
+            let ledger = Arc::new(ledger);
+            if ledger.is_read_only() {
+                server::follow(ledger.clone());
+            }
+            ledgers.push((name, ledger));
+        }
+        let count = ledgers.len();
+        let running = server::start_many(ledgers, options).await?;
+        if count > 1 {
+            println!("isms: hosting {count} ledgers");
+        }
         // Scripts and tests wait for this line to know the port.
         println!("isms: serving on {}", running.addr);
         if let Some(addr) = running.metrics_addr {

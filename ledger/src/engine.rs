@@ -462,6 +462,9 @@ mod tests {
             .check_expectations(|_| Ok(Some(vec![2])))
             .expect_err("the value differs");
         let text = err.to_string();
-        assert!(text.contains("68") && text.contains("01") && text.contains("02"), "{text}");
+        assert!(
+            text.contains("68") && text.contains("01") && text.contains("02"),
+            "{text}"
+        );
     }
 }

@@ -703,11 +703,11 @@ impl Ledger {
         let mut batch = WriteBatch::default();
         batch.insert(entry_key(0), encoded);
         batch.insert(
-            &event_index_key(0),
+            event_index_key(0),
             event_index::encode_block(&[event_index::id_hash("genesis")]),
         );
         let nodes = frontier.push::<Blake3Hasher>(&entry_hash.0);
-        batch.insert(&node_block_key(0), encode_node_block(&nodes));
+        batch.insert(node_block_key(0), encode_node_block(&nodes));
         for record in genesis_keys(&genesis) {
             batch.insert(prefixed(KEY, &record.key_id.0), record.encode());
         }
@@ -747,21 +747,21 @@ impl Ledger {
         SledEngine::open(path, config.cache_bytes)
             .and_then(|engine| Self::open_in(Arc::new(engine), config, signing_key))
             .map_err(|e| match e {
-            LedgerError::Store(sled::Error::Corruption { at, .. }) => LedgerError::Damaged {
-                path: path.to_path_buf(),
-                detail: match at {
-                    Some(offset) => format!("corrupted data at {offset}"),
-                    None => "corrupted data".into(),
+                LedgerError::Store(sled::Error::Corruption { at, .. }) => LedgerError::Damaged {
+                    path: path.to_path_buf(),
+                    detail: match at {
+                        Some(offset) => format!("corrupted data at {offset}"),
+                        None => "corrupted data".into(),
+                    },
                 },
-            },
-            // Every store is written by this sled version, so "Unsupported" at open means a
-            // damaged `conf` file, not an old store.
-            LedgerError::Store(sled::Error::Unsupported(what)) => LedgerError::Damaged {
-                path: path.to_path_buf(),
-                detail: what,
-            },
-            other => other,
-        })
+                // Every store is written by this sled version, so "Unsupported" at open means a
+                // damaged `conf` file, not an old store.
+                LedgerError::Store(sled::Error::Unsupported(what)) => LedgerError::Damaged {
+                    path: path.to_path_buf(),
+                    detail: what,
+                },
+                other => other,
+            })
     }
 
     /// Opens the ledger held in `engine`, like [`Ledger::open`].
@@ -1296,8 +1296,10 @@ impl Ledger {
         let to = (*sizes.end()).min(self.head().size);
         let from = (*sizes.start()).min(to.saturating_add(1));
         let range = if from <= to {
-            self.records
-                .scan(KeyRange::inclusive(checkpoint_key(from), checkpoint_key(to)))
+            self.records.scan(KeyRange::inclusive(
+                checkpoint_key(from),
+                checkpoint_key(to),
+            ))
         } else {
             Box::new(std::iter::empty())
         };
@@ -1467,9 +1469,9 @@ impl Ledger {
             // refused (the caller rebuilds its rules state and they can be sent again).
             let message = match self.reload_from_store(&mut writer) {
                 Ok(false) => None,
-                Ok(true) => Some(
-                    "the store held a batch this writer had not seen; send again".to_string(),
-                ),
+                Ok(true) => {
+                    Some("the store held a batch this writer had not seen; send again".to_string())
+                }
                 Err(e) => Some(format!("the store cannot be read: {e}")),
             };
             if let Some(message) = message {
@@ -1619,15 +1621,15 @@ impl Ledger {
                     new_keys.insert(*key_id, record);
                 }
                 RecordAction::ArtifactErased(hash) => {
-                    batch.insert(prefixed(ERASED, &hash.0), &seq.0.to_be_bytes());
+                    batch.insert(prefixed(ERASED, &hash.0), seq.0.to_be_bytes());
                     erasures.push(*hash);
                 }
                 RecordAction::LedgerKeyRotated(handover) => {
                     let record = handover_key_record(&self.genesis, handover, seq);
                     batch.insert(prefixed(KEY, &record.key_id.0), record.encode());
-                    batch.insert(&rotation_key(seq.0), &handover.new_public_key);
+                    batch.insert(rotation_key(seq.0), handover.new_public_key);
                     // A build that knows no hand-over would misread this store from here on.
-                    batch.insert(LAYOUT, &LAYOUT_VERSION.to_be_bytes());
+                    batch.insert(LAYOUT, LAYOUT_VERSION.to_be_bytes());
                     new_keys.insert(record.key_id, record);
                 }
                 RecordAction::None | RecordAction::Genesis(_) => {}
@@ -1641,7 +1643,7 @@ impl Ledger {
                 &event.body,
             );
             let entry_hash = entry::hash_encoded(&encoded);
-            batch.insert(&entry_key(seq.0), encoded);
+            batch.insert(entry_key(seq.0), encoded);
             id_hashes.push(id_hash);
             new_nodes.extend(frontier.push::<Blake3Hasher>(&entry_hash.0));
             in_batch.insert(view.event_id.clone(), i);
@@ -2129,7 +2131,8 @@ impl Ledger {
                 kept.push_str(line);
             }
         }
-        self.records.insert(&cosignatures_key(size), kept.as_bytes())?;
+        self.records
+            .insert(&cosignatures_key(size), kept.as_bytes())?;
         self.engine.flush()
     }
 

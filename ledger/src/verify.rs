@@ -15,11 +15,11 @@ use prost::Message;
 use rayon::prelude::*;
 
 use crate::checkpoint::SignedCheckpoint;
+use crate::engine::{KeyRange, Keyspace};
 use crate::entry::{self, Entry, SignedEvent};
 use crate::envelope::{EnvelopeView, Genesis, RecordAction};
 use crate::keys::{KeyRecord, ADMIN_ROLE};
 use crate::merkle::{self, Blake3Hasher, Frontier, MerkleHasher};
-use crate::engine::{KeyRange, Keyspace};
 use crate::store::{self, Ledger, StoredNodes};
 use crate::{event_index, rules, sig, EntryHash, KeyId, LedgerError, Seq, UnixMicros};
 

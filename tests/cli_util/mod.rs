@@ -188,6 +188,11 @@ impl Server {
         self.url.trim_start_matches("http://")
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL (`kill -9`): no chance to flush or finish anything.
     pub fn kill9(mut self) {
         let _ = self.child.kill();

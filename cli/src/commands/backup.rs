@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Args;
-use ledger::{Entry, Ledger, LedgerConfig};
+use ledger::Entry;
 
 use super::log::keys_of;
 use super::verify::build_bundle;
@@ -88,9 +88,7 @@ pub fn run_backup(args: BackupArgs) -> anyhow::Result<()> {
 /// A bundle of everything a stopped ledger's data folder holds, as `isms export --artifacts`
 /// would give it from its server.
 pub fn bundle_of_store(data_dir: &Path) -> anyhow::Result<Bundle> {
-    let store = data_dir.join(crate::server::STORE_DIR);
-    let ledger = Ledger::open(&store, LedgerConfig::default(), None)
-        .with_context(|| format!("opening the ledger in {}", store.display()))?;
+    let ledger = crate::store::open_data_folder(data_dir)?;
     let latest = ledger.latest_checkpoint()?;
     let size = latest.checkpoint.size;
     let bar = progress(size, "reading");

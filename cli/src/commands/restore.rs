@@ -7,10 +7,13 @@
 //! writes into an existing folder.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Args;
 use ed25519_dalek::SigningKey;
+use ledger::engine::{Engine, SledEngine};
+use ledger::postgres::PostgresEngine;
 use ledger::{Import, Ledger, LedgerConfig, SignedCheckpoint};
 
 use super::backup::{sync_dir, BACKUP_BUNDLE};
@@ -19,6 +22,7 @@ use crate::bundle::{self, Bundle, Trust};
 use crate::init::write_secret;
 use crate::output::progress;
 use crate::server::{read_key_file, LEDGER_KEY_FILE, STORE_DIR};
+use crate::store::{StoreLocation, STORE_FILE};
 
 /// `isms restore`.
 #[derive(Args, Debug)]
@@ -37,6 +41,11 @@ pub struct RestoreArgs {
     /// The data folder to create (it must not exist yet).
     #[arg(long, value_name = "DIR")]
     data: PathBuf,
+    /// Rebuild the records in PostgreSQL instead of the folder's sled store:
+    /// `postgres://USER@HOST:PORT/DATABASE#LEDGER` (the ledger name must not be taken). The
+    /// ledger is built under a temporary name and renamed in one transaction once verified.
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
     /// The ledger's private key (the `ledger.key` kept apart from backups): the backup's last
     /// checkpoint must be signed by it, and the restored server signs new checkpoints with it.
     #[arg(long, value_name = "FILE")]
@@ -69,10 +78,20 @@ pub struct SalvageArgs {
     ledger_key_file: Option<PathBuf>,
 }
 
-/// A new folder built beside its final name and renamed into place when complete.
+/// A new folder built beside its final name and renamed into place when complete; its
+/// records in the folder's sled store, or in a PostgreSQL ledger built under a temporary
+/// name and renamed with it.
 struct NewFolder {
     partial: PathBuf,
     target: PathBuf,
+    postgres: Option<PartialLedger>,
+}
+
+/// A PostgreSQL ledger being rebuilt under a temporary name.
+struct PartialLedger {
+    url: String,
+    name: String,
+    partial_name: String,
 }
 
 impl NewFolder {
@@ -100,11 +119,41 @@ impl NewFolder {
         Ok(NewFolder {
             partial,
             target: target.to_path_buf(),
+            postgres: None,
         })
     }
 
-    fn store(&self) -> PathBuf {
-        self.partial.join(STORE_DIR)
+    /// Builds the records in `store` instead of the folder's sled store.
+    fn in_store(mut self, store: &StoreLocation) -> anyhow::Result<NewFolder> {
+        if let StoreLocation::Postgres { url, ledger } = store {
+            let partial_name = format!("{ledger}-partial");
+            if PostgresEngine::ledgers(url)?.contains(ledger) {
+                anyhow::bail!(
+                    "{} already holds a ledger; give a new ledger name (nothing is written \
+                     into an existing one)",
+                    store.describe()
+                );
+            }
+            // An interrupted run's unfinished copy is replaced.
+            PostgresEngine::delete_ledger(url, &partial_name)?;
+            self.postgres = Some(PartialLedger {
+                url: url.clone(),
+                name: ledger.clone(),
+                partial_name,
+            });
+        }
+        Ok(self)
+    }
+
+    /// The engine the records are built in.
+    fn engine(&self) -> anyhow::Result<Arc<dyn Engine>> {
+        Ok(match &self.postgres {
+            Some(p) => Arc::new(PostgresEngine::connect(&p.url, &p.partial_name)?),
+            None => Arc::new(SledEngine::open(
+                &self.partial.join(STORE_DIR),
+                LedgerConfig::default().cache_bytes,
+            )?),
+        })
     }
 
     /// Writes the ledger key file (mode 0600).
@@ -119,8 +168,9 @@ impl NewFolder {
     /// the folder into place.
     fn verify_and_commit(self, key: &SigningKey) -> anyhow::Result<ledger::VerifyReport> {
         let report = {
-            let ledger = Ledger::open(self.store(), LedgerConfig::default(), Some(key.clone()))
-                .context("opening the rebuilt store")?;
+            let ledger =
+                Ledger::open_in(self.engine()?, LedgerConfig::default(), Some(key.clone()))
+                    .context("opening the rebuilt store")?;
             let size = ledger.head().size;
             let bar = progress(size, "verifying the rebuilt store");
             let report = ledger.verify(&|n| bar.set_position(n));
@@ -129,6 +179,17 @@ impl NewFolder {
                 anyhow::anyhow!("the rebuilt store did not verify ({e}); nothing was renamed")
             })?
         };
+        if let Some(p) = &self.postgres {
+            PostgresEngine::rename_ledger(&p.url, &p.partial_name, &p.name)?;
+            let store = StoreLocation::Postgres {
+                url: p.url.clone(),
+                ledger: p.name.clone(),
+            };
+            write_secret(
+                &self.partial.join(STORE_FILE),
+                &format!("{}\n", store.to_text()),
+            )?;
+        }
         sync_tree(&self.partial)?;
         std::fs::rename(&self.partial, &self.target).with_context(|| {
             format!(
@@ -213,9 +274,13 @@ pub fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
         ))
         .into());
     }
-    let folder = NewFolder::start(&args.data)?;
+    let store = args.store.as_deref().map(StoreLocation::parse);
+    let folder = match &store {
+        Some(store) => NewFolder::start(&args.data)?.in_store(store)?,
+        None => NewFolder::start(&args.data)?,
+    };
     folder.write_key(&key)?;
-    let imported = import_bundle(&folder.store(), &bundle)?;
+    let imported = import_bundle(folder.engine()?, &bundle)?;
     let report = folder.verify_and_commit(&key)?;
     println!(
         "restored {} entries, {} checkpoint(s), {} artifact(s) into {}",
@@ -240,10 +305,10 @@ struct Imported {
 
 /// Rebuilds a store from a verified bundle: every entry verbatim, each checkpoint (with its
 /// cosignatures) as the tree reaches its size, every artifact.
-fn import_bundle(store: &Path, bundle: &Bundle) -> anyhow::Result<Imported> {
+fn import_bundle(engine: Arc<dyn Engine>, bundle: &Bundle) -> anyhow::Result<Imported> {
     let mut notes = bundle.checkpoints.iter().peekable();
     let size_of = |note: &str| SignedCheckpoint::parse_unverified(note).map(|c| c.size);
-    let mut import = Import::begin(store, &bundle.entries[0], &LedgerConfig::default())?;
+    let mut import = Import::begin_in(engine, &bundle.entries[0])?;
     let bar = progress(bundle.entries.len() as u64, "rebuilding");
     for (i, raw) in bundle.entries.iter().enumerate() {
         if i > 0 {
@@ -274,7 +339,7 @@ pub fn run_salvage(args: SalvageArgs) -> anyhow::Result<()> {
     folder.write_key(&key)?;
     let saved = ledger::salvage(
         &args.data.join(STORE_DIR),
-        &folder.store(),
+        &folder.partial.join(STORE_DIR),
         &key,
         &LedgerConfig::default(),
     )

@@ -201,24 +201,21 @@ pub fn verify_store(
     trusted_checkpoint: Option<String>,
     notes: Option<&mut Vec<String>>,
 ) -> anyhow::Result<Result<Verified, VerifyFailure>> {
-    let store = dir.join(crate::server::STORE_DIR);
-    let ledger = match ledger::Ledger::open(&store, ledger::LedgerConfig::default(), None) {
+    let ledger = match crate::store::open_data_folder(dir) {
         Ok(ledger) => ledger,
-        // A store that refuses to open because an entry is damaged did not verify.
-        Err(ledger::LedgerError::Corrupt { seq, what }) => {
-            return Ok(Err(VerifyFailure::Chain(ledger::VerifyError {
-                seq,
-                record: ledger::Record::Entry(seq),
-                failure: ledger::Failure::Store,
-                expected: "a store that opens".into(),
-                found: what,
-            })))
-        }
-        Err(e) => {
-            return Err(
-                anyhow::Error::new(e).context(format!("opening the ledger in {}", store.display()))
-            )
-        }
+        Err(e) => match e.downcast_ref::<ledger::LedgerError>() {
+            // A store that refuses to open because an entry is damaged did not verify.
+            Some(ledger::LedgerError::Corrupt { seq, what }) => {
+                return Ok(Err(VerifyFailure::Chain(ledger::VerifyError {
+                    seq: *seq,
+                    record: ledger::Record::Entry(*seq),
+                    failure: ledger::Failure::Store,
+                    expected: "a store that opens".into(),
+                    found: what.clone(),
+                })))
+            }
+            _ => return Err(e),
+        },
     };
     let trust = Trust {
         ledger_key: ledger_key.unwrap_or(bundle::GivenKey {
@@ -431,9 +428,7 @@ fn read_copy(path: &std::path::Path) -> anyhow::Result<Bundle> {
 
 /// Every entry of the store in a data folder, encoded.
 fn store_entries(dir: &std::path::Path) -> anyhow::Result<Vec<Vec<u8>>> {
-    let store = dir.join(crate::server::STORE_DIR);
-    let ledger = ledger::Ledger::open(&store, ledger::LedgerConfig::default(), None)
-        .with_context(|| format!("opening the ledger in {}", store.display()))?;
+    let ledger = crate::store::open_data_folder(dir)?;
     ledger
         .entries(0..ledger.head().size)
         .map(|e| Ok(e?.encode()))

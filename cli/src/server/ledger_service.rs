@@ -521,8 +521,18 @@ impl ledger_server::Ledger for LedgerService {
                     }
                     next = end;
                 }
+                // A read-only ledger's head moves without a commit here (a mirror, or a
+                // reader following a writer in the same database): look again now and then.
+                let follow = async {
+                    if ledger.is_read_only() {
+                        tokio::time::sleep(super::FOLLOW_INTERVAL).await;
+                    } else {
+                        std::future::pending::<()>().await;
+                    }
+                };
                 tokio::select! {
                     changed = committed.changed() => if changed.is_err() { return },
+                    _ = follow => {}
                     _ = shutdown.changed() => {
                         let _ = tx.send(Err(Status::unavailable("the server is shutting down"))).await;
                         return;

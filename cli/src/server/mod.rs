@@ -8,6 +8,7 @@
 
 pub mod admission;
 pub mod auth;
+pub mod hosting;
 pub mod ledger_service;
 pub mod limits;
 pub mod metrics;
@@ -17,7 +18,7 @@ pub mod status;
 pub mod witnesses;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,17 +32,20 @@ use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 use self::admission::IsmsAdmission;
 use self::auth::ReadAuth;
+use self::hosting::ByLedger;
+pub use self::hosting::LEDGER_HEADER;
 use self::ledger_service::LedgerService;
 use self::limits::{Gate, Limits};
 use self::metrics::Metrics;
 use self::registers_service::RegistersService;
-use self::sequencer::Sequencer;
+use self::sequencer::{Sequencer, WriterThread};
 use self::witnesses::{WitnessConfig, WitnessSchedule, Witnesses};
 
 /// The file in the data folder holding the ledger's checkpoint-signing key (hex seed).
 pub const LEDGER_KEY_FILE: &str = "ledger.key";
-/// The sled store inside the data folder.
-pub const STORE_DIR: &str = "store";
+pub use crate::store::DEFAULT_LEDGER_NAME;
+pub use crate::store::STORE_DIR;
+use crate::store::{StoreLocation, WriterLease};
 /// How long shutdown waits for open streams before closing them.
 const GRACE: Duration = Duration::from_secs(10);
 
@@ -124,12 +128,109 @@ pub fn read_key_file(path: &Path) -> anyhow::Result<SigningKey> {
     Ok(SigningKey::from_bytes(&seed))
 }
 
-/// Opens the ledger in a data folder made by `isms init`, able to append.
+/// Opens the ledger in a data folder made by `isms init`, able to append: in the folder's
+/// sled store, or in the database its `store.url` names.
 pub fn open_ledger(data_dir: &Path, config: LedgerConfig) -> anyhow::Result<Ledger> {
+    let store = StoreLocation::of_data_folder(data_dir, None)?;
+    open_ledger_in(data_dir, &store, config, &WriterLease::default())
+}
+
+/// Opens the ledger whose keys are in `data_dir` and whose records are in `store`, able to
+/// append. On PostgreSQL this first takes the ledger's writer lease (see [`WriterLease`]).
+pub fn open_ledger_in(
+    data_dir: &Path,
+    store: &StoreLocation,
+    config: LedgerConfig,
+    lease: &WriterLease,
+) -> anyhow::Result<Ledger> {
     let key = read_key_file(&data_dir.join(LEDGER_KEY_FILE))?;
-    let store: PathBuf = data_dir.join(STORE_DIR);
-    Ledger::open(&store, config, Some(key))
-        .with_context(|| format!("opening the ledger in {}", store.display()))
+    match store {
+        // `Ledger::open` names a damaged sled folder precisely.
+        StoreLocation::Sled(path) => Ledger::open(path, config, Some(key)),
+        _ => Ledger::open_in(store.writer_engine(&config, lease)?, config, Some(key)),
+    }
+    .with_context(|| format!("opening the ledger in {}", store.describe()))
+}
+
+/// What a server does with its ledger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Appends (the only writer; on PostgreSQL, under the writer lease).
+    Writer(WriterLease),
+    /// Serves reads from a store another server writes, following its head.
+    Reader,
+}
+
+/// Opens the ledger of a data folder for `role`: a reader needs no key and opens the store
+/// read-only.
+pub fn open_role(data_dir: &Path, store: &StoreLocation, role: Role) -> anyhow::Result<Ledger> {
+    let config = LedgerConfig::default();
+    match role {
+        Role::Writer(lease) => open_ledger_in(data_dir, store, config, &lease),
+        Role::Reader if store.is_sled() => anyhow::bail!(
+            "--read-only follows a store another server writes, which needs a shared \
+             database (--store postgres://…); a sled folder has one process at a time (use \
+             `isms mirror` for a read-only copy)"
+        ),
+        Role::Reader => Ledger::open_in(store.engine(&config)?, config, None)
+            .with_context(|| format!("opening the ledger in {}", store.describe())),
+    }
+}
+
+/// The data folders directly inside `root` (those holding a ledger key or a store), each
+/// with its folder name, sorted by name: what `isms serve --ledgers ROOT` hosts.
+pub fn data_folders(root: &Path) -> anyhow::Result<Vec<(String, std::path::PathBuf)>> {
+    let mut found = Vec::new();
+    for item in std::fs::read_dir(root).with_context(|| format!("reading {}", root.display()))? {
+        let path = item?.path();
+        let holds_ledger = path.join(LEDGER_KEY_FILE).is_file()
+            || path.join(STORE_DIR).is_dir()
+            || path.join(crate::store::STORE_FILE).is_file();
+        if !holds_ledger {
+            continue;
+        }
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .with_context(|| format!("{}: the folder name is not UTF-8", path.display()))?
+            .to_string();
+        found.push((name, path));
+    }
+    found.sort();
+    anyhow::ensure!(
+        !found.is_empty(),
+        "{} holds no data folder (make one with `isms init --data {}/NAME`)",
+        root.display(),
+        root.display()
+    );
+    Ok(found)
+}
+
+/// How often a reader looks for what the writer appended.
+pub const FOLLOW_INTERVAL: Duration = Duration::from_millis(200);
+
+/// Keeps a read-only ledger up with its store's head in the background (see
+/// [`Ledger::refresh`]), for as long as the ledger is alive.
+pub fn follow(ledger: Arc<Ledger>) {
+    let weak = Arc::downgrade(&ledger);
+    drop(ledger);
+    tokio::spawn(async move {
+        let mut failing = false;
+        loop {
+            tokio::time::sleep(FOLLOW_INTERVAL).await;
+            let Some(ledger) = weak.upgrade() else { return };
+            match tokio::task::spawn_blocking(move || ledger.refresh()).await {
+                Ok(Ok(_)) => failing = false,
+                Ok(Err(e)) => {
+                    if !failing {
+                        tracing::warn!(error = %e, "cannot read the writer's head; retrying");
+                    }
+                    failing = true;
+                }
+                Err(_) => return,
+            }
+        }
+    });
 }
 
 /// A server that is running; dropping it does not stop it, [`RunningServer::shutdown`] does.
@@ -177,49 +278,139 @@ pub async fn set_not_serving(health: &tonic_health::server::HealthReporter) {
 
 /// Binds `options.listen` and serves `ledger` until shutdown is triggered.
 pub async fn start(ledger: Arc<Ledger>, options: ServeOptions) -> anyhow::Result<RunningServer> {
-    let admission = {
-        let ledger = ledger.clone();
-        tokio::task::spawn_blocking(move || IsmsAdmission::rebuild(&ledger))
-            .await
-            .context("rebuilding the rules state")??
-    };
-    let metrics = Arc::new(Metrics::new());
-    let (sequencer, writer) = Sequencer::start(ledger.clone(), admission, metrics.clone())?;
-    let gate = Arc::new(Gate::new(options.limits.clone()));
-    let max_message_bytes = options.limits.max_message_bytes;
-    let auth = Arc::new(ReadAuth::new(
-        ledger.clone(),
-        options.allow_anonymous_reads,
-        gate,
-    ));
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    // Off the write path: the tasks read the durable head and nothing waits on them.
-    let witnesses = Witnesses::start(
-        ledger.clone(),
-        options.witnessing.witnesses.clone(),
-        options.witnessing.schedule,
-        shutdown_rx.clone(),
-    )
-    .await?;
+    start_many(vec![(DEFAULT_LEDGER_NAME.to_string(), ledger)], options).await
+}
 
-    let ledger_service = LedgerService::new(
-        ledger.clone(),
-        sequencer.clone(),
-        auth.clone(),
-        shutdown_rx.clone(),
-        metrics.clone(),
-        witnesses.clone(),
-    );
+/// One ledger served by a server: its writer, witnesses and services.
+struct Host {
+    ledger: Arc<Ledger>,
+    sequencer: Sequencer,
+    writer: WriterThread,
+    witnesses: Witnesses,
+    metrics: Arc<Metrics>,
+    ledger_service: LedgerService,
+    registers_service: RegistersService,
+}
+
+impl Host {
+    async fn start(
+        ledger: Arc<Ledger>,
+        options: &ServeOptions,
+        shutdown_rx: &watch::Receiver<bool>,
+    ) -> anyhow::Result<Host> {
+        let admission = {
+            let ledger = ledger.clone();
+            tokio::task::spawn_blocking(move || IsmsAdmission::rebuild(&ledger))
+                .await
+                .context("rebuilding the rules state")??
+        };
+        let metrics = Arc::new(Metrics::new());
+        let (sequencer, writer) = Sequencer::start(ledger.clone(), admission, metrics.clone())?;
+        let gate = Arc::new(Gate::new(options.limits.clone()));
+        let auth = Arc::new(ReadAuth::new(
+            ledger.clone(),
+            options.allow_anonymous_reads,
+            gate,
+        ));
+        // Off the write path: the tasks read the durable head and nothing waits on them.
+        let witnesses = Witnesses::start(
+            ledger.clone(),
+            options.witnessing.witnesses.clone(),
+            options.witnessing.schedule,
+            shutdown_rx.clone(),
+        )
+        .await?;
+        let ledger_service = LedgerService::new(
+            ledger.clone(),
+            sequencer.clone(),
+            auth.clone(),
+            shutdown_rx.clone(),
+            metrics.clone(),
+            witnesses.clone(),
+        );
+        let registers_service = RegistersService::new(ledger.clone(), auth)?;
+        Ok(Host {
+            ledger,
+            sequencer,
+            writer,
+            witnesses,
+            metrics,
+            ledger_service,
+            registers_service,
+        })
+    }
+
+    /// Stops taking events, writes what was taken, stops the witnesses and flushes.
+    async fn stop(self) -> anyhow::Result<()> {
+        self.sequencer.close();
+        drop(self.sequencer);
+        self.witnesses.stop().await;
+        let (writer, ledger) = (self.writer, self.ledger);
+        tokio::task::spawn_blocking(move || {
+            writer.join();
+            ledger.flush()
+        })
+        .await
+        .context("joining the sequencer")??;
+        Ok(())
+    }
+}
+
+/// Binds `options.listen` and serves every ledger of `ledgers` (by name) until shutdown is
+/// triggered. A request names its ledger in the `x-isms-ledger` metadata ([`LEDGER_HEADER`]);
+/// with a single ledger it may name none. Each ledger has its own writer, keys, rules state
+/// and projections, and a request reaches only the ledger it names, whose own keys
+/// authenticate it. With several ledgers, the metrics endpoint, the console, witnesses and
+/// mTLS client certificates (which would admit a reader to every ledger) are refused.
+pub async fn start_many(
+    ledgers: Vec<(String, Arc<Ledger>)>,
+    options: ServeOptions,
+) -> anyhow::Result<RunningServer> {
+    anyhow::ensure!(!ledgers.is_empty(), "no ledger to serve");
+    if ledgers.len() > 1 {
+        let refused = [
+            (options.metrics.is_some(), "--metrics"),
+            (options.http.is_some(), "--http"),
+            (!options.witnessing.witnesses.is_empty(), "--witness"),
+            (
+                options
+                    .tls
+                    .as_ref()
+                    .is_some_and(|t| t.client_ca_pem.is_some()),
+                "--client-ca",
+            ),
+        ];
+        if let Some((_, flag)) = refused.iter().find(|(on, _)| *on) {
+            anyhow::bail!(
+                "{flag} serves one ledger; this server hosts {} (serve them one per process to \
+                 use {flag})",
+                ledgers.len()
+            );
+        }
+    }
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut hosts = Vec::with_capacity(ledgers.len());
+    let mut names = Vec::with_capacity(ledgers.len());
+    for (name, ledger) in ledgers {
+        anyhow::ensure!(
+            !names.contains(&name),
+            "two ledgers are named {name:?}; each needs its own name"
+        );
+        hosts.push(Host::start(ledger, &options, &shutdown_rx).await?);
+        names.push(name);
+    }
+    let max_message_bytes = options.limits.max_message_bytes;
+    let first = &hosts[0];
     let metrics_addr = match options.metrics {
         Some(addr) => {
-            let queue = sequencer.clone();
+            let queue = first.sequencer.clone();
             Some(
                 metrics::serve(
                     addr,
-                    metrics.clone(),
-                    ledger.clone(),
+                    first.metrics.clone(),
+                    first.ledger.clone(),
                     move || queue.queue_depth(),
-                    witnesses.clone(),
+                    first.witnesses.clone(),
                     shutdown_rx.clone(),
                 )
                 .await?,
@@ -227,15 +418,14 @@ pub async fn start(ledger: Arc<Ledger>, options: ServeOptions) -> anyhow::Result
         }
         None => None,
     };
-    let registers_service = RegistersService::new(ledger.clone(), auth)?;
     let http_addr = match options.http {
         Some(addr) => Some(
             crate::console::serve(
                 addr,
                 crate::console::Console::new(
-                    ledger.clone(),
-                    registers_service.clone(),
-                    witnesses.clone(),
+                    first.ledger.clone(),
+                    first.registers_service.clone(),
+                    first.witnesses.clone(),
                     options.allow_anonymous_reads,
                 ),
                 shutdown_rx.clone(),
@@ -244,6 +434,13 @@ pub async fn start(ledger: Arc<Ledger>, options: ServeOptions) -> anyhow::Result
         ),
         None => None,
     };
+    let ledger_servers = ByLedger::new(names.iter().cloned().zip(hosts.iter().map(|h| {
+        LedgerServer::new(h.ledger_service.clone()).max_decoding_message_size(max_message_bytes)
+    })));
+    let registers_servers = ByLedger::new(names.iter().cloned().zip(hosts.iter().map(|h| {
+        RegistersServer::new(h.registers_service.clone())
+            .max_decoding_message_size(max_message_bytes)
+    })));
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<LedgerServer<LedgerService>>()
@@ -295,22 +492,22 @@ pub async fn start(ledger: Arc<Ledger>, options: ServeOptions) -> anyhow::Result
         .layer(tower::util::MapResponseLayer::new(
             limits::remap_response::<tonic::body::Body>,
         ))
-        .add_service(LedgerServer::new(ledger_service).max_decoding_message_size(max_message_bytes))
-        .add_service(
-            RegistersServer::new(registers_service).max_decoding_message_size(max_message_bytes),
-        )
+        .add_service(ledger_servers)
+        .add_service(registers_servers)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_v1alpha);
 
     let health = health_reporter.clone();
     let mut signal = shutdown_rx.clone();
-    let closer = sequencer.clone();
+    let closers: Vec<Sequencer> = hosts.iter().map(|h| h.sequencer.clone()).collect();
     let task = tokio::spawn(async move {
         let stop = async move {
             let _ = signal.wait_for(|stop| *stop).await;
             // From here on, new events are refused; queued ones are still written.
-            closer.close();
+            for closer in &closers {
+                closer.close();
+            }
             health_reporter
                 .set_not_serving::<LedgerServer<LedgerService>>()
                 .await;
@@ -329,15 +526,15 @@ pub async fn start(ledger: Arc<Ledger>, options: ServeOptions) -> anyhow::Result
                 tokio::time::sleep(GRACE).await;
             } => Ok(()), // Streams still open after the grace period are cut.
         };
-        sequencer.close();
-        drop(sequencer);
-        witnesses.stop().await;
-        tokio::task::spawn_blocking(move || {
-            writer.join();
-            ledger.flush()
-        })
-        .await
-        .context("joining the sequencer")??;
+        let mut stopped = Ok(());
+        for host in hosts {
+            // Every ledger is flushed and closed even when one fails.
+            let result = host.stop().await;
+            if stopped.is_ok() {
+                stopped = result;
+            }
+        }
+        stopped?;
         served
     });
     Ok(RunningServer {

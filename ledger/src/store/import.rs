@@ -17,8 +17,8 @@ use prost::Message as _;
 
 use super::{
     checkpoint_key, cosignatures_key, decode_genesis, encode_head, encode_node_block, entry_key,
-    event_index_key, genesis_keys, handover_key_record, node_block_key, prefixed,
-    rotation_key, Head, ERASED, HEAD, KEY, LAYOUT, LAYOUT_VERSION, ROTATION,
+    event_index_key, genesis_keys, handover_key_record, node_block_key, prefixed, rotation_key,
+    Head, ERASED, HEAD, KEY, LAYOUT, LAYOUT_VERSION, ROTATION,
 };
 use crate::checkpoint::{key_hash, Checkpoint, SignedCheckpoint};
 use crate::cosignature::signature_lines;
@@ -200,7 +200,7 @@ impl Import {
             }
             RecordAction::ArtifactErased(hash) => {
                 self.batch
-                    .insert(prefixed(ERASED, &hash.0), &seq.to_be_bytes());
+                    .insert(prefixed(ERASED, &hash.0), seq.to_be_bytes());
                 self.artifacts.remove(&hash.0)?;
                 self.erased.insert(hash);
             }
@@ -212,7 +212,7 @@ impl Import {
                 self.batch
                     .insert(prefixed(KEY, &record.key_id.0), record.encode());
                 self.batch
-                    .insert(&rotation_key(seq), &handover.new_public_key);
+                    .insert(rotation_key(seq), handover.new_public_key);
                 self.keys.insert(record.key_id, record);
                 self.next_key = Some(
                     VerifyingKey::from_bytes(&handover.new_public_key)
@@ -232,7 +232,7 @@ impl Import {
     fn place(&mut self, entry: Entry, raw: &[u8], event_id: &str) -> Result<(), LedgerError> {
         let seq = entry.seq.0;
         let hash = entry::hash_encoded(raw);
-        self.batch.insert(&entry_key(seq), raw);
+        self.batch.insert(entry_key(seq), raw);
         self.batch_ids.push(event_index::id_hash(event_id));
         self.batch_nodes
             .extend(self.frontier.push::<Blake3Hasher>(&hash.0));
@@ -251,11 +251,11 @@ impl Import {
         let mut batch = std::mem::take(&mut self.batch);
         if !self.batch_ids.is_empty() {
             batch.insert(
-                &node_block_key(self.head.size - 1),
+                node_block_key(self.head.size - 1),
                 encode_node_block(&self.batch_nodes),
             );
             batch.insert(
-                &event_index_key(self.batch_first),
+                event_index_key(self.batch_first),
                 event_index::encode_block(&self.batch_ids),
             );
         }
@@ -297,11 +297,11 @@ impl Import {
         for line in &own {
             stored.push_str(&line.to_line());
         }
-        self.batch.insert(&checkpoint_key(size), stored.as_bytes());
+        self.batch.insert(checkpoint_key(size), stored.as_bytes());
         if !others.is_empty() {
             let cosignatures: String = others.iter().map(|l| l.to_line()).collect();
             self.batch
-                .insert(&cosignatures_key(size), cosignatures.as_bytes());
+                .insert(cosignatures_key(size), cosignatures.as_bytes());
         }
         self.checkpoints += 1;
         self.write_batch()
@@ -356,7 +356,7 @@ impl Import {
                 ),
             ));
         }
-        self.batch.insert(LAYOUT, &LAYOUT_VERSION.to_be_bytes());
+        self.batch.insert(LAYOUT, LAYOUT_VERSION.to_be_bytes());
         self.write_batch()?;
         self.engine.flush()?;
         if let Some(folder) = self.engine.folder() {
@@ -514,7 +514,10 @@ pub fn salvage(
 }
 
 fn records_has_checkpoint(import: &Import) -> Result<bool, LedgerError> {
-    Ok(import.records.get(&checkpoint_key(import.size()))?.is_some())
+    Ok(import
+        .records
+        .get(&checkpoint_key(import.size()))?
+        .is_some())
 }
 
 /// Verifies the stored entries from the genesis up to `end` (or the first missing one):

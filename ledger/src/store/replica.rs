@@ -28,11 +28,11 @@ use super::{
 };
 use crate::checkpoint::{key_hash, SignedCheckpoint};
 use crate::cosignature::signature_lines;
+use crate::engine::WriteBatch;
 use crate::entry::{self, Entry, SignedEvent};
 use crate::envelope::{EnvelopeView, RecordAction};
 use crate::event_index;
 use crate::keys::KeyRecord;
-use crate::engine::WriteBatch;
 use crate::merkle::{Blake3Hasher, Frontier};
 use crate::{rules, sig, ArtifactHash, KeyId, LedgerError, Seq};
 
@@ -211,7 +211,7 @@ impl Ledger {
                         new_keys.insert(*key_id, record);
                     }
                     RecordAction::ArtifactErased(hash) => {
-                        batch.insert(prefixed(ERASED, &hash.0), &seq.to_be_bytes());
+                        batch.insert(prefixed(ERASED, &hash.0), seq.to_be_bytes());
                         erased.push(*hash);
                     }
                     RecordAction::LedgerKeyRotated(handover) => {
@@ -220,8 +220,8 @@ impl Ledger {
                             .map_err(|why| refuse(seq, why))?;
                         let record = handover_key_record(&self.genesis, handover, Seq(seq));
                         batch.insert(prefixed(KEY, &record.key_id.0), record.encode());
-                        batch.insert(&rotation_key(seq), &handover.new_public_key);
-                        batch.insert(LAYOUT, &LAYOUT_VERSION.to_be_bytes());
+                        batch.insert(rotation_key(seq), handover.new_public_key);
+                        batch.insert(LAYOUT, LAYOUT_VERSION.to_be_bytes());
                         new_keys.insert(record.key_id, record);
                         let key = VerifyingKey::from_bytes(&handover.new_public_key)
                             .map_err(|_| refuse(seq, "the new ledger key is not a valid key"))?;
@@ -243,7 +243,7 @@ impl Ledger {
                     },
                     seq,
                 ));
-                batch.insert(&entry_key(seq), bytes.as_slice());
+                batch.insert(entry_key(seq), bytes.as_slice());
                 id_hashes.push(id_hash);
                 new_nodes.extend(frontier.push::<Blake3Hasher>(&hash.0));
                 if let Some((_, key)) = next_key.filter(|(from, _)| *from <= seq) {
@@ -335,13 +335,13 @@ impl Ledger {
         };
         let node_block = encode_node_block(&new_nodes);
         if next > head.size {
-            batch.insert(&checkpoint_key(next), stored.as_bytes());
+            batch.insert(checkpoint_key(next), stored.as_bytes());
             if !cosignatures.is_empty() {
-                batch.insert(&cosignatures_key(next), cosignatures.as_bytes());
+                batch.insert(cosignatures_key(next), cosignatures.as_bytes());
             }
-            batch.insert(&node_block_key(next - 1), node_block.clone());
+            batch.insert(node_block_key(next - 1), node_block.clone());
             batch.insert(
-                &event_index_key(head.size),
+                event_index_key(head.size),
                 event_index::encode_block(&id_hashes),
             );
             batch.insert(HEAD, encode_head(&new_head));
