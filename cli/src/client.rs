@@ -13,6 +13,7 @@ use isms_proto::v1::ledger_client::LedgerClient;
 use isms_proto::v1::registers_client::RegistersClient;
 use ledger::{Entry, EntryHash, KeyId, Seq, SignedEvent, UnixMicros};
 use prost::Message as _;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 use tonic::Request;
 
@@ -35,13 +36,48 @@ pub struct ConnectArgs {
     /// The key file (hex ed25519 seed, mode 0600) that signs reads and writes.
     #[arg(long, env = "ISMS_KEY")]
     pub key: Option<PathBuf>,
+    /// The ledger to talk to, on a server that hosts several (`isms serve --ledgers`): its
+    /// name there. Sent as the `x-isms-ledger` metadata of every request.
+    #[arg(long, env = "ISMS_LEDGER")]
+    pub ledger: Option<String>,
 }
+
+/// Adds the `x-isms-ledger` metadata to every request, when a ledger is named.
+#[derive(Debug, Clone, Default)]
+pub struct LedgerName(Option<tonic::metadata::AsciiMetadataValue>);
+
+impl LedgerName {
+    /// Names `ledger` (or none).
+    pub fn new(ledger: Option<&str>) -> anyhow::Result<LedgerName> {
+        ledger
+            .map(|name| {
+                name.parse()
+                    .map_err(|_| anyhow::anyhow!("--ledger {name:?}: must be ASCII text"))
+            })
+            .transpose()
+            .map(LedgerName)
+    }
+}
+
+impl tonic::service::Interceptor for LedgerName {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, tonic::Status> {
+        if let Some(name) = &self.0 {
+            request
+                .metadata_mut()
+                .insert(crate::server::LEDGER_HEADER, name.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// The channel every client call goes through: naming the ledger.
+pub type Transport = InterceptedService<Channel, LedgerName>;
 
 /// A connection to `isms serve` on behalf of one key.
 #[derive(Debug, Clone)]
 pub struct Client {
-    ledger: LedgerClient<Channel>,
-    registers: RegistersClient<Channel>,
+    ledger: LedgerClient<Transport>,
+    registers: RegistersClient<Transport>,
     key: Option<SigningKey>,
 }
 
@@ -70,11 +106,21 @@ impl Client {
     /// Connects to `args.server`, loading `args.key` if given.
     pub async fn connect(args: &ConnectArgs) -> anyhow::Result<Client> {
         let key = args.key.as_deref().map(read_key).transpose()?;
-        Self::connect_with(&args.server, key).await
+        Self::connect_to(&args.server, args.ledger.as_deref(), key).await
     }
 
     /// Connects to `server` with an already loaded key.
     pub async fn connect_with(server: &str, key: Option<SigningKey>) -> anyhow::Result<Client> {
+        Self::connect_to(server, None, key).await
+    }
+
+    /// Connects to the ledger named `ledger` (when the server hosts several) on `server`.
+    pub async fn connect_to(
+        server: &str,
+        ledger: Option<&str>,
+        key: Option<SigningKey>,
+    ) -> anyhow::Result<Client> {
+        let name = LedgerName::new(ledger)?;
         let url = if server.contains("://") {
             server.to_string()
         } else {
@@ -86,10 +132,11 @@ impl Client {
             .await
             .with_context(|| format!("connecting to {url} (is `isms serve` running?)"))?;
         Ok(Client {
-            ledger: LedgerClient::new(channel.clone())
+            ledger: LedgerClient::with_interceptor(channel.clone(), name.clone())
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
-            registers: RegistersClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES),
+            registers: RegistersClient::with_interceptor(channel, name)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES),
             key,
         })
     }
@@ -117,12 +164,12 @@ impl Client {
     }
 
     /// The Ledger service client.
-    pub fn ledger(&mut self) -> &mut LedgerClient<Channel> {
+    pub fn ledger(&mut self) -> &mut LedgerClient<Transport> {
         &mut self.ledger
     }
 
     /// The Registers service client.
-    pub fn registers(&mut self) -> &mut RegistersClient<Channel> {
+    pub fn registers(&mut self) -> &mut RegistersClient<Transport> {
         &mut self.registers
     }
 
