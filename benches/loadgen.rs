@@ -17,79 +17,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::{Signer, SigningKey, Verifier};
-use isms_proto::v1 as pb;
-use isms_proto::v1::event_body::Payload;
-use isms_proto::v1::isms_event::Kind;
-use isms_proto::v1::ledger_client::LedgerClient;
-use ledger::{LedgerId, SignedEvent};
-use prost::Message;
-use tokio_stream::StreamExt;
-use tonic::transport::Channel;
+use ledger::SignedEvent;
 
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn now_us() -> i64 {
-    ledger::UnixMicros::now().0
-}
-
-fn evidence(ledger_id: LedgerId, agent: &SigningKey, id: &str) -> pb::AppendRequest {
-    let now = now_us();
-    let body = pb::EventBody {
-        ledger_id: ledger_id.0.to_vec(),
-        event_id: id.into(),
-        effective_at_us: now,
-        client_time_us: now,
-        expected_version: None,
-        artifacts: Vec::new(),
-        payload: Some(Payload::Isms(pb::IsmsEvent {
-            kind: Some(Kind::EvidenceSubmitted(pb::EvidenceSubmitted {
-                evidence_id: id.into(),
-                controls: vec!["A.8.8".into()],
-                artifact_blake3: Vec::new(),
-                result: pb::CheckResult::Pass as i32,
-                collected_at_us: now,
-                summary: "weekly vulnerability scan: 0 critical, 2 high".into(),
-            })),
-        })),
-    };
-    let signed = SignedEvent::sign(agent, body.encode_to_vec());
-    pb::AppendRequest {
-        body: signed.body,
-        key_id: signed.key_id.0.to_vec(),
-        signature: signed.signature.to_vec(),
-    }
-}
-
-/// Signs `n` events named `prefix-i` on every core.
-fn presign(
-    ledger_id: LedgerId,
-    agent: &SigningKey,
-    prefix: &str,
-    n: usize,
-) -> Vec<pb::AppendRequest> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let per = n.div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                s.spawn(move || {
-                    (t * per..((t + 1) * per).min(n))
-                        .map(|i| evidence(ledger_id, agent, &format!("{prefix}-{i}")))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("signer"))
-            .collect()
-    })
-}
+#[path = "support/load.rs"]
+mod load;
+use load::{connect, env, presign, stream_all};
 
 fn server_mode(data: &str) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
@@ -164,53 +96,6 @@ fn verify_limit() -> (f64, f64, f64) {
     (single, batch, keyed)
 }
 
-async fn connect(url: &str) -> LedgerClient<Channel> {
-    LedgerClient::connect(url.to_string())
-        .await
-        .expect("connect")
-}
-
-async fn stream_all(url: &str, requests: Vec<pb::AppendRequest>, streams: usize) -> Duration {
-    let per = requests.len().div_ceil(streams);
-    let mut chunks: Vec<Vec<pb::AppendRequest>> = Vec::new();
-    let mut it = requests.into_iter();
-    for _ in 0..streams {
-        chunks.push(it.by_ref().take(per).collect());
-    }
-    let mut clients = Vec::new();
-    for _ in 0..streams {
-        clients.push(connect(url).await);
-    }
-    let start = Instant::now();
-    let tasks: Vec<_> = clients
-        .into_iter()
-        .zip(chunks)
-        .map(|(mut client, chunk)| {
-            tokio::spawn(async move {
-                let n = chunk.len();
-                let mut results = client
-                    .append_stream(tokio_stream::iter(chunk))
-                    .await
-                    .expect("stream")
-                    .into_inner();
-                let mut got = 0;
-                while let Some(r) = results.next().await {
-                    let r = r.expect("result");
-                    if let Some(pb::append_result::Result::Error(e)) = r.result {
-                        panic!("refused: {}", e.message);
-                    }
-                    got += 1;
-                }
-                assert_eq!(got, n);
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.expect("stream task");
-    }
-    start.elapsed()
-}
-
 fn main() {
     if let Ok(data) = std::env::var("LOADGEN_SERVE") {
         server_mode(&data);
@@ -244,57 +129,13 @@ fn main() {
     let agent = SigningKey::from_bytes(&[10; 32]);
     let ledger_id = made.ledger_id;
     let report = runtime.block_on(async {
-        let mut admin_client = connect(&url).await;
-        let now = now_us();
-        let enrol = pb::EventBody {
-            ledger_id: ledger_id.0.to_vec(),
-            event_id: "enroll-agent".into(),
-            effective_at_us: now,
-            client_time_us: now,
-            payload: Some(Payload::KeyEnrolled(pb::KeyEnrolled {
-                public_key: agent.verifying_key().to_bytes().to_vec(),
-                subject: "ci/scanner".into(),
-                roles: vec!["agent".into()],
-            })),
-            ..Default::default()
-        };
-        let signed = SignedEvent::sign(&made.admin_key, enrol.encode_to_vec());
-        admin_client
-            .append(pb::AppendRequest {
-                body: signed.body,
-                key_id: signed.key_id.0.to_vec(),
-                signature: signed.signature.to_vec(),
-            })
-            .await
-            .expect("enrol agent");
+        load::enrol_agent(&url, ledger_id, &made.admin_key, &agent).await;
         let mut sent = 1usize;
 
         // Unary, 64 concurrent clients.
         let unary = presign(ledger_id, &agent, "unary", 64 * per_client);
-        let mut clients = Vec::new();
-        for _ in 0..64 {
-            clients.push(connect(&url).await);
-        }
-        let mut work = unary.into_iter();
-        let jobs: Vec<(LedgerClient<Channel>, Vec<pb::AppendRequest>)> = clients
-            .into_iter()
-            .map(|c| (c, work.by_ref().take(per_client).collect()))
-            .collect();
-        let start = Instant::now();
-        let tasks: Vec<_> = jobs
-            .into_iter()
-            .map(|(mut c, reqs)| {
-                tokio::spawn(async move {
-                    for r in reqs {
-                        c.append(r).await.expect("append");
-                    }
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.expect("client");
-        }
-        let unary_rate = (64 * per_client) as f64 / start.elapsed().as_secs_f64();
+        let took = load::unary_all(&url, unary, 64).await;
+        let unary_rate = (64 * per_client) as f64 / took.as_secs_f64();
         sent += 64 * per_client;
 
         // AppendStream over 4 streams.

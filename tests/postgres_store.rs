@@ -248,6 +248,57 @@ fn a_sled_backup_restores_into_postgres_with_the_same_root() {
 }
 
 #[test]
+fn a_postgres_ledger_backs_up_from_its_server_and_restores_into_sled_with_the_same_root() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    let id = init_on(d, &store_for("to_sled"));
+    let server = Server::start(d, "data");
+    runtime().block_on(async {
+        let agent = enrol_agent(&server.url, id, &admin(d)).await;
+        load(&server.url, id, &agent, "scan", 50, Arc::default()).await;
+    });
+    ok(
+        d,
+        &[
+            "backup",
+            "--server",
+            &server.url,
+            "--key",
+            "data/admin.key",
+            "--out",
+            "backup",
+        ],
+    );
+    let postgres_root = open_ledger(d)
+        .latest_checkpoint()
+        .expect("checkpoint")
+        .checkpoint
+        .root;
+    ok(
+        d,
+        &[
+            "restore",
+            "--from",
+            "backup",
+            "--data",
+            "restored",
+            "--ledger-key-file",
+            "data/ledger.key",
+        ],
+    );
+    let restored = Ledger::open(d.join("restored/store"), Default::default(), None)
+        .expect("the restored sled store");
+    assert_eq!(
+        restored
+            .latest_checkpoint()
+            .expect("checkpoint")
+            .checkpoint
+            .root,
+        postgres_root
+    );
+}
+
+#[test]
 fn a_standby_takes_over_from_a_killed_writer_and_keeps_every_acknowledged_event() {
     let dir = tempfile::tempdir().expect("temp dir");
     let d = dir.path().to_path_buf();

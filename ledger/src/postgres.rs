@@ -8,6 +8,12 @@
 //! renews it `WHERE term = <its term>` and rolls back when that matches nothing, so a writer
 //! whose lease another server took cannot write, even late.
 //!
+//! The lease fences the ledger's *records*: the ledger writes records only through an engine
+//! that took the lease ([`PostgresEngine::acquire_writer`]). An engine that never took it may
+//! still apply batches, unfenced: read-only servers keep derived data (projection snapshots)
+//! that way, and `create` writes a new ledger's genesis guarded by its batch's expectations.
+//! Once an engine took the lease, every batch of every keyspace of it is fenced.
+//!
 //! The ledger's API is synchronous and is called from plain threads and from inside tokio
 //! tasks of other runtimes, so the engine owns a small runtime of its own: each call runs on
 //! it and the caller waits on a channel. Connections are made without TLS (`NoTls`): run the
@@ -17,7 +23,6 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::ops::Bound;
 use std::str::FromStr as _;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -35,6 +40,10 @@ const MIGRATION_LOCK: i64 = 0x6973_6d73_2d6c_6564;
 const PAGE: i64 = 1024;
 /// How long one database call may take before it is given up as failed.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long connecting may take, unless the URL says otherwise (`connect_timeout`).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The lease's holder and term now, for the message of a writer that lost it.
+const LEASE_NOW: &str = "SELECT term, holder FROM isms_writer_lease WHERE ledger = $1";
 
 fn db_error(detail: impl std::fmt::Display) -> LedgerError {
     LedgerError::Database {
@@ -59,6 +68,16 @@ pub fn check_ledger_name(name: &str) -> Result<(), LedgerError> {
     }
 }
 
+/// This host's name, for the lease's holder: `$HOSTNAME`, else `/etc/hostname`.
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".into())
+}
+
 /// The lease this engine holds.
 #[derive(Clone, Copy, Debug)]
 struct Lease {
@@ -77,8 +96,8 @@ struct Inner {
     /// Transactions (batches), one at a time.
     writes: tokio::sync::Mutex<Option<Client>>,
     lease: Mutex<Option<Lease>>,
-    /// Set when this engine found its lease taken over: every later batch is refused.
-    fenced: AtomicBool,
+    /// Set when this engine found its lease taken over (why): every later batch is refused.
+    fenced: Mutex<Option<String>>,
     /// This process, as the lease's holder.
     holder: String,
 }
@@ -151,6 +170,28 @@ impl Inner {
             detail: detail.into(),
         }
     }
+
+    /// Why this engine was fenced out, once it found its lease taken over.
+    fn fenced(&self) -> Option<String> {
+        self.fenced.lock().expect("fenced lock").clone()
+    }
+
+    /// Refuses every later batch of this engine, for `why`.
+    fn fence(&self, why: String) {
+        *self.fenced.lock().expect("fenced lock") = Some(why);
+    }
+}
+
+/// Why the lease of `term` no longer holds, from the lease's row now ([`LEASE_NOW`]).
+fn taken_over(term: i64, now: Option<tokio_postgres::Row>) -> String {
+    match now {
+        Some(row) => format!(
+            "its lease (term {term}) was taken over by {} (term {})",
+            row.get::<_, String>(1),
+            row.get::<_, i64>(0)
+        ),
+        None => format!("its lease (term {term}) is gone"),
+    }
 }
 
 impl Drop for Inner {
@@ -182,12 +223,38 @@ impl Drop for Inner {
 }
 
 impl PostgresEngine {
-    /// Connects to the database at `url` (`postgres://user[:password]@host:port/database`)
-    /// for the ledger called `ledger`, and brings the schema up to date.
+    /// Connects to the database at `url` (a libpq-style URL such as
+    /// `postgres://user[:password]@host:port/database`, or `key=value` pairs) for the ledger
+    /// called `ledger` (1 to 63 characters of `a-z`, `0-9`, `_` and `-`), and brings the
+    /// schema up to date (the migrations in `ledger/migrations/postgres/`, applied in order
+    /// under an advisory lock and recorded in `isms_schema_migrations`).
+    ///
+    /// Connections are made without TLS (`NoTls`): keep the database on a private network or
+    /// a local socket, or put a TLS proxy in front. Without a `connect_timeout` in the URL,
+    /// connecting gives up after 10 s; every call gives up after 30 s with
+    /// [`LedgerError::Database`]. A lost connection is made again at the next call.
     pub fn connect(url: &str, ledger: &str) -> Result<PostgresEngine, LedgerError> {
         check_ledger_name(ledger)?;
-        let config = Config::from_str(url)
+        let mut config = Config::from_str(url)
             .map_err(|e| db_error(format!("the URL is not a PostgreSQL URL: {e}")))?;
+        // A database that does not answer is an error, not a wait without end; a peer that
+        // vanished is noticed by TCP keepalives.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_keepalives_idle() == Duration::from_secs(2 * 60 * 60) {
+            // tokio-postgres's default, two hours: far too long to notice a lost database.
+            config.keepalives_idle(Duration::from_secs(30));
+        }
+        if config.get_keepalives_interval().is_none() {
+            config.keepalives_interval(Duration::from_secs(10));
+        }
+        if config.get_keepalives_retries().is_none() {
+            config.keepalives_retries(3);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("isms-ledger");
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("isms-postgres")
@@ -196,9 +263,7 @@ impl PostgresEngine {
             .map_err(|e| db_error(format!("starting the engine's runtime: {e}")))?;
         let holder = format!(
             "{}/pid {}/{:08x}",
-            std::fs::read_to_string("/etc/hostname")
-                .map(|h| h.trim().to_string())
-                .unwrap_or_else(|_| "host".into()),
+            hostname(),
             std::process::id(),
             rand::random::<u32>()
         );
@@ -209,7 +274,7 @@ impl PostgresEngine {
             reads: tokio::sync::Mutex::new(None),
             writes: tokio::sync::Mutex::new(None),
             lease: Mutex::new(None),
-            fenced: AtomicBool::new(false),
+            fenced: Mutex::new(None),
             holder,
         });
         let engine = PostgresEngine { inner };
@@ -276,8 +341,18 @@ impl PostgresEngine {
     }
 
     /// Takes this ledger's writer lease for `lease` (renewed every third of it, and by every
-    /// batch), waiting up to `wait` for another server's to end; its term. From then on every
-    /// batch of this engine is fenced by that term.
+    /// batch), waiting up to `wait` for another server's to end; its term. The database's
+    /// clock decides when a lease has run out: a free ledger gets term 1, an expired lease
+    /// is taken with its term plus one, in one statement. While another server holds it, this
+    /// tries again every quarter of `lease` until `wait` has passed, then fails with
+    /// [`LedgerError::NotWriter`] naming the holder, its term and when its lease ends.
+    ///
+    /// From then on every batch of every keyspace of this engine first renews the lease in
+    /// its own transaction `WHERE term = <this term>` and is rolled back with
+    /// [`LedgerError::NotWriter`] when that matches nothing (another server took the lease
+    /// over): a writer that lost its lease cannot write, even late. A background task renews
+    /// the lease every third of `lease`; when it finds the lease taken over, the engine is
+    /// fenced and every later batch fails at once.
     pub fn acquire_writer(&self, lease: Duration, wait: Duration) -> Result<u64, LedgerError> {
         let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX).max(1);
         let deadline = Instant::now() + wait;
@@ -305,7 +380,9 @@ impl PostgresEngine {
                 let held = client
                     .query_opt(
                         "SELECT holder, term, \
-                         (extract(epoch FROM expires_at - now()) * 1000)::bigint \
+                         (extract(epoch FROM expires_at - now()) * 1000)::bigint, \
+                         to_char(expires_at AT TIME ZONE 'UTC', \
+                                 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') \
                          FROM isms_writer_lease WHERE ledger = $1",
                         &[&inner.ledger],
                     )
@@ -313,9 +390,10 @@ impl PostgresEngine {
                     .map_err(db_error)?;
                 Ok(Err(match held {
                     Some(row) => format!(
-                        "{} holds its writer lease (term {}) for {} ms more",
+                        "{} holds its writer lease (term {}) until {} ({} ms more)",
                         row.get::<_, String>(0),
                         row.get::<_, i64>(1),
+                        row.get::<_, String>(3),
                         row.get::<_, i64>(2).max(0)
                     ),
                     None => "its writer lease is being taken".to_string(),
@@ -327,14 +405,22 @@ impl PostgresEngine {
                         term,
                         duration: lease,
                     });
-                    self.inner.fenced.store(false, Ordering::SeqCst);
+                    *self.inner.fenced.lock().expect("fenced lock") = None;
                     self.start_renewal(term, lease);
                     return Ok(term as u64);
                 }
-                Err(held) if Instant::now() >= deadline => {
-                    return Err(self.inner.not_writer(held));
+                Err(held) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(self.inner.not_writer(held));
+                    }
+                    // One last try when `wait` ends.
+                    std::thread::sleep(
+                        (lease / 4)
+                            .clamp(Duration::from_millis(10), Duration::from_millis(500))
+                            .min(left),
+                    );
                 }
-                Err(_) => std::thread::sleep((lease / 4).min(Duration::from_millis(500))),
             }
         }
     }
@@ -352,39 +438,50 @@ impl PostgresEngine {
                 if inner.lease().map(|l| l.term) != Some(term) {
                     return;
                 }
-                let renewed = match inner.reader().await {
-                    Ok(client) => client
-                        .execute(
-                            "UPDATE isms_writer_lease \
-                             SET expires_at = now() + $3::bigint * interval '1 millisecond' \
-                             WHERE ledger = $1 AND term = $2",
-                            &[&inner.ledger, &term, &lease_ms],
-                        )
-                        .await
-                        .ok(),
-                    Err(_) => None,
+                let Ok(client) = inner.reader().await else {
+                    continue;
                 };
+                let renewed = client
+                    .execute(
+                        "UPDATE isms_writer_lease \
+                         SET expires_at = now() + $3::bigint * interval '1 millisecond' \
+                         WHERE ledger = $1 AND term = $2",
+                        &[&inner.ledger, &term, &lease_ms],
+                    )
+                    .await;
                 // A failed renewal (database unreachable) is tried again; a renewal that
                 // matched no row means another server took the lease.
-                if renewed == Some(0) {
-                    inner.fenced.store(true, Ordering::SeqCst);
+                if let Ok(0) = renewed {
+                    let now = client
+                        .query_opt(LEASE_NOW, &[&inner.ledger])
+                        .await
+                        .ok()
+                        .flatten();
+                    inner.fence(taken_over(term, now));
                     return;
                 }
             }
         });
     }
 
-    /// The term of the writer lease this engine holds.
+    /// The term of the writer lease this engine took ([`PostgresEngine::acquire_writer`]),
+    /// until it is released; `None` when it never took one. The database may have given the
+    /// lease to another server since: its batches are then refused.
     pub fn writer_term(&self) -> Option<u64> {
         self.inner.lease().map(|l| l.term as u64)
     }
 
     /// Gives the writer lease up at once (a standby can take it without waiting for it to
-    /// run out).
+    /// run out): its row expires now, if it still has this engine's term. Later batches of
+    /// this engine are refused ([`LedgerError::NotWriter`]) until it takes the lease again.
+    /// Done on drop as well (best effort), when the last handle of the engine (a clone, a
+    /// keyspace) goes.
     pub fn release_writer(&self) -> Result<(), LedgerError> {
         let Some(lease) = self.inner.lock_take_lease() else {
             return Ok(());
         };
+        self.inner
+            .fence(format!("it released its lease (term {})", lease.term));
         let inner = self.inner.clone();
         self.inner.run(async move {
             inner
@@ -401,7 +498,8 @@ impl PostgresEngine {
         })
     }
 
-    /// The names of the ledgers the database at `url` holds, sorted.
+    /// The names of the ledgers the database at `url` holds (that have at least one pair),
+    /// sorted. Brings the schema up to date, like [`PostgresEngine::connect`].
     pub fn ledgers(url: &str) -> Result<Vec<String>, LedgerError> {
         let engine = PostgresEngine::connect(url, "default")?;
         let inner = engine.inner.clone();
@@ -539,12 +637,12 @@ fn range_condition(range: &KeyRange) -> (String, Vec<Vec<u8>>) {
 }
 
 impl PostgresSpace {
-    /// One page of `range` (at most [`PAGE`] pairs), in key order or reversed.
-    fn page(&self, range: &KeyRange, reverse: bool) -> Result<Vec<Pair>, LedgerError> {
+    /// The first `limit` pairs of `range`, in key order or reversed.
+    fn page(&self, range: &KeyRange, reverse: bool, limit: i64) -> Result<Vec<Pair>, LedgerError> {
         let (condition, params) = range_condition(range);
         let sql = format!(
             "SELECT key, value FROM isms_kv WHERE ledger = $1 AND space = $2{condition} \
-             ORDER BY key {} LIMIT {PAGE}",
+             ORDER BY key {} LIMIT {limit}",
             if reverse { "DESC" } else { "ASC" }
         );
         let (inner, space) = (self.inner.clone(), self.space.clone());
@@ -588,7 +686,7 @@ impl Iterator for PageScan<'_> {
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.buffer.is_empty() && !self.done {
-            match self.space.page(&self.range, self.reverse) {
+            match self.space.page(&self.range, self.reverse, PAGE) {
                 Err(e) => {
                     self.done = true;
                     return Some(Err(e));
@@ -637,14 +735,27 @@ impl Keyspace for PostgresSpace {
         self.scan_from(range, true)
     }
 
+    fn first(&self, range: KeyRange) -> Result<Option<Pair>, LedgerError> {
+        if crate::engine::empty_range(&range) {
+            return Ok(None);
+        }
+        // One row, not a page: a snapshot or node block can be large.
+        Ok(self.page(&range, false, 1)?.pop())
+    }
+
+    fn last(&self, range: KeyRange) -> Result<Option<Pair>, LedgerError> {
+        if crate::engine::empty_range(&range) {
+            return Ok(None);
+        }
+        Ok(self.page(&range, true, 1)?.pop())
+    }
+
     fn apply(&self, batch: WriteBatch) -> Result<(), LedgerError> {
         if batch.is_empty() && batch.expectations().is_empty() {
             return Ok(());
         }
-        if self.inner.fenced.load(Ordering::SeqCst) {
-            return Err(self
-                .inner
-                .not_writer("another server took its writer lease over"));
+        if let Some(why) = self.inner.fenced() {
+            return Err(self.inner.not_writer(why));
         }
         let lease = self.inner.lease();
         let (inner, space) = (self.inner.clone(), self.space.clone());
@@ -667,24 +778,15 @@ impl Keyspace for PostgresSpace {
                     .await
                     .map_err(db_error)?;
                 if renewed == 0 {
-                    inner.fenced.store(true, Ordering::SeqCst);
                     let now = tx
-                        .query_opt(
-                            "SELECT term, holder FROM isms_writer_lease WHERE ledger = $1",
-                            &[&inner.ledger],
-                        )
+                        .query_opt(LEASE_NOW, &[&inner.ledger])
                         .await
                         .ok()
                         .flatten();
-                    return Err(inner.not_writer(match now {
-                        Some(row) => format!(
-                            "its lease (term {}) was taken over by {} (term {})",
-                            lease.term,
-                            row.get::<_, String>(1),
-                            row.get::<_, i64>(0)
-                        ),
-                        None => format!("its lease (term {}) is gone", lease.term),
-                    }));
+                    let why = taken_over(lease.term, now);
+                    inner.fence(why.clone());
+                    // Dropping the transaction rolls it back: nothing of the batch is stored.
+                    return Err(inner.not_writer(why));
                 }
             }
             if !batch.expectations().is_empty() {

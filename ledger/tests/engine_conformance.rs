@@ -160,6 +160,10 @@ fn every_bound_returns_exactly_the_keys_its_range_contains(engine: &Arc<dyn Engi
             .cloned()
             .collect();
         assert_eq!(keys_of(space.scan(range.clone())), expected, "{range:?}");
+        let first = space.first(range.clone()).expect("first").map(|p| p.0);
+        let last = space.last(range.clone()).expect("last").map(|p| p.0);
+        assert_eq!(first.as_ref(), expected.first(), "first of {range:?}");
+        assert_eq!(last.as_ref(), expected.last(), "last of {range:?}");
         let mut reversed = expected;
         reversed.reverse();
         assert_eq!(
