@@ -418,6 +418,7 @@ fn serve(
             ledgers.push((name, ledger));
         }
         let count = ledgers.len();
+        let engines: Vec<_> = ledgers.iter().map(|(_, l)| l.engine().clone()).collect();
         let running = server::start_many(ledgers, options).await?;
         if count > 1 {
             println!("isms: hosting {count} ledgers");
@@ -430,10 +431,28 @@ fn serve(
         if let Some(addr) = running.http_addr {
             println!("isms: console on http://{addr}/");
         }
-        isms_cli::commands::wait_for_signal().await?;
+        // A writer whose lease another server took steps down: the database already refuses
+        // its batches, and a server that refuses every append helps no one.
+        let lost = async {
+            loop {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                if let Some(why) = engines.iter().find_map(|e| e.lost_writer()) {
+                    return why;
+                }
+            }
+        };
+        let stepping_down = tokio::select! {
+            signal = isms_cli::commands::wait_for_signal() => { signal?; None }
+            why = lost => Some(why),
+        };
         eprintln!("isms: shutting down");
         running.shutdown().await?;
         eprintln!("isms: stopped; the ledger is flushed");
-        Ok(())
+        match stepping_down {
+            Some(why) => Err(anyhow::anyhow!(
+                "{why}; this server stopped (start it again to wait as a standby)"
+            )),
+            None => Ok(()),
+        }
     })
 }

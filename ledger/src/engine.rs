@@ -287,6 +287,12 @@ pub trait Engine: Send + Sync + Debug {
 
     /// Whether a batch is durable as soon as [`Keyspace::apply`] returns.
     fn durable_on_apply(&self) -> bool;
+
+    /// Why this engine may no longer write, when another writer took its place (a
+    /// PostgreSQL writer lease taken over); `None` while it may.
+    fn lost_writer(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A ledger store in a sled folder.

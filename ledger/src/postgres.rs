@@ -52,6 +52,19 @@ fn db_error(detail: impl std::fmt::Display) -> LedgerError {
     }
 }
 
+/// A PostgreSQL error as [`LedgerError::Database`], with its causes (tokio-postgres's own
+/// message is only "db error" or "error connecting to server").
+fn pg_error(e: tokio_postgres::Error) -> LedgerError {
+    let mut detail = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        detail.push_str(": ");
+        detail.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    db_error(detail)
+}
+
 /// Checks a ledger's name: 1–63 characters of `a-z`, `0-9`, `_` and `-`.
 pub fn check_ledger_name(name: &str) -> Result<(), LedgerError> {
     let ok = !name.is_empty()
@@ -78,6 +91,24 @@ fn hostname() -> String {
         .unwrap_or_else(|| "unknown-host".into())
 }
 
+/// Why an engine that took the writer lease may no longer write.
+#[derive(Clone, Debug)]
+enum Fence {
+    /// Another server took the lease over (the details).
+    TakenOver(String),
+    /// This engine released its lease (of this term).
+    Released(i64),
+}
+
+impl std::fmt::Display for Fence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fence::TakenOver(why) => f.write_str(why),
+            Fence::Released(term) => write!(f, "it released its writer lease (term {term})"),
+        }
+    }
+}
+
 /// The lease this engine holds.
 #[derive(Clone, Copy, Debug)]
 struct Lease {
@@ -96,8 +127,9 @@ struct Inner {
     /// Transactions (batches), one at a time.
     writes: tokio::sync::Mutex<Option<Client>>,
     lease: Mutex<Option<Lease>>,
-    /// Set when this engine found its lease taken over (why): every later batch is refused.
-    fenced: Mutex<Option<String>>,
+    /// Set when this engine found its lease taken over, or released it: every later batch
+    /// is refused until it takes the lease again.
+    fenced: Mutex<Option<Fence>>,
     /// This process, as the lease's holder.
     holder: String,
 }
@@ -111,7 +143,11 @@ impl std::fmt::Debug for Inner {
     }
 }
 
-/// One ledger in a PostgreSQL database.
+/// One ledger in a PostgreSQL database, as an [`Engine`]: its keyspaces are the ledger's
+/// rows of `isms_kv`. The engine owns a small tokio runtime (two worker threads), one
+/// connection for reads (concurrent queries are pipelined on it) and one for write
+/// transactions. Clones and keyspaces share all of it and the writer lease; the lease is
+/// released (best effort) when the last of them is dropped.
 #[derive(Clone, Debug)]
 pub struct PostgresEngine {
     inner: Arc<Inner>,
@@ -119,7 +155,7 @@ pub struct PostgresEngine {
 
 /// Connects a new client, its connection driven on the current runtime.
 async fn connect(config: &Config) -> Result<Client, LedgerError> {
-    let (client, connection) = config.connect(NoTls).await.map_err(db_error)?;
+    let (client, connection) = config.connect(NoTls).await.map_err(pg_error)?;
     tokio::spawn(async move {
         let _ = connection.await;
     });
@@ -171,13 +207,14 @@ impl Inner {
         }
     }
 
-    /// Why this engine was fenced out, once it found its lease taken over.
-    fn fenced(&self) -> Option<String> {
+    /// Why this engine may no longer write, once it found its lease taken over or released
+    /// it.
+    fn fenced(&self) -> Option<Fence> {
         self.fenced.lock().expect("fenced lock").clone()
     }
 
     /// Refuses every later batch of this engine, for `why`.
-    fn fence(&self, why: String) {
+    fn fence(&self, why: Fence) {
         *self.fenced.lock().expect("fenced lock") = Some(why);
     }
 }
@@ -210,7 +247,7 @@ impl Drop for Inner {
                             &[&ledger, &lease.term],
                         )
                         .await
-                        .map_err(db_error)
+                        .map_err(pg_error)
                 };
                 let _ = tx.send(tokio::time::timeout(Duration::from_secs(5), released).await);
             });
@@ -293,21 +330,21 @@ impl PostgresEngine {
         let config = self.inner.config.clone();
         self.inner.run(async move {
             let mut client = connect(&config).await?;
-            let tx = client.transaction().await.map_err(db_error)?;
+            let tx = client.transaction().await.map_err(pg_error)?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
                 .await
-                .map_err(db_error)?;
+                .map_err(pg_error)?;
             tx.batch_execute(
                 "CREATE TABLE IF NOT EXISTS isms_schema_migrations (\
                      version int PRIMARY KEY, \
                      applied_at timestamptz NOT NULL DEFAULT now())",
             )
             .await
-            .map_err(db_error)?;
+            .map_err(pg_error)?;
             let applied: Vec<i32> = tx
                 .query("SELECT version FROM isms_schema_migrations", &[])
                 .await
-                .map_err(db_error)?
+                .map_err(pg_error)?
                 .iter()
                 .map(|row| row.get(0))
                 .collect();
@@ -334,9 +371,9 @@ impl PostgresEngine {
                     &[version],
                 )
                 .await
-                .map_err(db_error)?;
+                .map_err(pg_error)?;
             }
-            tx.commit().await.map_err(db_error)
+            tx.commit().await.map_err(pg_error)
         })
     }
 
@@ -373,7 +410,7 @@ impl PostgresEngine {
                         &[&inner.ledger, &inner.holder, &lease_ms],
                     )
                     .await
-                    .map_err(db_error)?;
+                    .map_err(pg_error)?;
                 if let Some(row) = row {
                     return Ok(Ok(row.get::<_, i64>(0)));
                 }
@@ -387,7 +424,7 @@ impl PostgresEngine {
                         &[&inner.ledger],
                     )
                     .await
-                    .map_err(db_error)?;
+                    .map_err(pg_error)?;
                 Ok(Err(match held {
                     Some(row) => format!(
                         "{} holds its writer lease (term {}) until {} ({} ms more)",
@@ -457,7 +494,7 @@ impl PostgresEngine {
                         .await
                         .ok()
                         .flatten();
-                    inner.fence(taken_over(term, now));
+                    inner.fence(Fence::TakenOver(taken_over(term, now)));
                     return;
                 }
             }
@@ -480,8 +517,7 @@ impl PostgresEngine {
         let Some(lease) = self.inner.lock_take_lease() else {
             return Ok(());
         };
-        self.inner
-            .fence(format!("it released its lease (term {})", lease.term));
+        self.inner.fence(Fence::Released(lease.term));
         let inner = self.inner.clone();
         self.inner.run(async move {
             inner
@@ -493,7 +529,7 @@ impl PostgresEngine {
                     &[&inner.ledger, &lease.term],
                 )
                 .await
-                .map_err(db_error)?;
+                .map_err(pg_error)?;
             Ok(())
         })
     }
@@ -509,7 +545,7 @@ impl PostgresEngine {
                 .await?
                 .query("SELECT DISTINCT ledger FROM isms_kv ORDER BY ledger", &[])
                 .await
-                .map_err(db_error)?
+                .map_err(pg_error)?
                 .iter()
                 .map(|row| row.get(0))
                 .collect())
@@ -524,14 +560,14 @@ impl PostgresEngine {
         let (inner, name) = (engine.inner.clone(), name.to_string());
         engine.inner.run(async move {
             let mut client = connect(&inner.config).await?;
-            let tx = client.transaction().await.map_err(db_error)?;
+            let tx = client.transaction().await.map_err(pg_error)?;
             tx.execute("DELETE FROM isms_kv WHERE ledger = $1", &[&name])
                 .await
-                .map_err(db_error)?;
+                .map_err(pg_error)?;
             tx.execute("DELETE FROM isms_writer_lease WHERE ledger = $1", &[&name])
                 .await
-                .map_err(db_error)?;
-            tx.commit().await.map_err(db_error)
+                .map_err(pg_error)?;
+            tx.commit().await.map_err(pg_error)
         })
     }
 
@@ -544,11 +580,11 @@ impl PostgresEngine {
         let (inner, from, to) = (engine.inner.clone(), from.to_string(), to.to_string());
         engine.inner.run(async move {
             let mut client = connect(&inner.config).await?;
-            let tx = client.transaction().await.map_err(db_error)?;
+            let tx = client.transaction().await.map_err(pg_error)?;
             let taken = tx
                 .query_opt("SELECT 1 FROM isms_kv WHERE ledger = $1 LIMIT 1", &[&to])
                 .await
-                .map_err(db_error)?;
+                .map_err(pg_error)?;
             if taken.is_some() {
                 return Err(LedgerError::AlreadyExists(format!("ledger {to:?}")));
             }
@@ -557,11 +593,11 @@ impl PostgresEngine {
                 &[&from, &to],
             )
             .await
-            .map_err(db_error)?;
+            .map_err(pg_error)?;
             tx.execute("DELETE FROM isms_writer_lease WHERE ledger = $1", &[&from])
                 .await
-                .map_err(db_error)?;
-            tx.commit().await.map_err(db_error)
+                .map_err(pg_error)?;
+            tx.commit().await.map_err(pg_error)
         })
     }
 }
@@ -603,13 +639,23 @@ impl Engine for PostgresEngine {
                     &[&inner.ledger],
                 )
                 .await
-                .map_err(db_error)?;
+                .map_err(pg_error)?;
             Ok(row.get::<_, i64>(0).max(0) as u64)
         })
     }
 
     fn durable_on_apply(&self) -> bool {
         true
+    }
+
+    fn lost_writer(&self) -> Option<String> {
+        match self.inner.fenced()? {
+            Fence::TakenOver(why) => Some(format!(
+                "another server took the writer lease of ledger {:?} ({why})",
+                self.inner.ledger
+            )),
+            Fence::Released(_) => None,
+        }
     }
 }
 
@@ -650,7 +696,7 @@ impl PostgresSpace {
             let client = inner.reader().await?;
             let mut args: Vec<&(dyn ToSql + Sync)> = vec![&inner.ledger, &space];
             args.extend(params.iter().map(|p| p as &(dyn ToSql + Sync)));
-            let rows = client.query(&sql, &args).await.map_err(db_error)?;
+            let rows = client.query(&sql, &args).await.map_err(pg_error)?;
             Ok(rows
                 .iter()
                 .map(|row| (row.get::<_, Vec<u8>>(0), row.get::<_, Vec<u8>>(1)))
@@ -722,7 +768,7 @@ impl Keyspace for PostgresSpace {
                     &[&inner.ledger, &space, &key],
                 )
                 .await
-                .map_err(db_error)?;
+                .map_err(pg_error)?;
             Ok(row.map(|r| r.get::<_, Vec<u8>>(0)))
         })
     }
@@ -755,7 +801,7 @@ impl Keyspace for PostgresSpace {
             return Ok(());
         }
         if let Some(why) = self.inner.fenced() {
-            return Err(self.inner.not_writer(why));
+            return Err(self.inner.not_writer(why.to_string()));
         }
         let lease = self.inner.lease();
         let (inner, space) = (self.inner.clone(), self.space.clone());
@@ -765,7 +811,7 @@ impl Keyspace for PostgresSpace {
                 *slot = Some(connect(&inner.config).await?);
             }
             let client = slot.as_mut().expect("connected");
-            let tx = client.transaction().await.map_err(db_error)?;
+            let tx = client.transaction().await.map_err(pg_error)?;
             if let Some(lease) = lease {
                 let lease_ms = i64::try_from(lease.duration.as_millis()).unwrap_or(i64::MAX);
                 let renewed = tx
@@ -776,7 +822,7 @@ impl Keyspace for PostgresSpace {
                         &[&inner.ledger, &lease.term, &lease_ms],
                     )
                     .await
-                    .map_err(db_error)?;
+                    .map_err(pg_error)?;
                 if renewed == 0 {
                     let now = tx
                         .query_opt(LEASE_NOW, &[&inner.ledger])
@@ -784,7 +830,7 @@ impl Keyspace for PostgresSpace {
                         .ok()
                         .flatten();
                     let why = taken_over(lease.term, now);
-                    inner.fence(why.clone());
+                    inner.fence(Fence::TakenOver(why.clone()));
                     // Dropping the transaction rolls it back: nothing of the batch is stored.
                     return Err(inner.not_writer(why));
                 }
@@ -796,7 +842,7 @@ impl Keyspace for PostgresSpace {
                     &[&inner.ledger],
                 )
                 .await
-                .map_err(db_error)?;
+                .map_err(pg_error)?;
                 let mut current = Vec::new();
                 for (key, _) in batch.expectations() {
                     let row = tx
@@ -806,7 +852,7 @@ impl Keyspace for PostgresSpace {
                             &[&inner.ledger, &space, key],
                         )
                         .await
-                        .map_err(db_error)?;
+                        .map_err(pg_error)?;
                     current.push((key.clone(), row.map(|r| r.get::<_, Vec<u8>>(0))));
                 }
                 batch.check_expectations(|key| {
@@ -832,7 +878,7 @@ impl Keyspace for PostgresSpace {
                     &[&inner.ledger, &space, &deleted],
                 )
                 .await
-                .map_err(db_error)?;
+                .map_err(pg_error)?;
             }
             if !put_keys.is_empty() {
                 tx.execute(
@@ -842,9 +888,9 @@ impl Keyspace for PostgresSpace {
                     &[&inner.ledger, &space, &put_keys, &put_values],
                 )
                 .await
-                .map_err(db_error)?;
+                .map_err(pg_error)?;
             }
-            tx.commit().await.map_err(db_error)
+            tx.commit().await.map_err(pg_error)
         })
     }
 }

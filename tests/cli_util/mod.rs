@@ -188,6 +188,11 @@ impl Server {
         self.url.trim_start_matches("http://")
     }
 
+    /// Waits at most `limit` for the server to exit by itself; its exit status.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        wait_with_limit(&mut self.child, limit)
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

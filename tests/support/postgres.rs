@@ -4,12 +4,20 @@
 //! when this process is gone). Nothing needs to be running beforehand; when Debian's
 //! `postgresql` is not installed and we are root, it is installed.
 //!
-//! Included with `#[path]` by the tests and benchmarks that need it; only std is used.
+//! Included with `#[path]` by the tests and benchmarks that need it; only std and the
+//! cluster's own `psql`, `initdb`, `postgres` and `pg_ctl` are used.
+//!
+//! PostgreSQL refuses to run as root: as root, the cluster's folder is given to the
+//! `postgres` user the package created and every server program runs as that user through
+//! `setpriv` (which execs the program, so the pid the watchdog signals is the server's own;
+//! `runuser` would stay in between as a parent that turns every signal into SIGTERM, a
+//! "smart" shutdown that waits for every client).
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A private PostgreSQL server.
 #[allow(dead_code)]
@@ -109,6 +117,28 @@ fn as_postgres(program: &Path) -> Command {
     }
 }
 
+/// Removes the folders of clusters whose process died while `initdb` ran (before a watchdog
+/// was there to remove them).
+fn remove_abandoned_folders() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("isms-pg-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let data = entry.path().join("data");
+        if !Path::new(&format!("/proc/{pid}")).exists() && !data.join("postmaster.pid").exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -121,11 +151,18 @@ impl PgCluster {
     /// Creates and starts a new cluster.
     pub fn start() -> PgCluster {
         let bin = postgres_bin();
+        remove_abandoned_folders();
+        static STARTED: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
-            "isms-pg-{}-{:x}",
+            "isms-pg-{}-{}-{:x}",
             std::process::id(),
-            Instant::now().elapsed().as_nanos() ^ u128::from(free_port())
+            STARTED.fetch_add(1, Ordering::SeqCst),
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0)
         ));
+        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("the cluster's folder");
         if is_root() {
             let chowned = Command::new("chown")
@@ -171,7 +208,7 @@ impl PgCluster {
         // even after `kill -9` (a cluster kept in a `static` is never dropped).
         let script = format!(
             "{postgres} -D '{data}' -k '{dir}' -p {port} -c listen_addresses=127.0.0.1 \
-             -c fsync=on -c max_connections=400 -c shared_buffers=64MB >>'{dir}/log' 2>&1 &
+             -c fsync=on -c max_connections=300 -c shared_buffers=64MB >>'{dir}/log' 2>&1 &
              pg=$!
              while kill -0 {parent} 2>/dev/null && kill -0 $pg 2>/dev/null; do sleep 1; done
              if ! kill -0 {parent} 2>/dev/null; then
@@ -233,6 +270,11 @@ impl PgCluster {
             .output()
     }
 
+    /// The TCP port the server listens on (on 127.0.0.1); it keeps it across restarts.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// The URL of `database` on this server.
     pub fn url(&self, database: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
@@ -284,16 +326,38 @@ impl PgCluster {
         if !self.running {
             return;
         }
-        let _ = as_postgres(&self.bin.join("pg_ctl"))
-            .args(["-D"])
-            .arg(self.dir.join("data"))
-            .args(["-m", "fast", "-w", "stop"])
+        let data = self.dir.join("data");
+        let stopped = as_postgres(&self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-m", "fast", "-w", "-t", "60", "stop"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .status();
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !stopped {
+            // pg_ctl failed: stop the server by its pid (immediate shutdown).
+            if let Some(pid) = std::fs::read_to_string(data.join("postmaster.pid"))
+                .ok()
+                .and_then(|f| f.lines().next().map(str::to_string))
+            {
+                let _ = Command::new("kill")
+                    .args(["-QUIT", pid.trim()])
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
         // The watchdog ends within a second of the server.
         if let Some(mut watchdog) = self.watchdog.take() {
-            let _ = watchdog.wait();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while matches!(watchdog.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if matches!(watchdog.try_wait(), Ok(None)) {
+                let _ = watchdog.kill();
+                let _ = watchdog.wait();
+            }
         }
         self.running = false;
     }
