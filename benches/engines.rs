@@ -55,15 +55,7 @@ fn run(store: Option<StoreLocation>, stream_n: usize, unary_n: usize, entries: u
             isms_cli::server::open_ledger(&data, ledger::LedgerConfig::default())
                 .expect("open ledger"),
         );
-        let options = isms_cli::server::ServeOptions {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            allow_anonymous_reads: false,
-            tls: None,
-            limits: isms_cli::server::limits::Limits::default(),
-            metrics: None,
-            http: None,
-            witnessing: Default::default(),
-        };
+        let options = load::serve_options();
         let running = isms_cli::server::start(ledger.clone(), options)
             .await
             .expect("start server");
@@ -167,15 +159,7 @@ fn hosted(n: usize, events: usize) -> (f64, f64) {
             ledgers.push((format!("org-{i}"), Arc::new(ledger)));
             made.push(init);
         }
-        let options = isms_cli::server::ServeOptions {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            allow_anonymous_reads: false,
-            tls: None,
-            limits: isms_cli::server::limits::Limits::default(),
-            metrics: None,
-            http: None,
-            witnessing: Default::default(),
-        };
+        let options = load::serve_options();
         let running = isms_cli::server::start_many(ledgers, options)
             .await
             .expect("start");

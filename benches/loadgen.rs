@@ -28,15 +28,7 @@ fn server_mode(data: &str) {
     runtime.block_on(async {
         let ledger = isms_cli::server::open_ledger(data.as_ref(), ledger::LedgerConfig::default())
             .expect("open ledger");
-        let options = isms_cli::server::ServeOptions {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            allow_anonymous_reads: false,
-            tls: None,
-            limits: isms_cli::server::limits::Limits::default(),
-            metrics: None,
-            http: None,
-            witnessing: Default::default(),
-        };
+        let options = load::serve_options();
         let running = isms_cli::server::start(Arc::new(ledger), options)
             .await
             .expect("start");

@@ -46,7 +46,15 @@ fn init_on(dir: &Path, store: &str) -> LedgerId {
             "init", "--data", "data", "--store", store, "--name", "Acme plc",
         ],
     );
-    let hex = out.split_whitespace().nth(1).expect("the ledger id");
+    ledger_id_of(&out)
+}
+
+/// The ledger id in `isms init`'s first line ("ledger <id> created in ...").
+fn ledger_id_of(init_output: &str) -> LedgerId {
+    let hex = init_output
+        .split_whitespace()
+        .nth(1)
+        .expect("the ledger id");
     let mut id = [0u8; 16];
     hex::decode_to_slice(hex, &mut id).expect("a hex ledger id");
     LedgerId(id)
@@ -200,11 +208,7 @@ fn a_ledger_on_postgres_takes_appends_and_its_chain_verifies() {
 fn a_sled_backup_restores_into_postgres_with_the_same_root() {
     let dir = tempfile::tempdir().expect("temp dir");
     let d = dir.path();
-    let out = ok(d, &["init", "--data", "data", "--name", "Acme plc"]);
-    let hex = out.split_whitespace().nth(1).expect("id");
-    let mut raw = [0u8; 16];
-    hex::decode_to_slice(hex, &mut raw).expect("hex");
-    let id = LedgerId(raw);
+    let id = ledger_id_of(&ok(d, &["init", "--data", "data", "--name", "Acme plc"]));
     {
         let server = Server::start(d, "data");
         runtime().block_on(async {

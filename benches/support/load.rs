@@ -84,6 +84,19 @@ pub async fn connect(url: &str) -> LedgerClient<Channel> {
         .expect("connect")
 }
 
+/// How the benches serve: 127.0.0.1 on a free port, default limits, nothing else.
+pub fn serve_options() -> isms_cli::server::ServeOptions {
+    isms_cli::server::ServeOptions {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        allow_anonymous_reads: false,
+        tls: None,
+        limits: isms_cli::server::limits::Limits::default(),
+        metrics: None,
+        http: None,
+        witnessing: Default::default(),
+    }
+}
+
 /// `request` for the ledger `name` on a server hosting several.
 pub fn to_ledger<T>(name: &str, request: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(request);

@@ -320,18 +320,27 @@ fn an_expectation_of_absence_holds_only_once(engine: &Arc<dyn Engine>) {
     assert_eq!(space.get(b"h").expect("get"), Some(b"first".to_vec()));
 }
 
-fn a_ledger_appends_and_verifies(engine: &Arc<dyn Engine>) {
+/// The example ledger (fixed id, keys and clock) created in `engine`: the ledger, its
+/// admin key and its clock.
+fn example_ledger(
+    engine: Arc<dyn Engine>,
+) -> (Ledger, ed25519_dalek::SigningKey, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
     let admin = key(2);
     let ledger = Ledger::create_in(
-        engine.clone(),
+        engine,
         LedgerId([7; 16]),
         "Example Ltd",
         key(1),
         vec![grant(&admin, "ciso@example.com", &["admin"])],
         config(&clock),
-    );
-    let ledger = ledger.expect("create");
+    )
+    .expect("create");
+    (ledger, admin, clock)
+}
+
+fn a_ledger_appends_and_verifies(engine: &Arc<dyn Engine>) {
+    let (ledger, admin, clock) = example_ledger(engine.clone());
     append_some(&ledger, &admin, &clock, 40);
     assert_eq!(ledger.head().size, 41);
     let report = ledger.verify(&|_| {}).expect("verifies");
@@ -417,17 +426,7 @@ fn the_same_appends_store_the_same_bytes_on_both_engines() {
     let (_dir, on_sled) = sled();
     let on_postgres = postgres("same-bytes");
     let build = |engine: Arc<dyn Engine>| {
-        let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
-        let admin = key(2);
-        let ledger = Ledger::create_in(
-            engine.clone(),
-            LedgerId([7; 16]),
-            "Example Ltd",
-            key(1),
-            vec![grant(&admin, "ciso@example.com", &["admin"])],
-            config(&clock),
-        )
-        .expect("create");
+        let (ledger, admin, clock) = example_ledger(engine.clone());
         append_some(&ledger, &admin, &clock, 30);
         let records: Vec<(Vec<u8>, Vec<u8>)> = engine
             .keyspace("records")
@@ -868,18 +867,7 @@ fn a_batch_against_a_stopped_database_fails_and_stores_nothing() {
 
 #[test]
 fn a_read_only_ledger_follows_what_another_writes() {
-    let engine = postgres("follow");
-    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
-    let admin = key(2);
-    let writer = Ledger::create_in(
-        engine,
-        LedgerId([7; 16]),
-        "Example Ltd",
-        key(1),
-        vec![grant(&admin, "ciso@example.com", &["admin"])],
-        config(&clock),
-    )
-    .expect("create");
+    let (writer, admin, clock) = example_ledger(postgres("follow"));
     let reader = Ledger::open_in(postgres("follow"), config(&clock), None).expect("open");
     append_some(&writer, &admin, &clock, 20);
     assert_eq!(reader.head().size, 1, "not yet refreshed");
