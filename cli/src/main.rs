@@ -54,7 +54,10 @@ enum Command {
         after_help = "Examples:\n  isms serve --data ./isms-data\n  isms serve --data ./isms-data --listen 0.0.0.0:50051 \\\n    --tls-cert server.pem --tls-key server.key --client-ca auditors-ca.pem\n  \
                       isms serve --data ./isms-data \\\n    \
                       --witness 'w1=http://witness.example.org:7380,witness.example.org/w1+07be827a+BMqTrBcFGHBx1nuDx/8O/oEI6OxFMFdddyaHkzPb2r58' \\\n    \
-                      --witness-interval 30s --witness-step 100"
+                      --witness-interval 30s --witness-step 100\n  \
+                      isms serve --data ./acme --writer-lease 10s      # on PostgreSQL: a second server with a copy of ./acme waits, then takes over\n  \
+                      isms serve --data ./acme --read-only --listen 0.0.0.0:50052\n  \
+                      isms serve --ledgers ./orgs                      # every data folder in ./orgs, chosen by `isms --ledger NAME`"
     )]
     Serve {
         /// The data folder made by `isms init`.
