@@ -19,11 +19,12 @@
 //! it and the caller waits on a channel. Connections are made without TLS (`NoTls`): run the
 //! database on a private network or a local socket, or put a TLS proxy in front.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::ops::Bound;
 use std::str::FromStr as _;
-use std::sync::{mpsc, Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use tokio_postgres::types::ToSql;
@@ -116,16 +117,67 @@ struct Lease {
     duration: Duration,
 }
 
-/// What the engine's handles share.
-struct Inner {
+/// Write connections per database, shared by every ledger of it in this process.
+const WRITE_CONNECTIONS: usize = 4;
+
+/// What every engine of one database (one URL) in this process shares: the runtime and the
+/// connections. A server hosting many ledgers of one database holds one runtime and
+/// `1 + WRITE_CONNECTIONS` connections, not a set per ledger.
+struct Shared {
     /// `None` only while dropping.
     runtime: Option<tokio::runtime::Runtime>,
     config: Config,
-    ledger: String,
     /// Pipelined single statements (reads, lease renewals).
     reads: tokio::sync::Mutex<Option<Arc<Client>>>,
-    /// Transactions (batches), one at a time.
-    writes: tokio::sync::Mutex<Option<Client>>,
+    /// Transactions (batches): a ledger always uses the same one (by its name's hash), so
+    /// its batches stay in order and ledgers of one database write in parallel.
+    writes: Vec<tokio::sync::Mutex<Option<Client>>>,
+    /// Whether this process already brought the schema up to date.
+    migrated: AtomicBool,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// The databases this process is connected to, by URL.
+fn shared_for(url: &str, config: Config) -> Result<Arc<Shared>, LedgerError> {
+    static OPEN: OnceLock<Mutex<HashMap<String, Weak<Shared>>>> = OnceLock::new();
+    let mut open = OPEN
+        .get_or_init(Mutex::default)
+        .lock()
+        .expect("databases lock");
+    if let Some(shared) = open.get(url).and_then(Weak::upgrade) {
+        return Ok(shared);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("isms-postgres")
+        .enable_all()
+        .build()
+        .map_err(|e| db_error(format!("starting the engine's runtime: {e}")))?;
+    let shared = Arc::new(Shared {
+        runtime: Some(runtime),
+        config,
+        reads: tokio::sync::Mutex::new(None),
+        writes: (0..WRITE_CONNECTIONS)
+            .map(|_| tokio::sync::Mutex::new(None))
+            .collect(),
+        migrated: AtomicBool::new(false),
+    });
+    open.retain(|_, weak| weak.strong_count() > 0);
+    open.insert(url.to_string(), Arc::downgrade(&shared));
+    Ok(shared)
+}
+
+/// What the engine's handles share.
+struct Inner {
+    shared: Arc<Shared>,
+    ledger: String,
     lease: Mutex<Option<Lease>>,
     /// Set when this engine found its lease taken over, or released it: every later batch
     /// is refused until it takes the lease again.
@@ -144,10 +196,10 @@ impl std::fmt::Debug for Inner {
 }
 
 /// One ledger in a PostgreSQL database, as an [`Engine`]: its keyspaces are the ledger's
-/// rows of `isms_kv`. The engine owns a small tokio runtime (two worker threads), one
-/// connection for reads (concurrent queries are pipelined on it) and one for write
-/// transactions. Clones and keyspaces share all of it and the writer lease; the lease is
-/// released (best effort) when the last of them is dropped.
+/// rows of `isms_kv`. Every engine of one database in this process shares a small tokio
+/// runtime (two worker threads), one connection for reads (concurrent queries are pipelined
+/// on it) and four for write transactions. Clones and keyspaces share the writer lease; the
+/// lease is released (best effort) when the last of them is dropped.
 #[derive(Clone, Debug)]
 pub struct PostgresEngine {
     inner: Arc<Inner>,
@@ -163,13 +215,29 @@ async fn connect(config: &Config) -> Result<Client, LedgerError> {
 }
 
 impl Inner {
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.shared.runtime.as_ref().expect("the engine's runtime")
+    }
+
+    fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// The write connection of this ledger.
+    fn writes(&self) -> &tokio::sync::Mutex<Option<Client>> {
+        let slot = self.ledger.bytes().fold(0usize, |h, b| {
+            h.wrapping_mul(31).wrapping_add(usize::from(b))
+        });
+        &self.shared.writes[slot % self.shared.writes.len()]
+    }
+
     /// Runs `work` on the engine's runtime and waits for it (at most [`CALL_TIMEOUT`]).
     fn run<T, F>(&self, work: F) -> Result<T, LedgerError>
     where
         T: Send + 'static,
         F: Future<Output = Result<T, LedgerError>> + Send + 'static,
     {
-        let runtime = self.runtime.as_ref().expect("the engine's runtime");
+        let runtime = self.runtime();
         let (tx, rx) = mpsc::sync_channel(1);
         runtime.spawn(async move {
             let result = match tokio::time::timeout(CALL_TIMEOUT, work).await {
@@ -187,11 +255,11 @@ impl Inner {
 
     /// The reading client, connected again if its connection was lost.
     async fn reader(self: &Arc<Self>) -> Result<Arc<Client>, LedgerError> {
-        let mut slot = self.reads.lock().await;
+        let mut slot = self.shared.reads.lock().await;
         if let Some(client) = slot.as_ref().filter(|c| !c.is_closed()) {
             return Ok(client.clone());
         }
-        let client = Arc::new(connect(&self.config).await?);
+        let client = Arc::new(connect(self.config()).await?);
         *slot = Some(client.clone());
         Ok(client)
     }
@@ -233,9 +301,9 @@ fn taken_over(term: i64, now: Option<tokio_postgres::Row>) -> String {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if let (Some(lease), Some(runtime)) = (self.lease(), self.runtime.as_ref()) {
+        if let (Some(lease), Some(runtime)) = (self.lease(), self.shared.runtime.as_ref()) {
             // Let the next writer in at once instead of after the lease runs out.
-            let (config, ledger) = (self.config.clone(), self.ledger.clone());
+            let (config, ledger) = (self.shared.config.clone(), self.ledger.clone());
             let (tx, rx) = mpsc::sync_channel(1);
             runtime.spawn(async move {
                 let released = async {
@@ -252,9 +320,6 @@ impl Drop for Inner {
                 let _ = tx.send(tokio::time::timeout(Duration::from_secs(5), released).await);
             });
             let _ = rx.recv_timeout(Duration::from_secs(6));
-        }
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
         }
     }
 }
@@ -292,12 +357,7 @@ impl PostgresEngine {
         if config.get_application_name().is_none() {
             config.application_name("isms-ledger");
         }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("isms-postgres")
-            .enable_all()
-            .build()
-            .map_err(|e| db_error(format!("starting the engine's runtime: {e}")))?;
+        let shared = shared_for(url, config)?;
         let holder = format!(
             "{}/pid {}/{:08x}",
             hostname(),
@@ -305,17 +365,17 @@ impl PostgresEngine {
             rand::random::<u32>()
         );
         let inner = Arc::new(Inner {
-            runtime: Some(runtime),
-            config,
+            shared,
             ledger: ledger.to_string(),
-            reads: tokio::sync::Mutex::new(None),
-            writes: tokio::sync::Mutex::new(None),
             lease: Mutex::new(None),
             fenced: Mutex::new(None),
             holder,
         });
         let engine = PostgresEngine { inner };
-        engine.migrate()?;
+        if !engine.inner.shared.migrated.load(Ordering::SeqCst) {
+            engine.migrate()?;
+            engine.inner.shared.migrated.store(true, Ordering::SeqCst);
+        }
         Ok(engine)
     }
 
@@ -327,7 +387,7 @@ impl PostgresEngine {
     /// Applies the schema migrations this build knows and the database lacks, in order, in
     /// one transaction under an advisory lock (servers starting together do not race).
     fn migrate(&self) -> Result<(), LedgerError> {
-        let config = self.inner.config.clone();
+        let config = self.inner.config().clone();
         self.inner.run(async move {
             let mut client = connect(&config).await?;
             let tx = client.transaction().await.map_err(pg_error)?;
@@ -467,8 +527,7 @@ impl PostgresEngine {
     fn start_renewal(&self, term: i64, lease: Duration) {
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
         let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
-        let runtime = self.inner.runtime.as_ref().expect("runtime");
-        runtime.spawn(async move {
+        self.inner.runtime().spawn(async move {
             loop {
                 tokio::time::sleep(lease / 3).await;
                 let Some(inner) = weak.upgrade() else { return };
@@ -559,7 +618,7 @@ impl PostgresEngine {
         let engine = PostgresEngine::connect(url, name)?;
         let (inner, name) = (engine.inner.clone(), name.to_string());
         engine.inner.run(async move {
-            let mut client = connect(&inner.config).await?;
+            let mut client = connect(inner.config()).await?;
             let tx = client.transaction().await.map_err(pg_error)?;
             tx.execute("DELETE FROM isms_kv WHERE ledger = $1", &[&name])
                 .await
@@ -579,7 +638,7 @@ impl PostgresEngine {
         let engine = PostgresEngine::connect(url, to)?;
         let (inner, from, to) = (engine.inner.clone(), from.to_string(), to.to_string());
         engine.inner.run(async move {
-            let mut client = connect(&inner.config).await?;
+            let mut client = connect(inner.config()).await?;
             let tx = client.transaction().await.map_err(pg_error)?;
             let taken = tx
                 .query_opt("SELECT 1 FROM isms_kv WHERE ledger = $1 LIMIT 1", &[&to])
@@ -806,9 +865,9 @@ impl Keyspace for PostgresSpace {
         let lease = self.inner.lease();
         let (inner, space) = (self.inner.clone(), self.space.clone());
         self.inner.run(async move {
-            let mut slot = inner.writes.lock().await;
+            let mut slot = inner.writes().lock().await;
             if slot.as_ref().is_none_or(Client::is_closed) {
-                *slot = Some(connect(&inner.config).await?);
+                *slot = Some(connect(inner.config()).await?);
             }
             let client = slot.as_mut().expect("connected");
             let tx = client.transaction().await.map_err(pg_error)?;

@@ -879,3 +879,33 @@ fn a_read_only_ledger_follows_what_another_writes() {
         writer.latest_checkpoint().expect("checkpoint")
     );
 }
+
+#[test]
+fn fifty_ledgers_of_one_database_share_a_handful_of_connections() {
+    cluster().create_database("many");
+    let url = cluster().url("many");
+    let engines: Vec<PostgresEngine> = (0..50)
+        .map(|i| PostgresEngine::connect(&url, &format!("org-{i}")).expect("connect"))
+        .collect();
+    for engine in &engines {
+        let space = engine.keyspace("records").expect("records");
+        space
+            .insert(b"k", engine.ledger().as_bytes())
+            .expect("write");
+        assert_eq!(
+            space.get(b"k").expect("read"),
+            Some(engine.ledger().as_bytes().to_vec()),
+            "each ledger reads its own"
+        );
+    }
+    let open: u32 = cluster()
+        .query(
+            "many",
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = 'many' AND application_name = 'isms-ledger'",
+        )
+        .parse()
+        .expect("a count");
+    // One reading connection and at most four writing ones, whatever the number of ledgers.
+    assert!((1..=5).contains(&open), "{open} connections for 50 ledgers");
+}
