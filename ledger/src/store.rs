@@ -933,18 +933,31 @@ impl Ledger {
         let (head, frontier) = read_head(self.records.as_ref())?;
         let moved = head != before;
         if moved {
-            let keys = read_keys(self.records.as_ref())?;
-            let checkpoint_key = current_ledger_key(self.records.as_ref(), &self.genesis)?;
             let events = load_event_index(self.records.as_ref(), head.size)?;
-            *self.keys.write().expect("keys lock") = keys;
-            *self.checkpoint_key.write().expect("key lock") = checkpoint_key;
             *self.events.write().expect("index lock") = events;
-            writer.frontier = frontier;
-            *self.staged_head.write().expect("head lock") = head;
-            *self.head.write().expect("head lock") = head;
+            self.adopt_head(writer, head, frontier)?;
         }
         self.uncertain.store(false, Ordering::SeqCst);
         Ok(moved)
+    }
+
+    /// Takes `head` (the store's, read with its `frontier`) as this ledger's own: the key
+    /// index and the checkpoint key are read again, and readers see the new head. The
+    /// event-id index is the caller's to bring up to `head` first.
+    fn adopt_head(
+        &self,
+        writer: &mut Writer,
+        head: Head,
+        frontier: Frontier,
+    ) -> Result<(), LedgerError> {
+        let keys = read_keys(self.records.as_ref())?;
+        let checkpoint_key = current_ledger_key(self.records.as_ref(), &self.genesis)?;
+        *self.keys.write().expect("keys lock") = keys;
+        *self.checkpoint_key.write().expect("key lock") = checkpoint_key;
+        writer.frontier = frontier;
+        *self.staged_head.write().expect("head lock") = head;
+        *self.head.write().expect("head lock") = head;
+        Ok(())
     }
 
     /// For a read-only ledger whose store another server writes (a PostgreSQL ledger served
@@ -974,8 +987,6 @@ impl Ledger {
                 ),
             });
         }
-        let keys = read_keys(self.records.as_ref())?;
-        let checkpoint_key = current_ledger_key(self.records.as_ref(), &self.genesis)?;
         {
             let mut events = self.events.write().expect("index lock");
             for item in self.records.scan(KeyRange::inclusive(
@@ -989,11 +1000,7 @@ impl Ledger {
                 }
             }
         }
-        *self.keys.write().expect("keys lock") = keys;
-        *self.checkpoint_key.write().expect("key lock") = checkpoint_key;
-        writer.frontier = frontier;
-        *self.staged_head.write().expect("head lock") = head;
-        *self.head.write().expect("head lock") = head;
+        self.adopt_head(&mut writer, head, frontier)?;
         Ok(head.size)
     }
 
@@ -1716,18 +1723,19 @@ impl Ledger {
             event_index_key(head.size),
             event_index::encode_block(&id_hashes),
         );
-        batch.insert(HEAD, encode_head(&new_head));
+        let (old_head_bytes, new_head_bytes) = (encode_head(&head), encode_head(&new_head));
+        batch.insert(HEAD, new_head_bytes.clone());
         // The batch extends exactly this head: it can never overwrite a batch this writer
         // did not know was committed.
-        batch.expect(HEAD, Some(encode_head(&head)));
+        batch.expect(HEAD, Some(old_head_bytes.clone()));
 
         let applied = match self.records.apply(batch) {
             // A database may lose the answer to a commit that happened: the store's head
             // tells which.
             Err(e) if self.engine.durable_on_apply() => {
                 match self.records.get(HEAD) {
-                    Ok(Some(stored)) if stored == encode_head(&new_head) => Ok(()),
-                    Ok(Some(stored)) if stored == encode_head(&head) => Err(e),
+                    Ok(Some(stored)) if stored == new_head_bytes => Ok(()),
+                    Ok(Some(stored)) if stored == old_head_bytes => Err(e),
                     _ => {
                         // Unknown, or moved by someone else: read the store again before the
                         // next batch.
