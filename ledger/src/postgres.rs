@@ -45,6 +45,18 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The lease's holder and term now, for the message of a writer that lost it.
 const LEASE_NOW: &str = "SELECT term, holder FROM isms_writer_lease WHERE ledger = $1";
+/// Renews the lease of ledger $1 for $3 milliseconds, if it is still of term $2.
+const RENEW_LEASE: &str = "UPDATE isms_writer_lease \
+     SET expires_at = now() + $3::bigint * interval '1 millisecond' \
+     WHERE ledger = $1 AND term = $2";
+/// Ends the lease of ledger $1 now, if it is still of term $2.
+const END_LEASE: &str =
+    "UPDATE isms_writer_lease SET expires_at = now() WHERE ledger = $1 AND term = $2";
+
+/// A lease's duration as the milliseconds [`RENEW_LEASE`] takes.
+fn lease_millis(lease: Duration) -> i64 {
+    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)
+}
 
 fn db_error(detail: impl std::fmt::Display) -> LedgerError {
     LedgerError::Database {
@@ -309,11 +321,7 @@ impl Drop for Inner {
                 let released = async {
                     let client = connect(&config).await?;
                     client
-                        .execute(
-                            "UPDATE isms_writer_lease SET expires_at = now() \
-                             WHERE ledger = $1 AND term = $2",
-                            &[&ledger, &lease.term],
-                        )
+                        .execute(END_LEASE, &[&ledger, &lease.term])
                         .await
                         .map_err(pg_error)
                 };
@@ -451,7 +459,7 @@ impl PostgresEngine {
     /// the lease every third of `lease`; when it finds the lease taken over, the engine is
     /// fenced and every later batch fails at once.
     pub fn acquire_writer(&self, lease: Duration, wait: Duration) -> Result<u64, LedgerError> {
-        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX).max(1);
+        let lease_ms = lease_millis(lease).max(1);
         let deadline = Instant::now() + wait;
         loop {
             let inner = self.inner.clone();
@@ -526,7 +534,7 @@ impl PostgresEngine {
     /// dropped, or the renewal finds it taken over (the engine is then fenced).
     fn start_renewal(&self, term: i64, lease: Duration) {
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
-        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        let lease_ms = lease_millis(lease);
         self.inner.runtime().spawn(async move {
             loop {
                 tokio::time::sleep(lease / 3).await;
@@ -538,12 +546,7 @@ impl PostgresEngine {
                     continue;
                 };
                 let renewed = client
-                    .execute(
-                        "UPDATE isms_writer_lease \
-                         SET expires_at = now() + $3::bigint * interval '1 millisecond' \
-                         WHERE ledger = $1 AND term = $2",
-                        &[&inner.ledger, &term, &lease_ms],
-                    )
+                    .execute(RENEW_LEASE, &[&inner.ledger, &term, &lease_ms])
                     .await;
                 // A failed renewal (database unreachable) is tried again; a renewal that
                 // matched no row means another server took the lease.
@@ -582,11 +585,7 @@ impl PostgresEngine {
             inner
                 .reader()
                 .await?
-                .execute(
-                    "UPDATE isms_writer_lease SET expires_at = now() \
-                     WHERE ledger = $1 AND term = $2",
-                    &[&inner.ledger, &lease.term],
-                )
+                .execute(END_LEASE, &[&inner.ledger, &lease.term])
                 .await
                 .map_err(pg_error)?;
             Ok(())
@@ -872,14 +871,9 @@ impl Keyspace for PostgresSpace {
             let client = slot.as_mut().expect("connected");
             let tx = client.transaction().await.map_err(pg_error)?;
             if let Some(lease) = lease {
-                let lease_ms = i64::try_from(lease.duration.as_millis()).unwrap_or(i64::MAX);
+                let lease_ms = lease_millis(lease.duration);
                 let renewed = tx
-                    .execute(
-                        "UPDATE isms_writer_lease \
-                         SET expires_at = now() + $3::bigint * interval '1 millisecond' \
-                         WHERE ledger = $1 AND term = $2",
-                        &[&inner.ledger, &lease.term, &lease_ms],
-                    )
+                    .execute(RENEW_LEASE, &[&inner.ledger, &lease.term, &lease_ms])
                     .await
                     .map_err(pg_error)?;
                 if renewed == 0 {
