@@ -130,6 +130,28 @@ impl StoreLocation {
         }
     }
 
+    /// Opens the ledger stored here: able to append with its `key` (on PostgreSQL after
+    /// taking the writer lease), read-only without.
+    pub fn open(
+        &self,
+        config: LedgerConfig,
+        key: Option<ed25519_dalek::SigningKey>,
+        lease: &WriterLease,
+    ) -> anyhow::Result<ledger::Ledger> {
+        match self {
+            // `Ledger::open` names a damaged sled folder precisely.
+            StoreLocation::Sled(path) => ledger::Ledger::open(path, config, key),
+            StoreLocation::Postgres { .. } => {
+                let engine = match key {
+                    Some(_) => self.writer_engine(&config, lease)?,
+                    None => self.engine(&config)?,
+                };
+                ledger::Ledger::open_in(engine, config, key)
+            }
+        }
+        .with_context(|| format!("opening the ledger in {}", self.describe()))
+    }
+
     fn postgres(&self, url: &str, ledger: &str) -> anyhow::Result<PostgresEngine> {
         PostgresEngine::connect(url, ledger)
             .with_context(|| format!("connecting to {}", self.describe()))
@@ -140,16 +162,11 @@ impl StoreLocation {
 /// `store.url` names) read-only: for commands that read a stopped ledger's folder, or a
 /// PostgreSQL ledger while its server runs.
 pub fn open_data_folder(data_dir: &Path) -> anyhow::Result<ledger::Ledger> {
-    let store = StoreLocation::of_data_folder(data_dir, None)?;
-    let config = LedgerConfig::default();
-    match &store {
-        // `Ledger::open` names a damaged sled folder precisely.
-        StoreLocation::Sled(path) => ledger::Ledger::open(path, config, None),
-        StoreLocation::Postgres { .. } => {
-            ledger::Ledger::open_in(store.engine(&config)?, config, None)
-        }
-    }
-    .with_context(|| format!("opening the ledger in {}", store.describe()))
+    StoreLocation::of_data_folder(data_dir, None)?.open(
+        LedgerConfig::default(),
+        None,
+        &WriterLease::default(),
+    )
 }
 
 /// How a server holds a PostgreSQL ledger's writer lease.

@@ -144,12 +144,7 @@ pub fn open_ledger_in(
     lease: &WriterLease,
 ) -> anyhow::Result<Ledger> {
     let key = read_key_file(&data_dir.join(LEDGER_KEY_FILE))?;
-    match store {
-        // `Ledger::open` names a damaged sled folder precisely.
-        StoreLocation::Sled(path) => Ledger::open(path, config, Some(key)),
-        _ => Ledger::open_in(store.writer_engine(&config, lease)?, config, Some(key)),
-    }
-    .with_context(|| format!("opening the ledger in {}", store.describe()))
+    store.open(config, Some(key), lease)
 }
 
 /// What a server does with its ledger.
@@ -172,8 +167,7 @@ pub fn open_role(data_dir: &Path, store: &StoreLocation, role: Role) -> anyhow::
              database (--store postgres://…); a sled folder has one process at a time (use \
              `isms mirror` for a read-only copy)"
         ),
-        Role::Reader => Ledger::open_in(store.engine(&config)?, config, None)
-            .with_context(|| format!("opening the ledger in {}", store.describe())),
+        Role::Reader => store.open(config, None, &WriterLease::default()),
     }
 }
 
