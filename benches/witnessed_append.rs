@@ -16,63 +16,20 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use isms_cli::server::witnesses::{WitnessConfig, WitnessSchedule};
 use isms_cli::server::Witnessing;
 use isms_proto::v1 as pb;
-use isms_proto::v1::event_body::Payload;
-use isms_proto::v1::isms_event::Kind;
 use isms_proto::v1::ledger_client::LedgerClient;
-use ledger::{LedgerId, SignedEvent};
-use prost::Message;
-use tokio_stream::StreamExt;
+
+#[path = "support/load.rs"]
+mod load;
+use load::{env, presign, stream_all};
 
 const WITNESSES: usize = 3;
 const STREAMS: usize = 4;
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn now_us() -> i64 {
-    ledger::UnixMicros::now().0
-}
-
-fn request(signer: &SigningKey, body: pb::EventBody) -> pb::AppendRequest {
-    let signed = SignedEvent::sign(signer, body.encode_to_vec());
-    pb::AppendRequest {
-        body: signed.body,
-        key_id: signed.key_id.0.to_vec(),
-        signature: signed.signature.to_vec(),
-    }
-}
-
-fn evidence(ledger_id: LedgerId, agent: &SigningKey, id: String) -> pb::AppendRequest {
-    let now = now_us();
-    let body = pb::EventBody {
-        ledger_id: ledger_id.0.to_vec(),
-        event_id: id.clone(),
-        effective_at_us: now,
-        client_time_us: now,
-        payload: Some(Payload::Isms(pb::IsmsEvent {
-            kind: Some(Kind::EvidenceSubmitted(pb::EvidenceSubmitted {
-                evidence_id: id,
-                controls: vec!["A.8.8".into()],
-                artifact_blake3: Vec::new(),
-                result: pb::CheckResult::Pass as i32,
-                collected_at_us: now,
-                summary: "weekly vulnerability scan: 0 critical, 2 high".into(),
-            })),
-        })),
-        ..Default::default()
-    };
-    request(agent, body)
-}
 
 /// The ledger server: `WA_SERVE=<data>`, witnesses from `WA_WITNESS_SPECS` (`;`-separated
 /// `NAME=URL,VKEY`). Prints its address, then runs until killed.
@@ -178,71 +135,18 @@ fn round(work: &Path, index: usize, witnesses: usize, events: usize) -> Round {
 
     let agent = SigningKey::from_bytes(&[10; 32]);
     let ledger_id = made.ledger_id;
-    let requests: Vec<pb::AppendRequest> = (0..events)
-        .map(|i| evidence(ledger_id, &agent, format!("e{i}")))
-        .collect();
+    let requests = presign(ledger_id, &agent, "e", events);
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let (rate, cosigned) = runtime.block_on(async {
-        let mut admin = LedgerClient::connect(url.clone()).await.expect("connect");
-        let now = now_us();
-        let enrol = pb::EventBody {
-            ledger_id: ledger_id.0.to_vec(),
-            event_id: "enroll-agent".into(),
-            effective_at_us: now,
-            client_time_us: now,
-            payload: Some(Payload::KeyEnrolled(pb::KeyEnrolled {
-                public_key: agent.verifying_key().to_bytes().to_vec(),
-                subject: "ci/scanner".into(),
-                roles: vec!["agent".into()],
-            })),
-            ..Default::default()
-        };
-        admin
-            .append(request(&made.admin_key, enrol))
-            .await
-            .expect("enrol agent");
-
-        let per = events.div_ceil(STREAMS);
-        let mut clients = Vec::new();
-        for _ in 0..STREAMS {
-            clients.push(LedgerClient::connect(url.clone()).await.expect("connect"));
-        }
-        let mut chunks = requests.into_iter();
-        let jobs: Vec<_> = clients
-            .into_iter()
-            .map(|c| (c, chunks.by_ref().take(per).collect::<Vec<_>>()))
-            .collect();
-        let start = Instant::now();
-        let tasks: Vec<_> = jobs
-            .into_iter()
-            .map(|(mut client, chunk)| {
-                tokio::spawn(async move {
-                    let n = chunk.len();
-                    let mut results = client
-                        .append_stream(tokio_stream::iter(chunk))
-                        .await
-                        .expect("stream")
-                        .into_inner();
-                    let mut got = 0;
-                    while let Some(r) = results.next().await {
-                        if let Some(pb::append_result::Result::Error(e)) = r.expect("result").result
-                        {
-                            panic!("refused: {}", e.message);
-                        }
-                        got += 1;
-                    }
-                    assert_eq!(got, n, "every event answered");
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.expect("stream task");
-        }
-        let rate = events as f64 / start.elapsed().as_secs_f64();
+        load::enrol_agent(&url, ledger_id, &made.admin_key, &agent).await;
+        let took = stream_all(&url, requests, STREAMS).await;
+        let rate = events as f64 / took.as_secs_f64();
 
         // Give the witnesses one more interval, then read what each cosigned.
         tokio::time::sleep(Duration::from_millis(2 * env("WA_INTERVAL_MS", 200) + 500)).await;
-        let status = admin
+        let status = LedgerClient::connect(url.clone())
+            .await
+            .expect("connect")
             .get_status(pb::GetStatusRequest::default())
             .await
             .map(|r| r.into_inner());

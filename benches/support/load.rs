@@ -1,5 +1,6 @@
 //! What the load benchmarks share: signed evidence events, a gRPC client, and AppendStream
 //! over several streams. Included with `#[path]` by each bench that needs it.
+#![allow(dead_code)] // each bench uses its own part of it
 
 use std::time::{Duration, Instant};
 
