@@ -469,12 +469,10 @@ fn salvage_of_a_damaged_folder_names_the_first_lost_seq_and_keeps_what_verifies(
     // Entry 5's last byte changed through sled: its signature no longer holds.
     {
         let db = sled::open(d.join("data").join(isms_cli::server::STORE_DIR)).unwrap();
-        let records = db.open_tree("records").unwrap();
-        let mut key = vec![b'e'];
-        key.extend_from_slice(&5u64.to_be_bytes());
-        let mut entry = records.get(&key).unwrap().unwrap().to_vec();
+        let records = ledger::engine::SledSpace(db.open_tree("records").unwrap());
+        let mut entry = ledger::entry_blocks::read(&records, 5).unwrap().unwrap();
         *entry.last_mut().unwrap() ^= 1;
-        records.insert(key, entry).unwrap();
+        ledger::entry_blocks::replace(&records, 5, &entry).unwrap();
         db.flush().unwrap();
     }
     let saved = run(d, &["salvage", "--data", "data", "--out", "saved"]);

@@ -907,13 +907,11 @@ fn isms_verify_data_names_a_damaged_genesis_and_exits_1() {
     let Source { dir, ledger, .. } = s;
     drop(ledger);
     let db = open_raw(&dir.path().join("store"));
-    let records = db.open_tree("records").unwrap();
-    let mut key = vec![b'e'];
-    key.extend_from_slice(&0u64.to_be_bytes());
-    let mut genesis = records.get(&key).unwrap().unwrap().to_vec();
+    let records = ledger::engine::SledSpace(db.open_tree("records").unwrap());
+    let mut genesis = ledger::entry_blocks::read(&records, 0).unwrap().unwrap();
     let last = genesis.len() - 1;
     genesis[last] ^= 0x01;
-    records.insert(&key, genesis).unwrap();
+    ledger::entry_blocks::replace(&records, 0, &genesis).unwrap();
     db.flush().unwrap();
     drop((records, db));
     let out = Command::new(env!("CARGO_BIN_EXE_isms"))

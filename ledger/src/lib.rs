@@ -30,6 +30,7 @@ pub use envelope::{Genesis, KeyGrant, RecordAction};
 pub use error::{AppendError, Code, LedgerError};
 pub use keys::KeyRecord;
 pub use receipt::{Receipt, ReceiptError};
+pub use store::entry_blocks;
 pub use store::{
     genesis_body, origin_of, salvage, Admission, AdmitAll, Appended, ArtifactState, Candidate,
     CheckedBatch, Clock, Head, Import, Ledger, LedgerConfig, Prepared, Rejection, ReplicaTip,

@@ -47,11 +47,14 @@ use crate::rules;
 use crate::sig;
 use crate::{AppendError, ArtifactHash, EntryHash, KeyId, LedgerError, LedgerId, Seq, UnixMicros};
 
+pub mod entry_blocks;
 mod import;
 mod replica;
 pub use import::{salvage, Import, Salvaged};
 pub use replica::{CheckedBatch, ReplicaTip, Replicator};
 
+/// Entries of stores written before layout 3, one per record (`e` + seq); entries are now
+/// written in blocks ([`entry_blocks`], `b` + first seq).
 const ENTRY: u8 = b'e';
 /// Event-id index blocks (`j` + first seq of a batch); `i` was the per-entry index of
 /// ledgers written before the index moved to blocks, removed when such a ledger is opened.
@@ -76,7 +79,9 @@ const LAYOUT: &[u8] = b"v";
 /// stays readable (`ledger/tests/upgrade.rs` opens a kept store of each). Layout 2 added the
 /// ledger-key hand-over (`r` records, checkpoints signed by a key other than the genesis's);
 /// a layout-1 store is a layout-2 store without hand-overs, and is marked 2 by its first.
-pub const LAYOUT_VERSION: u32 = 2;
+/// Layout 3 stores entries in blocks ([`entry_blocks`]); a store of an older layout keeps its
+/// single entry records, is continued with blocks, and is marked 3 by its first block.
+pub const LAYOUT_VERSION: u32 = 3;
 /// Below this many events, `prepare` works on the calling thread instead of the pool.
 const SMALL_PREPARE: usize = 16;
 
@@ -670,7 +675,7 @@ impl Ledger {
         config: LedgerConfig,
     ) -> Result<Ledger, LedgerError> {
         let records = engine.keyspace("records")?;
-        if let Some(raw) = records.get(&entry_key(0))? {
+        if let Some(raw) = entry_blocks::read(records.as_ref(), 0)? {
             let existing = Entry::decode(&raw)
                 .map(|e| hex::encode(&e.body[..e.body.len().min(18)]))
                 .unwrap_or_default();
@@ -701,7 +706,7 @@ impl Ledger {
         let entry_hash = entry::hash_encoded(&encoded);
         let mut frontier = Frontier::new();
         let mut batch = WriteBatch::default();
-        batch.insert(entry_key(0), encoded);
+        entry_blocks::put(&mut batch, 0, &[encoded]);
         batch.insert(
             event_index_key(0),
             event_index::encode_block(&[event_index::id_hash("genesis")]),
@@ -794,7 +799,17 @@ impl Ledger {
                 }
             }
         }
-        let genesis_bytes = records.get(&entry_key(0))?.ok_or(LedgerError::NoLedger)?;
+        let genesis_bytes = match entry_blocks::read(records.as_ref(), 0)? {
+            Some(bytes) => bytes,
+            // A head without a genesis is a damaged ledger, not an empty store.
+            None if records.contains(HEAD)? => {
+                return Err(LedgerError::Corrupt {
+                    seq: 0,
+                    what: "the genesis entry is missing, though the store has a head".into(),
+                })
+            }
+            None => return Err(LedgerError::NoLedger),
+        };
         let genesis_entry = Entry::decode(&genesis_bytes).map_err(|e| LedgerError::Corrupt {
             seq: 0,
             what: e.to_string(),
@@ -1039,7 +1054,7 @@ impl Ledger {
             // Not there, or staged but not yet durable: readers see durable entries only.
             return Ok(None);
         }
-        let Some(bytes) = self.records.get(&entry_key(seq.0))? else {
+        let Some(bytes) = entry_blocks::read(self.records.as_ref(), seq.0)? else {
             return Ok(None);
         };
         Entry::decode(&bytes)
@@ -1068,9 +1083,7 @@ impl Ledger {
             .candidates(hash)
             .collect();
         for seq in candidates {
-            let entry = self
-                .records
-                .get(&entry_key(seq))?
+            let entry = entry_blocks::read(self.records.as_ref(), seq)?
                 .and_then(|bytes| Entry::decode(&bytes).ok())
                 .ok_or_else(|| LedgerError::Corrupt {
                     seq,
@@ -1090,9 +1103,7 @@ impl Ledger {
     ) -> impl Iterator<Item = Result<Entry, LedgerError>> + '_ {
         let end = range.end.min(self.head().size);
         let start = range.start.min(end);
-        let mut rows = self
-            .records
-            .scan(KeyRange::half_open(entry_key(start), entry_key(end)));
+        let mut rows = entry_blocks::scan(self.records.as_ref(), start, end);
         let mut next = start;
         let mut failed = false;
         // Every seq in start..end must be there, in order: a missing entry is an error at its
@@ -1113,8 +1124,8 @@ impl Ledger {
                     seq,
                     what: format!("the store could not read the entry: {e}"),
                 }),
-                Some(Ok((key, value))) => match be_u64(&key[1..]) {
-                    Some(found) if found != seq => Err(LedgerError::Corrupt {
+                Some(Ok((found, value))) => match found {
+                    found if found != seq => Err(LedgerError::Corrupt {
                         seq,
                         what: format!("entry {seq} is missing (the next stored entry is {found})"),
                     }),
@@ -1148,13 +1159,12 @@ impl Ledger {
     }
 
     fn recorded_at(&self, seq: u64) -> Result<UnixMicros, LedgerError> {
-        let bytes = self
-            .records
-            .get(&entry_key(seq))?
-            .ok_or_else(|| LedgerError::Corrupt {
+        let bytes = entry_blocks::read(self.records.as_ref(), seq)?.ok_or_else(|| {
+            LedgerError::Corrupt {
                 seq,
                 what: "entry is missing".into(),
-            })?;
+            }
+        })?;
         let raw = bytes
             .get(RECORDED_AT_OFFSET..RECORDED_AT_OFFSET + 8)
             .ok_or_else(|| LedgerError::Corrupt {
@@ -1496,6 +1506,7 @@ impl Ledger {
         let mut erasures = Vec::new();
         let mut new_nodes = Vec::new();
         let mut id_hashes = Vec::with_capacity(events.len());
+        let mut new_entries: Vec<Vec<u8>> = Vec::with_capacity(events.len());
         let mut next = head.size;
         let mut prev_hash = head.last_hash;
         let keys = self.keys.read().expect("keys lock");
@@ -1650,7 +1661,7 @@ impl Ledger {
                 &event.body,
             );
             let entry_hash = entry::hash_encoded(&encoded);
-            batch.insert(entry_key(seq.0), encoded);
+            new_entries.push(encoded);
             id_hashes.push(id_hash);
             new_nodes.extend(frontier.push::<Blake3Hasher>(&entry_hash.0));
             in_batch.insert(view.event_id.clone(), i);
@@ -1716,6 +1727,7 @@ impl Ledger {
             time: now,
         }
         .sign(ledger_key);
+        entry_blocks::put(&mut batch, head.size, &new_entries);
         batch.insert(checkpoint_key(next), checkpoint.note.as_bytes());
         let node_block = encode_node_block(&new_nodes);
         batch.insert(node_block_key(next - 1), node_block.clone());
@@ -2327,12 +2339,13 @@ fn load_event_index(records: &dyn Keyspace, size: u64) -> Result<EventIndex, Led
         }
     }
     let mut index = EventIndex::default();
+    let mut cursor = entry_blocks::Cursor::default();
     const REBUILD_BLOCK: u64 = 4096;
     for first in (0..size).step_by(REBUILD_BLOCK as usize) {
         let mut hashes = Vec::with_capacity(REBUILD_BLOCK as usize);
         for seq in first..size.min(first + REBUILD_BLOCK) {
-            let id = records
-                .get(&entry_key(seq))?
+            let id = cursor
+                .read(records, seq)?
                 .and_then(|bytes| Entry::decode(&bytes).ok())
                 .and_then(|entry| event_index::event_id_of(&entry.body));
             // An unreadable entry still takes its place, so later seqs stay where they are.

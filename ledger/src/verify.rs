@@ -1114,8 +1114,7 @@ impl Ledger {
     ) -> Result<VerifyReport, VerifyError> {
         let store_err = |e: LedgerError| fail(0, Failure::Store, "a readable store", e.to_string());
         let records = self.records_space();
-        let raw_genesis = records
-            .get(&store::entry_key(0))
+        let raw_genesis = store::entry_blocks::read(records, 0)
             .map_err(store_err)?
             .ok_or_else(|| fail(0, Failure::Missing, "a genesis entry", "none"))?;
         let mut verifier = ChainVerifier::from_genesis(&raw_genesis)?;
@@ -1184,19 +1183,13 @@ impl Ledger {
             chunk.clear();
             Ok::<(), VerifyError>(())
         };
-        for item in records.scan(KeyRange::half_open(
-            store::entry_key(start),
-            store::entry_key(upper),
-        )) {
-            let (k, v) = item.map_err(store_err)?;
-            let key_seq = u64::from_be_bytes(k[1..].try_into().map_err(|_| {
-                fail(
-                    0,
-                    Failure::Undecodable,
-                    "an 8-byte seq key",
-                    hex::encode(&k),
-                )
-            })?);
+        for item in store::entry_blocks::scan(records, start, upper) {
+            let (key_seq, v) = item.map_err(|e| match e {
+                LedgerError::Corrupt { seq, what } => {
+                    fail(seq, Failure::Undecodable, "a readable entry block", what)
+                }
+                other => store_err(other),
+            })?;
             chunk.push((key_seq, v));
             if chunk.len() == CHUNK {
                 feed(&mut chunk, &mut verifier)?;
@@ -1207,14 +1200,9 @@ impl Ledger {
         }
         if range.end >= head {
             let staged = self.staged_size();
-            if let Some((k, _)) = records
-                .first(KeyRange::half_open(
-                    store::entry_key(staged),
-                    store::entry_key(u64::MAX),
-                ))
-                .map_err(store_err)?
+            if let Some(seq) =
+                store::entry_blocks::first_at_or_after(records, staged).map_err(store_err)?
             {
-                let seq = u64::from_be_bytes(k[1..].try_into().unwrap_or([0xff; 8]));
                 return Err(fail(
                     seq,
                     Failure::ExtraEntry,

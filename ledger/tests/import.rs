@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{config, key, open_raw, Fixture};
+use common::{config, key, open_raw, put_raw_entry, Fixture};
 use ledger::{salvage, Import, Ledger, LedgerError};
 
 /// A ledger with a few batches, an enrolled and then revoked key, and an artifact.
@@ -171,9 +171,7 @@ fn damaged_at(f: Fixture, seq: u64) -> (tempfile::TempDir, ed25519_dalek::Signin
     let mut changed = raw.clone();
     let last = changed.len() - 1;
     changed[last] ^= 0x01;
-    let mut entry_key = vec![b'e'];
-    entry_key.extend_from_slice(&seq.to_be_bytes());
-    records.insert(entry_key, changed).expect("overwrite");
+    put_raw_entry(&records, seq, &changed);
     db.flush().expect("flush");
     drop(db);
     (dir, key)

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::Fixture;
+use common::{put_raw_entry, remove_raw_entry, Fixture};
 use ledger::LedgerError;
 
 /// A ledger of the genesis and `batches` one-event batches: one checkpoint per batch.
@@ -78,7 +78,7 @@ fn a_damaged_checkpoint_ends_the_list_with_one_error_naming_its_size() {
 #[test]
 fn a_missing_entry_is_named_by_entries_instead_of_skipped() {
     let f = ledger_with_batches(5).with_store_closed(|records| {
-        records.remove(key(b'e', 3)).expect("remove");
+        remove_raw_entry(records, 3);
     });
     let items: Vec<_> = f.ledger.entries(0..6).collect();
     assert_eq!(items.len(), 4, "entries 0..=2, then one error");
@@ -92,7 +92,7 @@ fn a_missing_entry_is_named_by_entries_instead_of_skipped() {
 #[test]
 fn a_damaged_entry_is_named_and_ends_the_read() {
     let f = ledger_with_batches(5).with_store_closed(|records| {
-        records.insert(key(b'e', 2), vec![0xff; 7]).expect("insert");
+        put_raw_entry(records, 2, &[0xff; 7]);
     });
     let items: Vec<_> = f.ledger.entries(0..6).collect();
     assert_eq!(items.len(), 3, "entries 0 and 1, then one error");

@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{config, open_raw, Fixture, ManualClock};
+use common::{config, open_raw, put_raw_entry, raw_entry, remove_raw_entry, Fixture, ManualClock};
 use ledger::{Ledger, LedgerError, Seq};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
@@ -41,12 +41,6 @@ fn open_ledger(path: &std::path::Path, clock: &Arc<ManualClock>) -> Result<Ledge
     Ledger::open(path, config(clock), None)
 }
 
-fn entry_key(seq: u64) -> Vec<u8> {
-    let mut k = vec![b'e'];
-    k.extend_from_slice(&seq.to_be_bytes());
-    k
-}
-
 /// Opens the ledger in `path` and verifies it; the seq named by the failure (an open error
 /// counts as failing at the seq it names).
 fn failing_seq(clock: &Arc<ManualClock>, path: &std::path::Path) -> (u64, String) {
@@ -69,11 +63,11 @@ fn every_single_byte_change_through_sled_is_caught_at_its_seq() {
         let seq = rng.gen_range(0..size);
         let db = open_raw(dir.path());
         let tree = db.open_tree("records").unwrap();
-        let original = tree.get(entry_key(seq)).unwrap().unwrap();
+        let original = raw_entry(&tree, seq);
         let mut changed = original.to_vec();
         let at = rng.gen_range(0..changed.len());
         changed[at] ^= rng.gen_range(1..=255u8);
-        tree.insert(entry_key(seq), changed).unwrap();
+        put_raw_entry(&tree, seq, &changed);
         db.flush().unwrap();
         drop((tree, db));
 
@@ -84,9 +78,52 @@ fn every_single_byte_change_through_sled_is_caught_at_its_seq() {
         );
 
         let db = open_raw(dir.path());
+        put_raw_entry(&db.open_tree("records").unwrap(), seq, &original);
+        db.flush().unwrap();
+    }
+    let ledger = open_ledger(dir.path(), &clock).unwrap();
+    ledger
+        .verify(&|_| {})
+        .expect("restored ledger verifies again");
+}
+
+#[test]
+fn every_single_byte_change_of_an_entry_block_is_caught_inside_its_seqs() {
+    let (dir, clock, _) = build();
+    let mut rng = StdRng::seed_from_u64(1618);
+    for round in 0..200 {
+        let db = open_raw(dir.path());
+        let tree = db.open_tree("records").unwrap();
+        let blocks: Vec<(sled::IVec, sled::IVec)> =
+            tree.scan_prefix([b'b']).map(Result::unwrap).collect();
+        let (key, original) = blocks[rng.gen_range(0..blocks.len())].clone();
+        let first = u64::from_be_bytes(key[1..].try_into().unwrap());
+        let count = u64::from(u32::from_be_bytes(original[..4].try_into().unwrap()));
+        let mut changed = original.to_vec();
+        // The count and offsets as often as the entries' bytes.
+        let header = 4 + 4 * count as usize;
+        let at = if rng.gen_bool(0.5) {
+            rng.gen_range(0..header)
+        } else {
+            rng.gen_range(header..changed.len())
+        };
+        changed[at] ^= rng.gen_range(1..=255u8);
+        tree.insert(&key, changed).unwrap();
+        db.flush().unwrap();
+        drop((tree, db));
+
+        let (named, what) = failing_seq(&clock, dir.path());
+        assert!(
+            (first..first + count).contains(&named),
+            "round {round}: byte {at} of the block of entries {first}..{} changed, verify \
+             named {named}: {what}",
+            first + count
+        );
+
+        let db = open_raw(dir.path());
         db.open_tree("records")
             .unwrap()
-            .insert(entry_key(seq), original)
+            .insert(&key, original)
             .unwrap();
         db.flush().unwrap();
     }
@@ -104,16 +141,16 @@ fn deleted_truncated_and_reordered_entries_are_caught() {
         let db = open_raw(dir.path());
         let tree = db.open_tree("records").unwrap();
         let a = rng.gen_range(1..size);
-        let mut restore = vec![(a, tree.get(entry_key(a)).unwrap().unwrap())];
+        let mut restore = vec![(a, raw_entry(&tree, a))];
         let expected = match round % 4 {
             0 => {
-                tree.remove(entry_key(a)).unwrap();
+                remove_raw_entry(&tree, a);
                 a
             }
             1 => {
                 let value = restore[0].1.to_vec();
                 let cut = rng.gen_range(0..value.len());
-                tree.insert(entry_key(a), &value[..cut]).unwrap();
+                put_raw_entry(&tree, a, &&value[..cut]);
                 a
             }
             2 => {
@@ -123,19 +160,19 @@ fn deleted_truncated_and_reordered_entries_are_caught() {
                         break b;
                     }
                 };
-                let vb = tree.get(entry_key(b)).unwrap().unwrap();
+                let vb = raw_entry(&tree, b);
                 restore.push((b, vb.clone()));
-                tree.insert(entry_key(b), restore[0].1.clone()).unwrap();
-                tree.insert(entry_key(a), vb).unwrap();
+                put_raw_entry(&tree, b, &restore[0].1.clone());
+                put_raw_entry(&tree, a, &vb);
                 a.min(b)
             }
             _ => {
                 // Truncate the ledger: the last entries vanish, the head still says more.
                 for s in a..size {
                     if s != a {
-                        restore.push((s, tree.get(entry_key(s)).unwrap().unwrap()));
+                        restore.push((s, raw_entry(&tree, s)));
                     }
-                    tree.remove(entry_key(s)).unwrap();
+                    remove_raw_entry(&tree, s);
                 }
                 a
             }
@@ -147,7 +184,7 @@ fn deleted_truncated_and_reordered_entries_are_caught() {
         let db = open_raw(dir.path());
         let tree = db.open_tree("records").unwrap();
         for (s, v) in restore {
-            tree.insert(entry_key(s), v).unwrap();
+            put_raw_entry(&tree, s, &v);
         }
         db.flush().unwrap();
     }

@@ -44,9 +44,9 @@ fn envelope(event_id: &str, t: i64) -> EnvelopeView {
     }
 }
 
-/// The layouts whose stores are kept, and the ledger key that writes to each (layout 2's
-/// history ends with a hand-over to `key(4)`).
-const KEPT: [(u32, u8); 2] = [(1, 1), (2, 4)];
+/// The layouts whose stores are kept, and the ledger key that writes to each (from layout 2
+/// the history ends with a hand-over to `key(4)`).
+const KEPT: [(u32, u8); 3] = [(1, 1), (2, 4), (3, 4)];
 
 /// Every kind of record the ledger itself knows in `layout`, in batches of several sizes, with
 /// an artifact stored and one erased (and, from layout 2, a ledger-key hand-over followed by
@@ -241,4 +241,53 @@ fn a_store_of_a_newer_layout_is_refused_naming_both_layouts() {
     };
     assert_eq!((*found, *supported), (LAYOUT_VERSION + 1, LAYOUT_VERSION));
     assert!(refused.to_string().contains("upgrade isms"), "{refused}");
+}
+
+/// The number of records in `dir`'s store whose key starts with `tag`.
+fn records_tagged(dir: &Path, tag: u8) -> usize {
+    let db = open_raw(dir);
+    let records = db.open_tree("records").expect("records");
+    records.scan_prefix([tag]).count()
+}
+
+#[test]
+fn a_layout_2_store_keeps_its_single_entries_continues_in_blocks_and_is_marked_3() {
+    let (dir, ledger) = open_kept(2, true);
+    let before = ledger.head().size;
+    let mut body = envelope("first-block", T0).encode_to_vec();
+    body.extend_from_slice(&[0x82, 0x02, 1, b'b']);
+    ledger
+        .append(vec![SignedEvent::sign(&key(3), body)])
+        .remove(0)
+        .expect("append");
+    drop(ledger);
+    assert_eq!(
+        records_tagged(dir.path(), b'e') as u64,
+        before,
+        "old entries stay"
+    );
+    assert_eq!(
+        records_tagged(dir.path(), b'b'),
+        1,
+        "the new entry is a block"
+    );
+    let db = open_raw(dir.path());
+    let layout = db
+        .open_tree("records")
+        .expect("records")
+        .get(b"v")
+        .expect("read")
+        .expect("a layout record");
+    assert_eq!(layout.as_ref(), &3u32.to_be_bytes());
+}
+
+#[test]
+fn the_kept_layout_3_store_holds_its_entries_in_blocks_only() {
+    let (dir, ledger) = open_kept(3, false);
+    drop(ledger);
+    assert_eq!(records_tagged(dir.path(), b'e'), 0);
+    assert!(
+        records_tagged(dir.path(), b'b') >= 8,
+        "one or more blocks per batch"
+    );
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{key, Fixture};
+use common::{key, put_raw_entry, raw_entry, remove_raw_entry, Fixture};
 use ledger::envelope::{EnvelopeView, KeyRevokedView};
 use ledger::{
     AppendError, ChainVerifier, Checkpoint, Entry, Failure, KeyId, SignedEvent, UnixMicros,
@@ -811,7 +811,7 @@ fn a_node_record_that_no_entry_completes_is_refused() {
 #[test]
 fn a_missing_entry_is_named() {
     let err = verify_after(|records| {
-        records.remove(key9(b'e', 5)).unwrap();
+        remove_raw_entry(records, 5);
     });
     assert_names(
         &err,
@@ -824,8 +824,8 @@ fn a_missing_entry_is_named() {
 #[test]
 fn an_entry_stored_beyond_the_head_is_named() {
     let err = verify_after(|records| {
-        let last = records.get(key9(b'e', 12)).unwrap().unwrap();
-        records.insert(key9(b'e', 13), last).unwrap();
+        let last = raw_entry(records, 12);
+        put_raw_entry(records, 13, &last);
     });
     assert_names(
         &err,

@@ -16,7 +16,7 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use prost::Message as _;
 
 use super::{
-    checkpoint_key, cosignatures_key, decode_genesis, encode_head, encode_node_block, entry_key,
+    checkpoint_key, cosignatures_key, decode_genesis, encode_head, encode_node_block, entry_blocks,
     event_index_key, genesis_keys, handover_key_record, node_block_key, prefixed, rotation_key,
     Head, ERASED, HEAD, KEY, LAYOUT, LAYOUT_VERSION, ROTATION,
 };
@@ -52,6 +52,7 @@ pub struct Import {
     batch: WriteBatch,
     /// First seq of the entries in `batch`.
     batch_first: u64,
+    batch_entries: Vec<Vec<u8>>,
     batch_ids: Vec<u64>,
     batch_nodes: Vec<NewNode>,
     checkpoints: u64,
@@ -100,7 +101,7 @@ impl Import {
             .map_err(|_| corrupt(0, "the genesis's ledger key is not a valid ed25519 key"))?;
         let records = engine.keyspace("records")?;
         let artifacts = engine.keyspace("artifacts")?;
-        if records.get(&entry_key(0))?.is_some() {
+        if entry_blocks::read(records.as_ref(), 0)?.is_some() {
             return Err(LedgerError::AlreadyExists(match engine.folder() {
                 Some(folder) => folder.display().to_string(),
                 None => format!("the {} store", engine.kind()),
@@ -127,6 +128,7 @@ impl Import {
             keys: HashMap::new(),
             batch: WriteBatch::default(),
             batch_first: 0,
+            batch_entries: Vec::new(),
             batch_ids: Vec::new(),
             batch_nodes: Vec::new(),
             checkpoints: 0,
@@ -232,7 +234,7 @@ impl Import {
     fn place(&mut self, entry: Entry, raw: &[u8], event_id: &str) -> Result<(), LedgerError> {
         let seq = entry.seq.0;
         let hash = entry::hash_encoded(raw);
-        self.batch.insert(entry_key(seq), raw);
+        self.batch_entries.push(raw.to_vec());
         self.batch_ids.push(event_index::id_hash(event_id));
         self.batch_nodes
             .extend(self.frontier.push::<Blake3Hasher>(&hash.0));
@@ -249,6 +251,7 @@ impl Import {
     /// and head.
     fn write_batch(&mut self) -> Result<(), LedgerError> {
         let mut batch = std::mem::take(&mut self.batch);
+        entry_blocks::put(&mut batch, self.batch_first, &self.batch_entries);
         if !self.batch_ids.is_empty() {
             batch.insert(
                 node_block_key(self.head.size - 1),
@@ -262,6 +265,7 @@ impl Import {
         batch.insert(HEAD, encode_head(&self.head));
         self.records.apply(batch)?;
         self.batch_first = self.head.size;
+        self.batch_entries.clear();
         self.batch_ids.clear();
         self.batch_nodes.clear();
         Ok(())
@@ -413,7 +417,7 @@ pub fn salvage(
     })?;
     let records = engine.keyspace("records")?;
     let records = records.as_ref();
-    let raw_genesis = records.get(&entry_key(0))?.ok_or(LedgerError::NoLedger)?;
+    let raw_genesis = entry_blocks::read(records, 0)?.ok_or(LedgerError::NoLedger)?;
     let genesis = Entry::decode(&raw_genesis)
         .map_err(|e| corrupt(0, e.to_string()))
         .and_then(|e| decode_genesis(&e))?;
@@ -473,9 +477,10 @@ pub fn salvage(
         Ok(())
     };
     keep_checkpoint(&mut import)?;
+    let mut cursor = entry_blocks::Cursor::default();
     for seq in 1..end {
-        let raw = records
-            .get(&entry_key(seq))?
+        let raw = cursor
+            .read(records, seq)?
             .ok_or_else(|| corrupt(seq, "the entry vanished while salvaging"))?;
         import.push(&raw)?;
         keep_checkpoint(&mut import)?;
@@ -534,13 +539,13 @@ fn verified_prefix(
     let mut seq = 1;
     let mut chunk = Vec::with_capacity(IMPORT_BATCH);
     let mut stopped = None;
+    let mut cursor = entry_blocks::Cursor::default();
     while seq < end {
-        match records.get(&entry_key(seq)) {
+        match cursor.read(records, seq) {
             Ok(Some(raw)) => chunk.push((seq, raw)),
             Ok(None) => {
                 // The end of the store, or a hole before later entries.
-                let later = records
-                    .first(KeyRange::inclusive(entry_key(seq), entry_key(u64::MAX)))
+                let later = entry_blocks::first_at_or_after(records, seq)
                     .ok()
                     .flatten()
                     .is_some();

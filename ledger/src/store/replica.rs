@@ -22,9 +22,9 @@ use prost::Message as _;
 use rayon::prelude::*;
 
 use super::{
-    checkpoint_key, cosignatures_key, encode_head, encode_node_block, entry_key, event_index_key,
-    handover_key_record, node_block_key, prefixed, rotation_key, sig_item, Head, Ledger, ERASED,
-    HEAD, KEY, LAYOUT, LAYOUT_VERSION,
+    checkpoint_key, cosignatures_key, encode_head, encode_node_block, entry_blocks,
+    event_index_key, handover_key_record, node_block_key, prefixed, rotation_key, sig_item, Head,
+    Ledger, ERASED, HEAD, KEY, LAYOUT, LAYOUT_VERSION,
 };
 use crate::checkpoint::{key_hash, SignedCheckpoint};
 use crate::cosignature::signature_lines;
@@ -163,7 +163,7 @@ impl Ledger {
             .collect();
         let walked: Result<(), LedgerError> = (|| {
             let keys = self.keys.read().expect("keys lock");
-            for (bytes, decoded) in raw.iter().zip(decoded) {
+            for decoded in decoded {
                 let seq = next;
                 let Decoded {
                     entry: e,
@@ -243,7 +243,6 @@ impl Ledger {
                     },
                     seq,
                 ));
-                batch.insert(entry_key(seq), bytes.as_slice());
                 id_hashes.push(id_hash);
                 new_nodes.extend(frontier.push::<Blake3Hasher>(&hash.0));
                 if let Some((_, key)) = next_key.filter(|(from, _)| *from <= seq) {
@@ -335,6 +334,7 @@ impl Ledger {
         };
         let node_block = encode_node_block(&new_nodes);
         if next > head.size {
+            entry_blocks::put(&mut batch, head.size, raw);
             batch.insert(checkpoint_key(next), stored.as_bytes());
             if !cosignatures.is_empty() {
                 batch.insert(cosignatures_key(next), cosignatures.as_bytes());

@@ -203,3 +203,22 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// The stored bytes of entry `seq`, wherever the store keeps it (its block or, in stores of
+/// layouts before 3, its own record).
+pub fn raw_entry(records: &sled::Tree, seq: u64) -> Vec<u8> {
+    ledger::entry_blocks::read(&ledger::engine::SledSpace(records.clone()), seq)
+        .expect("read")
+        .unwrap_or_else(|| panic!("entry {seq} is stored"))
+}
+
+/// Stores `raw` as entry `seq`, in place when one is stored there (a test damaging a store).
+pub fn put_raw_entry(records: &sled::Tree, seq: u64, raw: &[u8]) {
+    ledger::entry_blocks::insert(&ledger::engine::SledSpace(records.clone()), seq, raw)
+        .expect("put");
+}
+
+/// Removes entry `seq` from the store, leaving the others where they are.
+pub fn remove_raw_entry(records: &sled::Tree, seq: u64) {
+    ledger::entry_blocks::remove(&ledger::engine::SledSpace(records.clone()), seq).expect("remove");
+}
