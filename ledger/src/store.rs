@@ -7,8 +7,9 @@
 //!
 //! | key                                  | value                                   |
 //! |--------------------------------------|-----------------------------------------|
-//! | `e` seq(u64 BE)                      | the encoded entry (entry.rs)            |
-//! | `i` event id bytes                   | seq (u64 BE)                            |
+//! | `b` first seq(u64 BE)                | up to 64 consecutive encoded entries (entry_blocks.rs) |
+//! | `e` seq(u64 BE)                      | one encoded entry (entry.rs), in stores before layout 3 |
+//! | `j` first seq of a batch(u64 BE)     | that batch's event-id index block (event_index.rs) |
 //! | `m` last seq of a batch(u64 BE)      | the Merkle nodes that batch created: (level u8, index u64 BE, hash 32) each |
 //! | `c` tree size(u64 BE)                | signed checkpoint note (UTF-8)          |
 //! | `k` key id(32)                       | key index record (keys.rs)              |
@@ -17,7 +18,7 @@
 //! | `w` tree size(u64 BE)                | witness cosignature lines of that checkpoint (UTF-8) |
 //! | `h`                                  | head: size(u64 BE) last hash(32) last recorded_at(i64 BE) |
 //!
-//! Only `e` and `c` are the permanent record; `i`, `m`, `k`, `x`, `r` and `h` are indexes that
+//! Only the entries (`b`, `e`) and `c` are the permanent record; `j`, `m`, `k`, `x`, `r` and `h` are indexes that
 //! `verify` recomputes or checks against it. `w` is neither: witnesses' statements about a
 //! checkpoint, kept beside its note (never merged into it) and checked by whoever trusts
 //! those witnesses. Artifact bytes live in the `artifacts` tree.
@@ -1145,11 +1146,13 @@ impl Ledger {
     pub fn seq_at_or_before(&self, t: UnixMicros) -> Result<Option<Seq>, LedgerError> {
         // recorded_at never decreases with seq, so a binary search over the entries finds it
         // in O(log n) reads without a separate time index.
+        // The last probes fall in one entry block, which the cursor reads once.
         let size = self.head().size;
+        let mut cursor = entry_blocks::Cursor::default();
         let (mut lo, mut hi) = (0u64, size);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            if self.recorded_at(mid)? <= t {
+            if self.recorded_at(&mut cursor, mid)? <= t {
                 lo = mid + 1;
             } else {
                 hi = mid;
@@ -1158,13 +1161,18 @@ impl Ledger {
         Ok(lo.checked_sub(1).map(Seq))
     }
 
-    fn recorded_at(&self, seq: u64) -> Result<UnixMicros, LedgerError> {
-        let bytes = entry_blocks::read(self.records.as_ref(), seq)?.ok_or_else(|| {
-            LedgerError::Corrupt {
-                seq,
-                what: "entry is missing".into(),
-            }
-        })?;
+    fn recorded_at(
+        &self,
+        cursor: &mut entry_blocks::Cursor,
+        seq: u64,
+    ) -> Result<UnixMicros, LedgerError> {
+        let bytes =
+            cursor
+                .read(self.records.as_ref(), seq)?
+                .ok_or_else(|| LedgerError::Corrupt {
+                    seq,
+                    what: "entry is missing".into(),
+                })?;
         let raw = bytes
             .get(RECORDED_AT_OFFSET..RECORDED_AT_OFFSET + 8)
             .ok_or_else(|| LedgerError::Corrupt {
@@ -1376,7 +1384,7 @@ impl Ledger {
             origin: self.genesis.origin.clone(),
             size,
             root,
-            time: self.recorded_at(size - 1)?,
+            time: self.recorded_at(&mut entry_blocks::Cursor::default(), size - 1)?,
         }
         .sign(key))
     }
