@@ -150,7 +150,7 @@ fn deleted_truncated_and_reordered_entries_are_caught() {
             1 => {
                 let value = restore[0].1.to_vec();
                 let cut = rng.gen_range(0..value.len());
-                put_raw_entry(&tree, a, &&value[..cut]);
+                put_raw_entry(&tree, a, &value[..cut]);
                 a
             }
             2 => {

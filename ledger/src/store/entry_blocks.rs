@@ -198,19 +198,19 @@ impl Cursor {
         records: &dyn Keyspace,
         seq: u64,
     ) -> Result<Option<Vec<u8>>, LedgerError> {
-        if let Some(found) = self.from_block(seq)? {
+        if let Some(found) = self.in_block(seq)? {
             return Ok(Some(found));
         }
         if let Some(block) = block_at_or_before(records, seq)? {
             self.block = Some(block);
-            if let Some(found) = self.from_block(seq)? {
+            if let Some(found) = self.in_block(seq)? {
                 return Ok(Some(found));
             }
         }
         records.get(&entry_key(seq))
     }
 
-    fn from_block(&self, seq: u64) -> Result<Option<Vec<u8>>, LedgerError> {
+    fn in_block(&self, seq: u64) -> Result<Option<Vec<u8>>, LedgerError> {
         match &self.block {
             Some((first, bytes)) if *first <= seq => {
                 Ok(Block::decode(*first, bytes)?.get(seq).map(<[u8]>::to_vec))
