@@ -802,14 +802,32 @@ impl Ledger {
         }
         let genesis_bytes = match entry_blocks::read(records.as_ref(), 0)? {
             Some(bytes) => bytes,
-            // A head without a genesis is a damaged ledger, not an empty store.
-            None if records.contains(HEAD)? => {
+            // Records without a genesis are a damaged ledger, not an empty store (the layout
+            // record alone is written by opening an empty store to write).
+            None if records
+                .scan(KeyRange::all())
+                .take(2)
+                .any(|pair| pair.map_or(true, |(key, _)| key != LAYOUT)) =>
+            {
                 return Err(LedgerError::Corrupt {
                     seq: 0,
-                    what: "the genesis entry is missing, though the store has a head".into(),
+                    what: "the genesis entry is missing, though the store holds records".into(),
                 })
             }
-            None => return Err(LedgerError::NoLedger),
+            None => {
+                // An empty tree in a folder that acknowledged entries: its records were lost
+                // (a damaged tree name in sled's own metadata reads as a new, empty tree).
+                if let Some(folder) = engine.folder() {
+                    let nothing = Head {
+                        size: 0,
+                        last_hash: EntryHash::ZERO,
+                        last_recorded_at: UnixMicros(0),
+                        root: [0; 32],
+                    };
+                    check_acknowledged(&folder.join(ACKNOWLEDGED_FILE), &nothing)?;
+                }
+                return Err(LedgerError::NoLedger);
+            }
         };
         let genesis_entry = Entry::decode(&genesis_bytes).map_err(|e| LedgerError::Corrupt {
             seq: 0,

@@ -425,3 +425,35 @@ fn restore(path: &std::path::Path, files: &[(std::path::PathBuf, Vec<u8>)]) {
         std::fs::write(file, bytes).unwrap();
     }
 }
+
+#[test]
+fn a_store_whose_records_vanished_after_acknowledging_entries_is_corrupt_not_empty() {
+    let (dir, clock, size) = build();
+    {
+        let db = open_raw(dir.path());
+        assert!(db.drop_tree("records").unwrap(), "the tree existed");
+        db.flush().unwrap();
+    }
+    let err = open_ledger(dir.path(), &clock).expect_err("records lost");
+    let LedgerError::Corrupt { seq, what } = &err else {
+        panic!("expected Corrupt, got {err}");
+    };
+    assert_eq!(*seq, 0);
+    assert!(what.contains(&format!("{size} had been acknowledged")), "{what}");
+}
+
+#[test]
+fn a_store_holding_records_but_no_genesis_is_corrupt_at_seq_0() {
+    let (dir, clock, _) = build();
+    {
+        let db = open_raw(dir.path());
+        remove_raw_entry(&db.open_tree("records").unwrap(), 0);
+        db.flush().unwrap();
+    }
+    let err = open_ledger(dir.path(), &clock).expect_err("genesis removed");
+    let LedgerError::Corrupt { seq, what } = &err else {
+        panic!("expected Corrupt, got {err}");
+    };
+    assert_eq!(*seq, 0);
+    assert!(what.contains("genesis entry is missing"), "{what}");
+}
