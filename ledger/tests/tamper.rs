@@ -81,10 +81,7 @@ fn every_single_byte_change_through_sled_is_caught_at_its_seq() {
         put_raw_entry(&db.open_tree("records").unwrap(), seq, &original);
         db.flush().unwrap();
     }
-    let ledger = open_ledger(dir.path(), &clock).unwrap();
-    ledger
-        .verify(&|_| {})
-        .expect("restored ledger verifies again");
+    verifies_again(dir.path(), &clock);
 }
 
 #[test]
@@ -127,8 +124,13 @@ fn every_single_byte_change_of_an_entry_block_is_caught_inside_its_seqs() {
             .unwrap();
         db.flush().unwrap();
     }
-    let ledger = open_ledger(dir.path(), &clock).unwrap();
-    ledger
+    verifies_again(dir.path(), &clock);
+}
+
+/// After every change was undone, the ledger verifies again.
+fn verifies_again(path: &std::path::Path, clock: &Arc<ManualClock>) {
+    open_ledger(path, clock)
+        .unwrap()
         .verify(&|_| {})
         .expect("restored ledger verifies again");
 }
@@ -439,7 +441,10 @@ fn a_store_whose_records_vanished_after_acknowledging_entries_is_corrupt_not_emp
         panic!("expected Corrupt, got {err}");
     };
     assert_eq!(*seq, 0);
-    assert!(what.contains(&format!("{size} had been acknowledged")), "{what}");
+    assert!(
+        what.contains(&format!("{size} had been acknowledged")),
+        "{what}"
+    );
 }
 
 #[test]
