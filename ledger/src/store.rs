@@ -818,13 +818,7 @@ impl Ledger {
                 // An empty tree in a folder that acknowledged entries: its records were lost
                 // (a damaged tree name in sled's own metadata reads as a new, empty tree).
                 if let Some(folder) = engine.folder() {
-                    let nothing = Head {
-                        size: 0,
-                        last_hash: EntryHash::ZERO,
-                        last_recorded_at: UnixMicros(0),
-                        root: [0; 32],
-                    };
-                    check_acknowledged(&folder.join(ACKNOWLEDGED_FILE), &nothing)?;
+                    check_acknowledged(&folder.join(ACKNOWLEDGED_FILE), 0)?;
                 }
                 return Err(LedgerError::NoLedger);
             }
@@ -846,7 +840,7 @@ impl Ledger {
         let keys = read_keys(records.as_ref())?;
         let acknowledged = engine.folder().map(|folder| folder.join(ACKNOWLEDGED_FILE));
         if let Some(file) = &acknowledged {
-            check_acknowledged(file, &head)?;
+            check_acknowledged(file, head.size)?;
         }
         let events = load_event_index(records.as_ref(), size)?;
         let ledger = Ledger {
@@ -1143,16 +1137,14 @@ impl Ledger {
                     seq,
                     what: format!("the store could not read the entry: {e}"),
                 }),
-                Some(Ok((found, value))) => match found {
-                    found if found != seq => Err(LedgerError::Corrupt {
-                        seq,
-                        what: format!("entry {seq} is missing (the next stored entry is {found})"),
-                    }),
-                    _ => Entry::decode(&value).map_err(|e| LedgerError::Corrupt {
-                        seq,
-                        what: e.to_string(),
-                    }),
-                },
+                Some(Ok((found, _))) if found != seq => Err(LedgerError::Corrupt {
+                    seq,
+                    what: format!("entry {seq} is missing (the next stored entry is {found})"),
+                }),
+                Some(Ok((_, value))) => Entry::decode(&value).map_err(|e| LedgerError::Corrupt {
+                    seq,
+                    what: e.to_string(),
+                }),
             };
             failed = item.is_err();
             Some(item)
@@ -2300,9 +2292,9 @@ fn read_keys(records: &dyn Keyspace) -> Result<HashMap<KeyId, KeyRecord>, Ledger
     Ok(keys)
 }
 
-/// Refuses a store that ends before the head it last acknowledged (see
+/// Refuses a store of `size_stored` entries that ends before the head it last acknowledged (see
 /// [`ACKNOWLEDGED_FILE`]).
-fn check_acknowledged(file: &Path, head: &Head) -> Result<(), LedgerError> {
+fn check_acknowledged(file: &Path, size_stored: u64) -> Result<(), LedgerError> {
     let folder = file.parent().unwrap_or(file);
     let bytes = match std::fs::read(file) {
         Ok(bytes) => bytes,
@@ -2328,14 +2320,14 @@ fn check_acknowledged(file: &Path, head: &Head) -> Result<(), LedgerError> {
             bytes.len()
         )));
     };
-    if size > head.size {
+    if size > size_stored {
         return Err(LedgerError::Corrupt {
-            seq: head.size,
+            seq: size_stored,
             what: format!(
                 "the store ends after {} entries, but {size} had been acknowledged: sled \
                  dropped the rest of its log as if it had been torn, which means a file was \
                  damaged; restore it from a backup (`isms restore`) or a mirror, or copy what still verifies with `isms salvage`",
-                head.size
+                size_stored
             ),
         });
     }

@@ -1186,7 +1186,7 @@ impl Ledger {
         for item in store::entry_blocks::scan(records, start, upper) {
             let (key_seq, v) = item.map_err(|e| match e {
                 LedgerError::Corrupt { seq, what } => {
-                    fail(seq, Failure::Undecodable, "a readable entry block", what)
+                    fail(seq, Failure::Undecodable, "readable stored entries", what)
                 }
                 other => store_err(other),
             })?;

@@ -231,3 +231,21 @@ fn first_at_or_after_finds_an_entry_inside_a_block_beyond_the_asked_seq() {
         Some(20)
     );
 }
+
+#[test]
+fn a_stored_entry_key_without_an_8_byte_seq_is_corrupt_not_seq_0() {
+    let records = space();
+    put_batch(&records, 0, 3, 16);
+    // A 9-byte seq part: sorts between the keys of blocks 2 and 3.
+    records
+        .insert(b"b\x00\x00\x00\x00\x00\x00\x00\x02\xff", b"x")
+        .expect("insert");
+    let items: Vec<_> = entry_blocks::scan(&records, 0, 10).collect();
+    let Some(Err(LedgerError::Corrupt { what, .. })) = items.last() else {
+        panic!("expected a corrupt key, got {items:?}");
+    };
+    assert!(
+        what.contains("620000000000000002ff"),
+        "names the key: {what}"
+    );
+}

@@ -18,7 +18,7 @@
 //! damage a store on purpose.
 
 use super::{be_u64, entry_key, LAYOUT, LAYOUT_VERSION};
-use crate::engine::{KeyRange, Keyspace, WriteBatch};
+use crate::engine::{KeyRange, Keyspace, Pair, WriteBatch};
 use crate::LedgerError;
 
 /// The first byte of an entry block's key.
@@ -174,9 +174,26 @@ fn block_at_or_before(
     records: &dyn Keyspace,
     seq: u64,
 ) -> Result<Option<(u64, Vec<u8>)>, LedgerError> {
-    Ok(records
+    records
         .last(KeyRange::inclusive(block_key(0), block_key(seq)))?
-        .map(|(key, value)| (be_u64(&key[1..]).unwrap_or(0), value)))
+        .map(|pair| keyed(pair, seq))
+        .transpose()
+}
+
+/// `(seq, value)` of a stored entry or block, whose key is its tag and a seq (u64 BE). A key
+/// of another length is corrupt at `near`, the seq the read was about.
+fn keyed((key, value): Pair, near: u64) -> Result<(u64, Vec<u8>), LedgerError> {
+    let seq = key
+        .get(1..)
+        .and_then(be_u64)
+        .ok_or_else(|| LedgerError::Corrupt {
+            seq: near,
+            what: format!(
+                "the stored key {} is not a tag and an 8-byte seq",
+                hex::encode(&key)
+            ),
+        })?;
+    Ok((seq, value))
 }
 
 /// The encoded entry at `seq`, from its block or its single record.
@@ -230,25 +247,21 @@ pub fn scan(
 ) -> impl Iterator<Item = Result<(u64, Vec<u8>), LedgerError>> + '_ {
     let singles = records
         .scan(KeyRange::half_open(entry_key(start), entry_key(end)))
-        .map(|item| item.map(|(key, value)| (be_u64(&key[1..]).unwrap_or(0), value)));
+        .map(move |item| item.and_then(|pair| keyed(pair, start)));
     // The block holding `start` begins at or before it; every later one begins inside.
-    let first_block = if start < end {
-        block_at_or_before(records, start).transpose()
-    } else {
-        None
-    };
-    let later = (start < end).then(|| {
-        records.scan(KeyRange::half_open(
-            block_key(start.saturating_add(1)),
-            block_key(end),
-        ))
-    });
-    let blocks = first_block.into_iter().chain(
-        later
-            .into_iter()
-            .flatten()
-            .map(|item| item.map(|(key, value)| (be_u64(&key[1..]).unwrap_or(0), value))),
-    );
+    let blocks = (start < end)
+        .then(|| {
+            let holding_start = block_at_or_before(records, start).transpose();
+            let later = records
+                .scan(KeyRange::half_open(
+                    block_key(start.saturating_add(1)),
+                    block_key(end),
+                ))
+                .map(move |item| item.and_then(|pair| keyed(pair, start)));
+            holding_start.into_iter().chain(later)
+        })
+        .into_iter()
+        .flatten();
     let from_blocks = blocks.flat_map(move |item| {
         let entries: Vec<Result<(u64, Vec<u8>), LedgerError>> = match item {
             Err(e) => vec![Err(e)],
@@ -273,22 +286,21 @@ pub fn scan(
 
 /// The smallest seq at or after `seq` that a stored entry has, if any.
 pub fn first_at_or_after(records: &dyn Keyspace, seq: u64) -> Result<Option<u64>, LedgerError> {
-    if let Some((key, _)) =
-        records.first(KeyRange::inclusive(entry_key(seq), entry_key(u64::MAX)))?
-    {
-        return Ok(be_u64(&key[1..]));
+    if let Some(pair) = records.first(KeyRange::inclusive(entry_key(seq), entry_key(u64::MAX)))? {
+        return keyed(pair, seq).map(|(found, _)| Some(found));
     }
     if let Some((first, bytes)) = block_at_or_before(records, seq)? {
         if Block::decode(first, &bytes).is_ok_and(|block| block.end() > seq) {
             return Ok(Some(seq));
         }
     }
-    Ok(records
+    records
         .first(KeyRange::inclusive(
             block_key(seq.saturating_add(1)),
             block_key(u64::MAX),
         ))?
-        .and_then(|(key, _)| be_u64(&key[1..])))
+        .map(|pair| keyed(pair, seq).map(|(found, _)| found))
+        .transpose()
 }
 
 /// Where the entry at `seq` is stored: its block (first seq, bytes) or its single record.
