@@ -177,6 +177,30 @@ fn assert_all_kept(ledger: &Ledger, acks: &[Acknowledged]) {
     }
 }
 
+/// The root of `ledger`'s latest checkpoint.
+fn latest_root(ledger: &Ledger) -> [u8; 32] {
+    ledger
+        .latest_checkpoint()
+        .expect("checkpoint")
+        .checkpoint
+        .root
+}
+
+/// `isms restore` of `backup` into the data folder `restored`, with `extra` arguments.
+fn restore_into(dir: &Path, extra: &[&str]) {
+    let mut args = vec![
+        "restore",
+        "--from",
+        "backup",
+        "--data",
+        "restored",
+        "--ledger-key-file",
+        "data/ledger.key",
+    ];
+    args.extend_from_slice(extra);
+    ok(dir, &args);
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Runtime::new().expect("runtime")
 }
@@ -217,36 +241,12 @@ fn a_sled_backup_restores_into_postgres_with_the_same_root() {
         });
     }
     ok(d, &["backup", "--data", "data", "--out", "backup"]);
-    let sled_root = Ledger::open(d.join("data/store"), Default::default(), None)
-        .expect("open sled")
-        .latest_checkpoint()
-        .expect("checkpoint")
-        .checkpoint
-        .root;
-    let store = store_for("restored");
-    ok(
-        d,
-        &[
-            "restore",
-            "--from",
-            "backup",
-            "--data",
-            "restored",
-            "--store",
-            &store,
-            "--ledger-key-file",
-            "data/ledger.key",
-        ],
+    let sled_root = latest_root(
+        &Ledger::open(d.join("data/store"), Default::default(), None).expect("open sled"),
     );
+    restore_into(d, &["--store", &store_for("restored")]);
     let restored = isms_cli::store::open_data_folder(&d.join("restored")).expect("open");
-    assert_eq!(
-        restored
-            .latest_checkpoint()
-            .expect("checkpoint")
-            .checkpoint
-            .root,
-        sled_root
-    );
+    assert_eq!(latest_root(&restored), sled_root);
     let out = ok(d, &["verify", "--data", "restored"]);
     assert!(out.contains("verified: 52"), "{out}");
 }
@@ -273,33 +273,11 @@ fn a_postgres_ledger_backs_up_from_its_server_and_restores_into_sled_with_the_sa
             "backup",
         ],
     );
-    let postgres_root = open_ledger(d)
-        .latest_checkpoint()
-        .expect("checkpoint")
-        .checkpoint
-        .root;
-    ok(
-        d,
-        &[
-            "restore",
-            "--from",
-            "backup",
-            "--data",
-            "restored",
-            "--ledger-key-file",
-            "data/ledger.key",
-        ],
-    );
+    let postgres_root = latest_root(&open_ledger(d));
+    restore_into(d, &[]);
     let restored = Ledger::open(d.join("restored/store"), Default::default(), None)
         .expect("the restored sled store");
-    assert_eq!(
-        restored
-            .latest_checkpoint()
-            .expect("checkpoint")
-            .checkpoint
-            .root,
-        postgres_root
-    );
+    assert_eq!(latest_root(&restored), postgres_root);
 }
 
 #[test]
